@@ -1,0 +1,18 @@
+"""Embedded offline assets: Austen corpus, GPT-2 and BPE-4096 tokenizers, default model.
+
+Everything loads from package data with ``HF_HUB_OFFLINE=1``; provenance in data/PROVENANCE.md.
+"""
+
+from lime_lens.assets.corpus import load_corpus
+from lime_lens.assets.dataset import load_token_dataset
+from lime_lens.assets.models import default_model_metrics, load_default_model
+from lime_lens.assets.tokenizer import load_gpt2_tokenizer, load_tokenizer
+
+__all__ = [
+    "default_model_metrics",
+    "load_corpus",
+    "load_default_model",
+    "load_gpt2_tokenizer",
+    "load_token_dataset",
+    "load_tokenizer",
+]
