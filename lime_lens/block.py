@@ -1,0 +1,89 @@
+"""LIMe transformer block: a TransformerBlock whose attention reads K/V routed across layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from jaxtyping import Float, Int
+from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValueCacheEntry
+from transformer_lens.components import TransformerBlock
+
+from lime_lens.attention import LIMeAttention, LIMeGroupedQueryAttention
+from lime_lens.config import LIMeConfig
+from lime_lens.routers import KVStaticRouter, ResidualRouter
+
+
+@dataclass
+class LIMeMemory:
+    """What earlier layers leave for later routes during one forward pass.
+
+    Routing is position-wise, so only the current positions are ever needed: a decode step
+    rebuilds this from the new token alone and the KV cache stays the vanilla size (v2 §4).
+    """
+
+    k_raws: list[torch.Tensor] = field(default_factory=list)
+    """kv mode: hooked ``attn.hook_k_raw`` of layers 0..l, each [batch, pos, n_kv, d_head]."""
+    v_raws: list[torch.Tensor] = field(default_factory=list)
+    """kv mode: hooked ``attn.hook_v_raw`` of layers 0..l."""
+    sources: list[torch.Tensor] = field(default_factory=list)
+    """residual mode: hooked ``hook_resid_pre`` of layers 0..l, each [batch, pos, d_model]."""
+
+
+class LIMeBlock(TransformerBlock):
+    """Pre-norm block; ``blocks.{l}.lime`` holds the router (absent at layer 0)."""
+
+    def __init__(self, cfg: LIMeConfig, block_index: int):
+        super().__init__(cfg, block_index)
+        attention = LIMeAttention if cfg.n_key_value_heads is None else LIMeGroupedQueryAttention
+        attn_type = cfg.attn_types[block_index] if cfg.use_local_attn else "global"
+        self.attn = attention(cfg, attn_type, block_index)
+        self.layer = block_index
+        router = KVStaticRouter if cfg.lime_mode == "kv" else ResidualRouter
+        self.lime = router(cfg, block_index) if block_index >= 1 else None
+
+    def route_kv(
+        self,
+        memory: LIMeMemory,
+        k_raw: Float[torch.Tensor, "batch pos n_kv d_head"],
+        v_raw: Float[torch.Tensor, "batch pos n_kv d_head"],
+    ) -> tuple[Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]]:
+        """kv mode: file this layer's raw K/V in the buffer, then read the routed mixture."""
+        memory.k_raws.append(k_raw)
+        memory.v_raws.append(v_raw)
+        if self.lime is None:  # layer 0: identity on its own heads (FirstLayerRouter)
+            return k_raw, v_raw
+        return self.lime(memory.k_raws, memory.v_raws)
+
+    def forward(  # type: ignore[override]
+        self,
+        resid_pre: Float[torch.Tensor, "batch pos d_model"],
+        memory: LIMeMemory,
+        past_kv_cache_entry: TransformerLensKeyValueCacheEntry | None = None,
+        attention_mask: Int[torch.Tensor, "batch offset_pos"] | None = None,
+    ) -> Float[torch.Tensor, "batch pos d_model"]:
+        resid_pre = self.hook_resid_pre(resid_pre)  # [batch, pos, d_model]
+        q_in = self.ln1(resid_pre)
+        kv_in, kv_router = q_in, None
+        if self.cfg.lime_mode == "kv":
+            kv_router = lambda k, v: self.route_kv(memory, k, v)  # noqa: E731
+        else:
+            memory.sources.append(resid_pre)  # S_l = own input, hooked: patches reach later routes
+            if self.lime is not None:
+                kv_in = self.lime(memory.sources)
+        attn_out = self.hook_attn_out(
+            self.attn(
+                q_in,
+                kv_in,
+                kv_in,
+                past_kv_cache_entry=past_kv_cache_entry,
+                attention_mask=attention_mask,
+                kv_router=kv_router,
+            )
+        )  # [batch, pos, d_model]
+        if self.cfg.attn_only:
+            return self.hook_resid_post(resid_pre + attn_out)
+        resid_mid = self.hook_resid_mid(resid_pre + attn_out)  # [batch, pos, d_model]
+        mlp_in = self.hook_mlp_in(resid_mid.clone()) if self.cfg.use_hook_mlp_in else resid_mid
+        mlp_out = self.apply_mlp(self.ln2(mlp_in))
+        return self.hook_resid_post(resid_mid + mlp_out)  # [batch, pos, d_model]

@@ -1,0 +1,74 @@
+"""LIMeConfig: a TransformerLens config plus the LIMe routing fields (arXiv 2502.09245)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transformer_lens import HookedTransformerConfig
+from transformer_lens.utilities.architectures import POST_NORM_ARCHITECTURES
+
+LIME_MODES = ("kv", "residual")
+LIME_LOOKUPS = ("static", "dynamic", "top_p")
+# Flags whose block/attention code paths the LIMe block does not reproduce.
+_UNSUPPORTED_FLAGS = (
+    "use_split_qkv_input",
+    "use_attn_in",
+    "parallel_attn_mlp",
+    "use_normalization_before_and_after",
+    "ungroup_grouped_query_attention",
+    "load_in_4bit",
+)
+
+
+@dataclass
+class LIMeConfig(HookedTransformerConfig):
+    """HookedTransformerConfig for a LIMe model; every vanilla field keeps its meaning."""
+
+    lime_mode: str = "kv"
+    """Routing mechanism. "kv" (paper v2, §4): layer l mixes the raw K/V heads of layers 0..l
+    with one static unconstrained matrix R^l. "residual" (paper v1): the K/V inputs of each head
+    are a weighted mixture of the normalised residual states entering layers 0..l."""
+
+    lime_lookup: str = "static"
+    """Residual mode only: how the mixture weights are produced. "static" (softmax of per-layer
+    logits), "dynamic" (softmax of a linear map of the normalised current hidden state, per token)
+    or "top_p" (static softmax pruned to the top cumulative ``lime_top_p`` mass, renormalised)."""
+
+    lime_top_p: float = 0.9
+    """Probability mass kept by the "top_p" lookup (v1 Table 5 uses 0.9); must be in (0, 1]."""
+
+    def __post_init__(self) -> None:
+        if self.lime_mode not in LIME_MODES:
+            raise ValueError(f"lime_mode must be one of {LIME_MODES}, got {self.lime_mode!r}")
+        if self.lime_lookup not in LIME_LOOKUPS:
+            raise ValueError(
+                f"lime_lookup must be one of {LIME_LOOKUPS}, got {self.lime_lookup!r}"
+            )
+        if self.lime_mode == "kv" and self.lime_lookup != "static":
+            raise ValueError(
+                f"lime_lookup={self.lime_lookup!r} applies to lime_mode='residual' only; "
+                "kv mode (paper v2) always uses one static unconstrained router per layer"
+            )
+        if not 0.0 < float(self.lime_top_p) <= 1.0:
+            raise ValueError(f"lime_top_p must be in (0, 1], got {self.lime_top_p}")
+        super().__post_init__()
+        n_kv = self.n_key_value_heads
+        if n_kv is not None and (n_kv <= 0 or self.n_heads % n_kv != 0):
+            raise ValueError(
+                f"n_key_value_heads ({n_kv}) must be a positive divisor of n_heads ({self.n_heads})"
+            )
+        for flag in _UNSUPPORTED_FLAGS:
+            if getattr(self, flag):
+                raise ValueError(f"{flag}=True is not supported by LIMe models")
+        if self.positional_embedding_type == "shortformer":
+            raise ValueError("positional_embedding_type='shortformer' is not supported by LIMe")
+        if self.original_architecture in POST_NORM_ARCHITECTURES:
+            raise ValueError(
+                f"original_architecture={self.original_architecture!r} is post-norm; "
+                "LIMe blocks are pre-norm"
+            )
+
+    @property
+    def n_kv_heads(self) -> int:
+        """KV heads R: ``n_key_value_heads`` under GQA, else ``n_heads``."""
+        return self.n_key_value_heads if self.n_key_value_heads is not None else self.n_heads

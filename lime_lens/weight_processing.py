@@ -1,0 +1,59 @@
+"""TransformerLens weight processing, made exact for LIMe or refused (issue 5, item 6).
+
+- fold_ln: kv mode reads K/V from each layer's own ln1, exactly like vanilla, and mixing is linear,
+  so the stock fold is exact. Residual mode feeds K/V through the per-layer LIMe norm instead of
+  ln1, so the stock fold (ln1 into W_K/W_V) is wrong (up to 0.5 log-prob, tlens notes §4): refused.
+- center_writing_weights: every reader of the residual stream (ln1, ln2, ln_final and, in residual
+  mode, the LIMe norm) is a centring LayerNorm whenever TransformerLens applies it: exact.
+- fold_value_biases: in kv mode layer l's V is a mixture of earlier layers' raw V, so it carries the
+  routed bias sum_{l',h'} R^l[h, l', h'] b_V^{l'}_{h'}; folding each layer's own b_V (stock) is wrong.
+  :func:`fold_routed_value_biases` folds the routed bias instead. Residual mode: stock is exact.
+- refactor_factored_attn_matrices: kv mode re-uses W_K/W_V of layer l in later layers, against
+  other layers' queries and W_O, so a per-layer refactor changes the model: refused.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformer_lens import HookedTransformer
+
+from lime_lens.config import LIMeConfig
+
+
+def check_processing_supported(
+    cfg: LIMeConfig, fold_ln: bool, refactor_factored_attn_matrices: bool
+) -> None:
+    """Raise a ValueError for a processing step that would silently change a LIMe model."""
+    if fold_ln and cfg.lime_mode == "residual" and cfg.normalization_type in ("LN", "RMS"):
+        raise ValueError(
+            "fold_ln=True is not supported for lime_mode='residual': K/V read the per-layer "
+            "LIMe norm (blocks.{l}.lime.ln), not ln1, so folding ln1 into W_K/W_V would change "
+            "the model. Pass fold_ln=False."
+        )
+    if refactor_factored_attn_matrices and cfg.lime_mode == "kv":
+        raise ValueError(
+            "refactor_factored_attn_matrices=True is not supported for lime_mode='kv': later "
+            "layers route this layer's K/V against their own queries and W_O."
+        )
+
+
+def _b_V(attn: torch.nn.Module) -> torch.nn.Parameter:
+    return attn._b_V if hasattr(attn, "_b_V") else attn.b_V  # GQA keeps n_kv biases
+
+
+@torch.no_grad()
+def fold_routed_value_biases(model: HookedTransformer) -> None:
+    """kv mode: b_O^l += sum_q (routed b_V)_{kv(q)} W_O^l_q, then every b_V = 0 (in place).
+
+    Exact because attention patterns sum to 1, so a constant added to every routed value adds
+    its W_O image to the output, whatever the pattern.
+    """
+    biases = [_b_V(block.attn).detach().clone() for block in model.blocks]  # each [n_kv, d_head]
+    for layer, block in enumerate(model.blocks):
+        routed = biases[0]
+        if block.lime is not None:
+            routed = torch.einsum("hsg,sgd->hd", block.lime.route, torch.stack(biases[: layer + 1]))
+        per_query_head = routed.repeat_interleave(model.cfg.n_heads // routed.shape[0], dim=0)
+        block.attn.b_O += torch.einsum("hd,hdm->m", per_query_head, block.attn.W_O)
+    for block in model.blocks:
+        _b_V(block.attn).zero_()
