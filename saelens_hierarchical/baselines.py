@@ -1,0 +1,187 @@
+"""Train one ``hierarchical_topk`` SAE at K and its peers on IDENTICAL activations, in lockstep.
+
+Peers (htopk.md §6): TopK trained at each budget k, BatchTopK and Matryoshka-BatchTopK at each
+budget (all three from SAELens), and OpenAI's Multi-TopK at K (``saelens_hierarchical.multi_topk``).
+Every SAE gets the same batch at every step: SAELens's ``MultiSAETrainingRunner`` when a model and
+token dataset drive training, its ``MultiSAETrainer`` when activations come from elsewhere
+(the synthetic benchmark, or an activation cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+from sae_lens import (
+    BatchTopKTrainingSAEConfig,
+    LoggingConfig,
+    MatryoshkaBatchTopKTrainingSAEConfig,
+    TopKTrainingSAEConfig,
+)
+from sae_lens.config import SAETrainerConfig
+from sae_lens.multi_sae_training_runner import MultiSAETrainingRunner, MultiSAETrainingRunnerConfig
+from sae_lens.registry import get_sae_training_class
+from sae_lens.saes.sae import TrainingSAE, TrainingSAEConfig
+from sae_lens.training.multi_sae_trainer import MultiSAETrainer
+from transformer_lens import HookedTransformer
+
+import saelens_hierarchical
+from saelens_hierarchical.multi_topk import MultiTopKTrainingSAEConfig
+
+METHODS = ("hierarchical_topk", "topk", "batchtopk", "matryoshka_batchtopk", "multi_topk")
+"""Every method the comparison knows; the first and ``multi_topk`` are single SAEs at K."""
+
+SINGLE_SAE_METHODS = ("hierarchical_topk", "multi_topk")
+
+
+@dataclass
+class BaselineConfig:
+    """Which SAEs to train and how; every SAE shares the optimiser settings and the data."""
+
+    d_sae: int
+    """Dictionary size of every SAE."""
+
+    K: int
+    """Largest budget: hierarchical_topk and multi_topk are trained at K and swept over budgets."""
+
+    budgets: list[int]
+    """Budgets k <= K; TopK, BatchTopK and Matryoshka get one SAE trained at each k."""
+
+    methods: tuple[str, ...] = METHODS
+    """Subset of ``METHODS`` to train."""
+
+    training_tokens: int = 500_000
+    """Activations each SAE sees (the same ones for all)."""
+
+    train_batch_size_tokens: int = 2048
+    """Activations per optimiser step."""
+
+    lr: float = 1e-3
+    """Adam learning rate, shared by all SAEs."""
+
+    dead_feature_window: int = 200
+    """Steps without firing after which a latent counts as dead (feeds every AuxK loss)."""
+
+    matryoshka_widths: list[int] | None = None
+    """Nested dictionary prefixes; None means d_sae/8, d_sae/4, d_sae/2 (d_sae is appended)."""
+
+    normalize_activations: str = "expected_average_only_in"
+    """SAELens input scaling, estimated on the first batches and folded in after training."""
+
+    seed: int = 0
+    """Seed for SAE initialisation."""
+
+    extra_sae_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra fields for every training SAE config (e.g. ``decoder_init_norm``)."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.methods) - set(METHODS)
+        if unknown:
+            raise ValueError(f"methods: unknown {sorted(unknown)}; choose from {METHODS}")
+        if not 1 <= self.K <= self.d_sae:
+            raise ValueError(f"K must be in 1..d_sae={self.d_sae}, got {self.K}")
+        if not self.budgets or any(not 1 <= k <= self.K for k in self.budgets):
+            raise ValueError(f"budgets must be non-empty and within 1..K={self.K}: {self.budgets}")
+        if "multi_topk" in self.methods and 4 * self.K > self.d_sae:
+            raise ValueError(f"multi_topk needs 4*K <= d_sae; K={self.K}, d_sae={self.d_sae}")
+        if self.training_tokens < self.train_batch_size_tokens:
+            raise ValueError("training_tokens must be >= train_batch_size_tokens")
+
+    @property
+    def widths(self) -> list[int]:
+        return self.matryoshka_widths or [self.d_sae // 8, self.d_sae // 4, self.d_sae // 2]
+
+
+def peer_configs(cfg: BaselineConfig, d_in: int) -> dict[str, TrainingSAEConfig]:
+    """Name -> SAELens training config for every SAE to train (names encode method and k)."""
+    common = {"d_in": d_in, "d_sae": cfg.d_sae, "normalize_activations": cfg.normalize_activations,
+              **cfg.extra_sae_kwargs}
+    out: dict[str, TrainingSAEConfig] = {}
+    if "hierarchical_topk" in cfg.methods:
+        htopk_cfg = saelens_hierarchical.HierarchicalTopKTrainingSAEConfig
+        out[f"hierarchical_topk_K{cfg.K}"] = htopk_cfg(k=cfg.K, **common)
+    if "multi_topk" in cfg.methods:
+        out[f"multi_topk_K{cfg.K}"] = MultiTopKTrainingSAEConfig(k=cfg.K, **common)
+    for k in cfg.budgets:
+        if "topk" in cfg.methods:
+            out[f"topk_k{k}"] = TopKTrainingSAEConfig(k=k, **common)
+        if "batchtopk" in cfg.methods:
+            out[f"batchtopk_k{k}"] = BatchTopKTrainingSAEConfig(k=k, **common)
+        if "matryoshka_batchtopk" in cfg.methods:
+            out[f"matryoshka_batchtopk_k{k}"] = MatryoshkaBatchTopKTrainingSAEConfig(
+                k=k, matryoshka_widths=cfg.widths, **common
+            )
+    return out
+
+
+def method_of(name: str) -> str:
+    """``"matryoshka_batchtopk_k8"`` -> ``"matryoshka_batchtopk"``."""
+    return name.rsplit("_", 1)[0]
+
+
+def train_on_model(
+    cfg: BaselineConfig,
+    model: HookedTransformer,
+    dataset: Dataset,
+    hook_name: str,
+    out_dir: str | Path,
+    context_size: int = 128,
+) -> dict[str, Path]:
+    """Train every peer on ``model``'s activations at ``hook_name`` with ``MultiSAETrainingRunner``.
+
+    Returns name -> folder of the saved inference SAE (loadable with plain ``SAE.load_from_disk``).
+    """
+    torch.manual_seed(cfg.seed)
+    saes = peer_configs(cfg, model.cfg.d_model)
+    runner_cfg = MultiSAETrainingRunnerConfig(
+        saes=saes, hook_names=hook_name, model_name=model.cfg.model_name,
+        dataset_path="override_dataset", streaming=False, context_size=context_size,
+        prepend_bos=False,  # token rows are already BOS-prefixed
+        training_tokens=cfg.training_tokens, train_batch_size_tokens=cfg.train_batch_size_tokens,
+        n_batches_in_buffer=max(4, -(-2 * cfg.train_batch_size_tokens // context_size)),
+        store_batch_size_prompts=8, lr=cfg.lr, dead_feature_window=cfg.dead_feature_window,
+        feature_sampling_window=cfg.dead_feature_window, n_batches_for_norm_estimate=20,
+        logger=LoggingConfig(log_to_wandb=False), checkpoint_path=None, output_path=str(out_dir),
+        device=str(next(model.parameters()).device), seed=cfg.seed,
+    )
+    MultiSAETrainingRunner(runner_cfg, override_dataset=dataset, override_model=model).run()
+    return {name: Path(out_dir) / name for name in saes}
+
+
+def train_on_provider(
+    cfg: BaselineConfig,
+    data_provider: Iterator[torch.Tensor],
+    d_in: int,
+    hook_name: str,
+    out_dir: str | Path,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Path]:
+    """Train every peer in lockstep on batches from ``data_provider`` with ``MultiSAETrainer``.
+
+    For activations not produced by a live model: the synthetic benchmark or an activation cache.
+    Each batch is ``[train_batch_size_tokens, d_in]``; every SAE sees every batch.
+    """
+    torch.manual_seed(cfg.seed)
+    saes: dict[str, TrainingSAE[Any]] = {}
+    for name, sae_cfg in peer_configs(cfg, d_in).items():
+        saes[name] = get_sae_training_class(sae_cfg.architecture())[0](sae_cfg)
+        sae_cfg.metadata.hook_name = hook_name
+        for key, value in (metadata or {}).items():
+            setattr(sae_cfg.metadata, key, value)
+    trainer_cfg = SAETrainerConfig(
+        total_training_samples=cfg.training_tokens,
+        train_batch_size_samples=cfg.train_batch_size_tokens, lr=cfg.lr,
+        dead_feature_window=cfg.dead_feature_window, feature_sampling_window=cfg.dead_feature_window,
+        n_batches_for_norm_estimate=20,
+    )
+    multi = ({hook_name: batch} for batch in data_provider)
+    trained = MultiSAETrainer(trainer_cfg, saes, {n: hook_name for n in saes}, multi).fit()
+    paths = {}
+    for name, sae in trained.items():
+        paths[name] = Path(out_dir) / name
+        sae.save_inference_model(paths[name])
+    return paths
