@@ -1,0 +1,29 @@
+import pytest
+import torch
+
+from lime_lens.analysis.states import collect_states, hook_names_for
+
+from .helpers import random_tokens, tiny_vanilla
+
+
+def test_vanilla_pre_and_post_routing_values_are_both_hook_v():
+    model, tokens = tiny_vanilla(), random_tokens()
+    pre, post = collect_states(model, tokens, "values_pre"), collect_states(model, tokens, "values_post")
+    _, cache = model.run_with_cache(tokens)
+    for layer in range(model.cfg.n_layers):
+        assert hook_names_for(model, "values_pre", layer) == [f"blocks.{layer}.attn.hook_v"]
+        torch.testing.assert_close(pre[layer], cache["v", layer].flatten(2))
+        torch.testing.assert_close(post[layer], pre[layer])
+
+
+def test_resid_states_are_resid_post_before_final_norm():
+    model, tokens = tiny_vanilla(), random_tokens()
+    states = collect_states(model, tokens, "resid", batch_size=4)
+    _, cache = model.run_with_cache(tokens)
+    for layer in range(model.cfg.n_layers):
+        torch.testing.assert_close(states[layer], cache["resid_post", layer])
+
+
+def test_unknown_state_kind_raises_naming_the_choices():
+    with pytest.raises(ValueError, match="values_pre"):
+        hook_names_for(tiny_vanilla(), "values", 0)
