@@ -45,3 +45,4 @@ __all__ = [
     "max_budget",
     "set_budget",
 ]
+from saelens_hierarchical import multi_topk  # noqa: E402,F401  registers the "multi_topk" training architecture (issue 4)
