@@ -9,6 +9,7 @@ token dataset drive training, its ``MultiSAETrainer`` when activations come from
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,7 @@ class BaselineConfig:
     """Steps without firing after which a latent counts as dead (feeds every AuxK loss)."""
 
     matryoshka_widths: list[int] | None = None
-    """Nested dictionary prefixes; None means d_sae/8, d_sae/4, d_sae/2 (d_sae is appended)."""
+    """Nested dictionary prefixes ending at d_sae; None means d_sae/8, d_sae/4, d_sae/2, d_sae."""
 
     normalize_activations: str = "expected_average_only_in"
     """SAELens input scaling, estimated on the first batches and folded in after training."""
@@ -93,7 +94,8 @@ class BaselineConfig:
 
     @property
     def widths(self) -> list[int]:
-        return self.matryoshka_widths or [self.d_sae // 8, self.d_sae // 4, self.d_sae // 2]
+        d = self.d_sae
+        return self.matryoshka_widths or [d // 8, d // 4, d // 2, d]
 
 
 def peer_configs(cfg: BaselineConfig, d_in: int) -> dict[str, TrainingSAEConfig]:
@@ -118,6 +120,19 @@ def peer_configs(cfg: BaselineConfig, d_in: int) -> dict[str, TrainingSAEConfig]
     return out
 
 
+def build_saes(
+    cfg: BaselineConfig, d_in: int, metadata: dict[str, Any] | None = None
+) -> dict[str, TrainingSAE[Any]]:
+    """Initialise every peer; each SAE's init depends only on (seed, its name), not on its peers."""
+    saes: dict[str, TrainingSAE[Any]] = {}
+    for name, sae_cfg in peer_configs(cfg, d_in).items():
+        for key, value in (metadata or {}).items():
+            setattr(sae_cfg.metadata, key, value)
+        torch.manual_seed(cfg.seed + zlib.crc32(name.encode()))
+        saes[name] = get_sae_training_class(sae_cfg.architecture())[0](sae_cfg)
+    return saes
+
+
 def method_of(name: str) -> str:
     """``"matryoshka_batchtopk_k8"`` -> ``"matryoshka_batchtopk"``."""
     return name.rsplit("_", 1)[0]
@@ -135,10 +150,9 @@ def train_on_model(
 
     Returns name -> folder of the saved inference SAE (loadable with plain ``SAE.load_from_disk``).
     """
-    torch.manual_seed(cfg.seed)
-    saes = peer_configs(cfg, model.cfg.d_model)
+    saes = build_saes(cfg, model.cfg.d_model)
     runner_cfg = MultiSAETrainingRunnerConfig(
-        saes=saes, hook_names=hook_name, model_name=model.cfg.model_name,
+        saes={name: sae.cfg for name, sae in saes.items()}, hook_names=hook_name, model_name=model.cfg.model_name,
         dataset_path="override_dataset", streaming=False, context_size=context_size,
         prepend_bos=False,  # token rows are already BOS-prefixed
         training_tokens=cfg.training_tokens, train_batch_size_tokens=cfg.train_batch_size_tokens,
@@ -148,7 +162,9 @@ def train_on_model(
         logger=LoggingConfig(log_to_wandb=False), checkpoint_path=None, output_path=str(out_dir),
         device=str(next(model.parameters()).device), seed=cfg.seed,
     )
-    MultiSAETrainingRunner(runner_cfg, override_dataset=dataset, override_model=model).run()
+    MultiSAETrainingRunner(
+        runner_cfg, override_dataset=dataset, override_model=model, override_saes=saes
+    ).run()
     return {name: Path(out_dir) / name for name in saes}
 
 
@@ -165,16 +181,10 @@ def train_on_provider(
     For activations not produced by a live model: the synthetic benchmark or an activation cache.
     Each batch is ``[train_batch_size_tokens, d_in]``; every SAE sees every batch.
     """
-    torch.manual_seed(cfg.seed)
-    saes: dict[str, TrainingSAE[Any]] = {}
-    for name, sae_cfg in peer_configs(cfg, d_in).items():
-        saes[name] = get_sae_training_class(sae_cfg.architecture())[0](sae_cfg)
-        sae_cfg.metadata.hook_name = hook_name
-        for key, value in (metadata or {}).items():
-            setattr(sae_cfg.metadata, key, value)
+    saes = build_saes(cfg, d_in, {**(metadata or {}), "hook_name": hook_name})
     trainer_cfg = SAETrainerConfig(
         total_training_samples=cfg.training_tokens,
-        train_batch_size_samples=cfg.train_batch_size_tokens, lr=cfg.lr,
+        train_batch_size_samples=cfg.train_batch_size_tokens, lr=cfg.lr, lr_end=cfg.lr,
         dead_feature_window=cfg.dead_feature_window, feature_sampling_window=cfg.dead_feature_window,
         n_batches_for_norm_estimate=20,
     )
