@@ -1,0 +1,92 @@
+"""Routers against plain-torch formulas: kv mixing (v2), residual lookups (v1), init (App. A)."""
+
+import math
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from lime_lens.routers import KVStaticRouter, ResidualRouter, route_kv, route_kv_reference, top_p_weights
+
+from lime_helpers import gpt2_cfg, llama_cfg
+
+
+def _raws(n_src, batch=3, pos=5, n_kv=2, d_head=4, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, pos, n_kv, d_head, generator=gen, requires_grad=True) for _ in range(n_src)]
+
+
+@pytest.mark.parametrize("per_prompt", [False, True])
+def test_fast_kv_mixing_equals_reference_in_values_and_gradients(per_prompt):
+    raws = _raws(n_src=3)
+    weights = torch.randn(2, 3, 2, requires_grad=True)
+    route = torch.randn(3, 2, 3, 2) if per_prompt else weights.unsqueeze(0).expand(3, -1, -1, -1)
+    fast, ref = route_kv(route, raws), route_kv_reference(route, raws)
+    assert_close(fast, ref)
+    grads_fast = torch.autograd.grad(fast.square().sum(), raws + ([] if per_prompt else [weights]))
+    grads_ref = torch.autograd.grad(ref.square().sum(), raws + ([] if per_prompt else [weights]))
+    for gf, gr in zip(grads_fast, grads_ref):
+        assert_close(gf, gr)
+
+
+def test_kv_mixing_matches_the_paper_sum_over_layers_and_heads():
+    raws = _raws(n_src=2, batch=1)
+    route = torch.randn(1, 2, 2, 2)
+    out = route_kv(route, raws)
+    for h in range(2):
+        expected = sum(route[0, h, s, g] * raws[s][0, :, g] for s in range(2) for g in range(2))
+        assert_close(out[0, :, h], expected)
+
+
+@pytest.mark.parametrize("layer", [1, 3])
+def test_kv_router_init_is_identity_on_current_layer_and_bounded_uniform_elsewhere(layer):
+    torch.manual_seed(0)
+    cfg = llama_cfg(n_layers=4, n_heads=8, n_key_value_heads=4, d_head=4)
+    route = KVStaticRouter(cfg, layer).route.detach()
+    assert route.shape == (4, layer + 1, 4)
+    assert torch.equal(route[:, -1, :], torch.eye(4))
+    earlier = route[:, :-1, :]
+    bound = math.sqrt(3 / ((layer + 1) * 4))
+    assert earlier.abs().max() <= bound and earlier.abs().max() > 0.5 * bound
+    assert earlier.std() > 0.3 * bound  # random, not a constant
+
+
+def test_top_p_keeps_the_smallest_prefix_reaching_p_and_renormalises():
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    logits = probs.log()
+    # masses above each source: 0, .5, .8, .95 -> at p=.8 keep the first two
+    assert_close(top_p_weights(logits, 0.8), torch.tensor([0.625, 0.375, 0.0, 0.0]))
+    assert_close(top_p_weights(logits, 0.81), torch.tensor([0.5, 0.3, 0.15, 0.0]) / 0.95)
+    assert_close(top_p_weights(logits, 0.1), torch.tensor([1.0, 0.0, 0.0, 0.0]))
+
+
+def test_top_p_of_one_is_the_plain_softmax():
+    logits = torch.randn(3, 5)
+    assert_close(top_p_weights(logits, 1.0), logits.softmax(-1))
+
+
+@pytest.mark.parametrize("lookup", ["static", "dynamic", "top_p"])
+def test_residual_mixture_is_weighted_sum_of_lime_normed_sources(lookup):
+    cfg = gpt2_cfg(lime_mode="residual", lime_lookup=lookup, lime_top_p=0.6)
+    router = ResidualRouter(cfg, layer=2)
+    with torch.no_grad():
+        router.ln.w.copy_(torch.rand(cfg.d_model) + 0.5)
+        router.ln.b.copy_(torch.randn(cfg.d_model))
+    sources = [torch.randn(2, 5, cfg.d_model) for _ in range(3)]
+    out = router(sources)
+    normed = [torch.nn.functional.layer_norm(s, (cfg.d_model,), router.ln.w, router.ln.b, eps=cfg.eps) for s in sources]
+    if lookup == "dynamic":  # per token, from the normalised own input
+        w = (normed[-1] @ router.route_proj.weight.T).view(2, 5, 4, 3).softmax(-1)
+        expected = sum(w[..., j, None] * normed[j][:, :, None] for j in range(3))
+    else:
+        w = router.route.softmax(-1) if lookup == "static" else top_p_weights(router.route, 0.6)
+        expected = sum(w[None, None, :, j, None] * normed[j][:, :, None] for j in range(3))
+    assert out.shape == (2, 5, cfg.n_kv_heads, cfg.d_model)
+    assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_routers_refuse_layer_zero():
+    with pytest.raises(ValueError, match="layer 0"):
+        KVStaticRouter(llama_cfg(), 0)
+    with pytest.raises(ValueError, match="layer 0"):
+        ResidualRouter(llama_cfg(lime_mode="residual"), 0)
