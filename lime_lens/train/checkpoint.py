@@ -1,0 +1,145 @@
+"""Resumable checkpoints: safetensors for tensors, JSON for the rest, written atomically.
+
+Layout of ``<checkpoint_dir>/step_XXXXXXXX/``:
+    model/               ``lime_lens.serialization.save_model`` format (loads with ``load_model``)
+    optimizer.safetensors  every optimizer state tensor, key ``state/<param name>/<name>``
+    rng.safetensors      each rank's torch (and CUDA) RNG state, key ``torch/<rank>``
+    trainer_state.json   step, samples seen, loss history, param groups, TrainConfig
+Full (unsharded) state dicts via ``torch.distributed.checkpoint.state_dict``, so one format
+serves single-process, DDP and FSDP runs, and a run may resume on a different world size.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+
+from lime_lens.serialization import WEIGHTS_FILE, atomic_write_dir, save_model
+from lime_lens.train.distributed import DistInfo, barrier, unwrap
+
+STATE_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.safetensors"
+RNG_FILE = "rng.safetensors"
+_STEP_DIR = re.compile(r"^step_(\d{8})$")
+_FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
+
+
+def flatten_optimizer_state(osd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+    """Split an FQN-keyed optimizer state dict into safetensors tensors and JSON param groups."""
+    tensors = {}
+    for name, per_param in osd["state"].items():
+        for key, value in per_param.items():
+            tensors[f"state/{name}/{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return tensors, [dict(group) for group in osd["param_groups"]]
+
+
+def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """Inverse of :func:`flatten_optimizer_state`."""
+    state: dict[str, dict[str, torch.Tensor]] = {}
+    for flat, tensor in tensors.items():
+        _, name, key = flat.split("/")
+        state.setdefault(name, {})[key] = tensor
+    for group in groups:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    return {"state": state, "param_groups": groups}
+
+
+def _rng_tensors(info: DistInfo) -> dict[str, torch.Tensor]:
+    local = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and info.device.type == "cuda":
+        local["cuda"] = torch.cuda.get_rng_state(info.device)
+    gathered = [local]
+    if info.distributed:
+        gathered = [None] * info.world_size
+        dist.all_gather_object(gathered, local)
+    return {f"{kind}/{rank}": state for rank, states in enumerate(gathered) for kind, state in states.items()}
+
+
+def save_checkpoint(
+    root: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    trainer_state: dict[str, Any],
+    info: DistInfo,
+    keep: int = 2,
+) -> Path:
+    """Write ``root/step_<trainer_state['step']>`` (collective: every rank must call)."""
+    model_state = get_model_state_dict(model, options=_FULL)
+    optim_tensors, groups = flatten_optimizer_state(get_optimizer_state_dict(model, optimizer, options=_FULL))
+    rng = _rng_tensors(info)
+    path = Path(root) / f"step_{trainer_state['step']:08d}"
+    if info.is_main:
+        # save_model needs only .cfg and .state_dict(); the full state dict stands in for a
+        # possibly sharded model.
+        view = SimpleNamespace(cfg=unwrap(model).cfg, state_dict=lambda: model_state)
+
+        def write(tmp: Path) -> None:
+            save_model(view, tmp / "model")  # type: ignore[arg-type]
+            save_file(optim_tensors, str(tmp / OPTIMIZER_FILE))
+            save_file({k: v.contiguous() for k, v in rng.items()}, str(tmp / RNG_FILE))
+            (tmp / STATE_FILE).write_text(json.dumps({**trainer_state, "param_groups": groups}, indent=1))
+
+        atomic_write_dir(path, write)
+        _prune(Path(root), keep)
+    barrier(info)
+    return path
+
+
+def _prune(root: Path, keep: int) -> None:
+    if keep > 0:
+        for old in list_checkpoints(root)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def list_checkpoints(root: str | Path) -> list[Path]:
+    """Complete checkpoints under ``root``, oldest first (temporary folders are ignored)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and _STEP_DIR.match(p.name))
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``path`` itself if it is a checkpoint, else the newest checkpoint under it."""
+    path = Path(path)
+    if (path / STATE_FILE).is_file():
+        return path
+    found = list_checkpoints(path)
+    if not found:
+        raise FileNotFoundError(f"{path}: neither a checkpoint nor a folder holding step_* checkpoints")
+    return found[-1]
+
+
+def load_checkpoint(
+    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, info: DistInfo
+) -> dict[str, Any]:
+    """Restore model, optimizer and this rank's RNG from ``path``; return the trainer state."""
+    path = resolve_checkpoint(path)
+    state = json.loads((path / STATE_FILE).read_text())
+    model_state = load_file(str(path / "model" / WEIGHTS_FILE))
+    set_model_state_dict(model, model_state, options=StateDictOptions(full_state_dict=True, strict=True))
+    osd = unflatten_optimizer_state(load_file(str(path / OPTIMIZER_FILE)), state.pop("param_groups"))
+    set_optimizer_state_dict(model, optimizer, osd, options=StateDictOptions(full_state_dict=True))
+    rng = load_file(str(path / RNG_FILE))
+    rank_key = str(info.rank) if f"torch/{info.rank}" in rng else "0"  # new world size: reuse rank 0's
+    torch.set_rng_state(rng[f"torch/{rank_key}"])
+    if f"cuda/{rank_key}" in rng and info.device.type == "cuda":
+        torch.cuda.set_rng_state(rng[f"cuda/{rank_key}"], info.device)
+    return state

@@ -1,0 +1,26 @@
+"""Small builders for the trainer tests: a tiny LLaMA-style model and random token rows."""
+
+from __future__ import annotations
+
+import torch
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+VOCAB, CONTEXT = 64, 16
+
+
+def tiny_model(seed: int = 0) -> HookedTransformer:
+    cfg = HookedTransformerConfig(
+        n_layers=2, d_model=32, n_ctx=CONTEXT, d_head=8, n_heads=4, n_key_value_heads=2, d_mlp=64,
+        d_vocab=VOCAB, act_fn="silu", normalization_type="RMS", positional_embedding_type="rotary",
+        gated_mlp=True, seed=seed,
+    )
+    return HookedTransformer(cfg, move_to_device=False)
+
+
+def token_rows(n: int, seed: int) -> torch.Tensor:
+    """``n`` rows of CONTEXT random ids, with a learnable pattern (each id repeats the one 3 back)."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = torch.randint(1, VOCAB, (n, CONTEXT), generator=gen)
+    rows[:, 3::2] = rows[:, 0:-3:2][:, : rows[:, 3::2].shape[1]]
+    rows[:, 0] = 0
+    return rows
