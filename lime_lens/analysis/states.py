@@ -6,7 +6,7 @@ Both are offered here, under names that say which is which:
 
 - ``"values_pre"``: the layer's own W_V output on its own input, before any cross-layer routing.
   kv mode (v2): ``blocks.{l}.attn.hook_v_raw``. residual mode (v1): ``ln1(resid_pre_l) W_V + b_V``,
-  computed from ``blocks.{l}.ln1.hook_normalized`` (no routing has happened there).
+  computed from ``blocks.{l}.hook_resid_pre`` (no routing has happened there).
   A vanilla HookedTransformer has no routing, so its pre- and post-routing values are both
   ``blocks.{l}.attn.hook_v``.
 - ``"values_post"``: the values attention actually uses, ``blocks.{l}.attn.hook_v`` (mixed K/V in
@@ -49,11 +49,12 @@ def hook_names_for(model: HookedTransformer, kind: StateKind, layer: int) -> lis
         return [f"blocks.{layer}.attn.hook_v"]
     if lime_mode(model) == "kv":
         return [f"blocks.{layer}.attn.hook_v_raw"]
-    return [f"blocks.{layer}.ln1.hook_normalized"]  # residual mode: W_V applied below
+    return [f"blocks.{layer}.hook_resid_pre"]  # residual mode: ln1 and W_V applied below
 
 
-def _own_values(model: HookedTransformer, layer: int, normalized: torch.Tensor) -> torch.Tensor:
+def _own_values(model: HookedTransformer, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
     """``ln1(resid_pre) W_V + b_V`` per KV head: the values a vanilla layer would compute."""
+    normalized = model.blocks[layer].ln1(resid_pre)
     attn = model.blocks[layer].attn
     grouped = hasattr(attn, "_W_V") and not model.cfg.ungroup_grouped_query_attention
     W_V, b_V = (attn._W_V, attn._b_V) if grouped else (attn.W_V, attn.b_V)
@@ -63,7 +64,7 @@ def _own_values(model: HookedTransformer, layer: int, normalized: torch.Tensor) 
 def _state_from_cache(model: HookedTransformer, cache, kind: StateKind, layer: int) -> torch.Tensor:
     (name,) = hook_names_for(model, kind, layer)
     act = cache[name]
-    if name.endswith("ln1.hook_normalized"):
+    if kind == "values_pre" and lime_mode(model) == "residual":
         act = _own_values(model, layer, act)
     return act.flatten(2) if act.ndim == 4 else act  # heads concatenated: [batch, pos, n_kv*d_head]
 
