@@ -138,6 +138,11 @@ def method_of(name: str) -> str:
     return name.rsplit("_", 1)[0]
 
 
+def trained_k_of(name: str) -> int:
+    """``"batchtopk_k8"`` -> 8, ``"hierarchical_topk_K32"`` -> 32 (saved JumpReLU SAEs lose k)."""
+    return int(name.rsplit("_", 1)[1][1:])
+
+
 def train_on_model(
     cfg: BaselineConfig,
     model: HookedTransformer,

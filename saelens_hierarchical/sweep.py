@@ -127,22 +127,24 @@ def sweep_budgets(
     budgets: list[int] | None,
     *,
     method: str,
+    trained_k: int | None = None,
     cfg: SweepConfig | None = None,
     out_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Evaluate ``sae`` at each budget (TopK-family SAEs) or, with ``budgets=None``, as it is.
 
     Budgets are applied with ``saelens_hierarchical.at_budget`` (k <= the SAE's trained K).
+    ``trained_k`` labels the rows; it defaults to the SAE's ``cfg.k`` (JumpReLU SAEs have none).
     Returns one row per budget with the columns in ``COLUMNS``; saves ``sweep.json`` and
     ``sweep.csv`` under ``out_dir`` when given.
     """
     cfg = cfg or SweepConfig()
-    trained_k = getattr(sae.cfg, "k", None)
+    trained_k = trained_k or getattr(sae.cfg, "k", None)
     rows = []
     if budgets is None:
         rows.append({"budget": trained_k, **evaluate(sae, model, dataset, cfg)})
     else:
-        if trained_k is None:
+        if getattr(sae.cfg, "k", None) is None:
             raise ValueError(f"budgets need a TopK-family SAE; got {sae.cfg.architecture()!r}")
         for k in budgets:
             with saelens_hierarchical.at_budget(sae, k):

@@ -1,0 +1,138 @@
+"""One call runs the whole comparison: train peers on identical activations, sweep, plot, diff.
+
+The claim under test (Balagansky et al. 2025, abstract and Fig. 3): one HierarchicalTopK SAE
+trained at K is at least as good at every budget k <= K as a TopK SAE trained at exactly k, i.e.
+``EV(hierarchical at k) - EV(TopK trained at k) >= 0``. ``budget_differences`` computes that
+difference per budget; ``run_comparison`` writes the table, the differences and the frontier plot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from datasets import Dataset
+from sae_lens import SAE
+from transformer_lens import HookedTransformer
+
+from saelens_hierarchical.baselines import (
+    SINGLE_SAE_METHODS,
+    BaselineConfig,
+    method_of,
+    train_on_model,
+    trained_k_of,
+)
+from saelens_hierarchical.frontier import plot_frontier
+from saelens_hierarchical.sweep import SweepConfig, save_table, sweep_budgets
+
+
+@dataclass
+class ComparisonConfig:
+    """A full comparison on a language model: what to train, where to hook, how to evaluate."""
+
+    baselines: BaselineConfig
+    """The SAEs to train (hierarchical_topk at K and its peers) and their shared optimiser."""
+
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    """How each SAE is evaluated on held-out tokens."""
+
+    hook_name: str | None = None
+    """Hook the SAEs read; None means the residual stream entering the middle block."""
+
+    context_size: int = 128
+    """Tokens per training/eval row."""
+
+    def __post_init__(self) -> None:
+        if self.context_size != self.sweep.context_size:
+            raise ValueError(
+                f"context_size ({self.context_size}) must equal sweep.context_size "
+                f"({self.sweep.context_size}): training and evaluation use the same rows"
+            )
+
+
+def middle_resid_hook(model: HookedTransformer) -> str:
+    """The residual stream entering the middle block, e.g. ``blocks.2.hook_resid_pre`` of 4."""
+    return f"blocks.{model.cfg.n_layers // 2}.hook_resid_pre"
+
+
+def sweep_trained(
+    paths: dict[str, Path], model: HookedTransformer, dataset: Dataset, budgets: list[int],
+    cfg: SweepConfig,
+) -> pd.DataFrame:
+    """Load each saved SAE with plain SAELens and evaluate it: single SAEs at every budget,
+    per-budget peers at their own operating point."""
+    tables = []
+    for name, path in paths.items():
+        sae = SAE.load_from_disk(path)
+        method = method_of(name)
+        sweep = budgets if method in SINGLE_SAE_METHODS else None
+        tables.append(sweep_budgets(
+            sae, model, dataset, sweep, method=method, trained_k=trained_k_of(name), cfg=cfg
+        ))
+    return pd.concat(tables, ignore_index=True)
+
+
+def budget_differences(
+    table: pd.DataFrame,
+    metric: str = "explained_variance",
+    method: str = "hierarchical_topk",
+    baseline: str = "topk",
+) -> pd.DataFrame:
+    """Per budget k: ``metric(method swept to k) - metric(baseline trained at k)``."""
+    ours = table[table["method"] == method].set_index("budget")[metric]
+    theirs = table[table["method"] == baseline].set_index("budget")[metric]
+    budgets = sorted(set(ours.index) & set(theirs.index))
+    return pd.DataFrame({
+        "budget": budgets,
+        f"{method}": [float(ours[k]) for k in budgets],
+        f"{baseline}": [float(theirs[k]) for k in budgets],
+        "difference": [float(ours[k] - theirs[k]) for k in budgets],
+        "metric": metric,
+    })
+
+
+def run_comparison(
+    model: HookedTransformer,
+    train_dataset: Dataset,
+    eval_dataset: Dataset,
+    cfg: ComparisonConfig,
+    out_dir: str | Path,
+) -> dict[str, Any]:
+    """Train, sweep, plot and diff; returns the tables and the paths of everything written."""
+    out = Path(out_dir)
+    hook = cfg.hook_name or middle_resid_hook(model)
+    paths = train_on_model(cfg.baselines, model, train_dataset, hook, out / "saes", cfg.context_size)
+    table = sweep_trained(paths, model, eval_dataset, cfg.baselines.budgets, cfg.sweep)
+    provenance = {"config": asdict(cfg), "hook_name": hook, "model": model.cfg.model_name}
+    csv, js = save_table(table, out, "comparison", extra=provenance)
+    diffs = {m: budget_differences(table, m) for m in ("explained_variance", "ce_loss_score")}
+    diff_csv, _ = save_table(pd.concat(diffs.values(), ignore_index=True), out, "differences")
+    plots = plot_frontier(table, out, title=f"{model.cfg.model_name} {hook}: HierarchicalTopK vs peers")
+    return {"table": table, "differences": diffs["explained_variance"], "table_csv": csv,
+            "table_json": js, "differences_csv": diff_csv, "plot_png": plots["png"],
+            "plot_html": plots["html"], "sae_dirs": paths}
+
+
+def demo_config() -> ComparisonConfig:
+    """Reduced scale for the README demo: a few minutes on 2 CPU cores."""
+    return ComparisonConfig(
+        baselines=BaselineConfig(
+            d_sae=512, K=16, budgets=[1, 2, 4, 8, 16], training_tokens=300_000,
+            train_batch_size_tokens=1024, lr=1e-3, dead_feature_window=100,
+        ),
+        sweep=SweepConfig(n_batches=2, batch_size_prompts=8),
+    )
+
+
+def run_demo_comparison(out_dir: str | Path, cfg: ComparisonConfig | None = None) -> dict[str, Any]:
+    """The comparison on the embedded default model and Austen corpus (``lime_lens.assets``)."""
+    from lime_lens.assets import load_default_model, load_token_dataset
+    from sae_lens import HookedSAETransformer
+
+    cfg = cfg or demo_config()
+    model = load_default_model(HookedSAETransformer)
+    train = load_token_dataset("train", context_size=cfg.context_size)
+    validation = load_token_dataset("validation", context_size=cfg.context_size)
+    return run_comparison(model, train, validation, cfg, out_dir)
