@@ -94,6 +94,7 @@ def route_sae_runner_config(
         checkpoint_path=None,
         output_path=output_path,
         n_batches_for_norm_estimate=10,
+        model_from_pretrained_kwargs={},  # the model is passed in; nothing is loaded
         verbose=False,
     )
     kwargs.update(overrides)
