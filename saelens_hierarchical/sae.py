@@ -14,6 +14,7 @@ saving are SAELens's TopK; only the training step differs (Balagansky et al., 20
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from jaxtyping import Float, Int
@@ -37,6 +38,19 @@ def select_loss_fn(impl: str) -> LossFn:
     return LOSS_FNS["fused" if impl == "auto" else impl]
 
 
+class SortedTopK(NamedTuple):
+    """A TopK encoding with its K latents in activation order, descending."""
+
+    hidden_pre: Float[torch.Tensor, "batch d_sae"]
+    """Pre-activations as SAELens TopK returns them (times ||W_dec|| rows when rescaling)."""
+    values: Float[torch.Tensor, "batch k"]
+    """ReLU'd top-K of ``hidden_pre``, descending (no gradient: selection only)."""
+    indices: Int[torch.Tensor, "batch k"]
+    """Their latent indices."""
+    coefficients: Float[torch.Tensor, "batch k"]
+    """Multipliers of the W_dec rows in the reconstruction (with gradient)."""
+
+
 class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
     """TopK training SAE trained so that every activation-sorted prefix reconstructs."""
 
@@ -45,58 +59,56 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
     def __init__(self, cfg: HierarchicalTopKTrainingSAEConfig, use_error_term: bool = False):
         super().__init__(cfg, use_error_term)
 
-    def hidden_pre(self, sae_in: Float[torch.Tensor, "batch d_in"]) -> Float[torch.Tensor, "batch d_sae"]:
-        """TopK pre-activations, as ``TopKTrainingSAE.encode_with_hidden_pre`` computes them."""
-        hidden_pre = self.hook_sae_acts_pre(self.process_sae_in(sae_in) @ self.W_enc + self.b_enc)
-        if self.cfg.rescale_acts_by_decoder_norm:
-            hidden_pre = hidden_pre * self.W_dec.norm(dim=-1)
-        return hidden_pre
+    def sorted_top_k(self, sae_in: Float[torch.Tensor, "batch d_in"]) -> SortedTopK:
+        """TopK encoding with its K latents sorted by activation, descending (paper sec. 1).
 
-    def sorted_top_k(
-        self, hidden_pre: Float[torch.Tensor, "batch d_sae"]
-    ) -> tuple[Float[torch.Tensor, "batch k"], Int[torch.Tensor, "batch k"]]:
-        """Top-K activations (ReLU'd) and their latents, sorted by activation, descending.
-
-        Selection is SAELens's own call, so the set (ties included) equals stock TopK's.
+        Selection is SAELens TopK's own ``torch.topk(..., sorted=False)`` on the same
+        (rescaled) pre-activations, so the chosen set, ties included, is stock TopK's.
+        ``process_sae_in`` computes (x - b_dec) @ W_enc; here it is x @ W_enc - b_dec @ W_enc,
+        equal in value, so backward gets b_dec's encoder gradient from a [d_in] x
+        [d_in, d_sae] product instead of a third [batch, d_sae] x [d_sae, d_in] matmul.
         """
-        values, indices = torch.topk(hidden_pre, k=self.cfg.k, dim=-1, sorted=False)
+        x = self.reshape_fn_in(sae_in.to(self.dtype))
+        x = self.run_time_activation_norm_fn_in(self.hook_sae_input(x))
+        bias = self.b_enc - (self.b_dec * self.cfg.apply_b_dec_to_input) @ self.W_enc
+        raw = self.hook_sae_acts_pre(x @ self.W_enc + bias)
+        hidden_pre = raw * self.W_dec.norm(dim=-1) if self.cfg.rescale_acts_by_decoder_norm else raw
+        values, indices = torch.topk(hidden_pre.detach(), k=self.cfg.k, dim=-1, sorted=False)
         values, order = values.relu().sort(dim=-1, descending=True, stable=True)
-        return values, indices.gather(-1, order)
+        indices = indices.gather(-1, order)
+        # act_times_W_dec multiplies W_dec rows by relu(raw * ||d||) / ||d|| = relu(raw): the
+        # norm cancels exactly, so the decoder coefficients are the raw pre-activations.
+        coefficients = raw.gather(-1, indices).relu()
+        return SortedTopK(hidden_pre, values, indices, coefficients)
 
-    def decoder_coefficients(
-        self, acts: Float[torch.Tensor, "batch k"], indices: Int[torch.Tensor, "batch k"]
-    ) -> Float[torch.Tensor, "batch k"]:
-        """The multipliers of W_dec rows: ``act_times_W_dec`` divides by ||d_i|| when rescaling."""
-        if not self.cfg.rescale_acts_by_decoder_norm:
-            return acts
-        return acts / self.W_dec.norm(dim=-1)[indices]
-
-    def _feature_acts(self, acts: torch.Tensor, indices: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    def _feature_acts(self, top: SortedTopK) -> torch.Tensor:
         """The [batch, d_sae] activations stock TopK returns (dense, or COO when configured)."""
+        like = top.hidden_pre
         if not self.cfg.use_sparse_activations:
-            return torch.zeros_like(like).scatter_(-1, indices, acts)
+            return torch.zeros_like(like).scatter_(-1, top.indices, top.values)
         rows = torch.arange(like.shape[0], device=like.device).repeat_interleave(self.cfg.k)
-        coords = torch.stack([rows, indices.flatten()])
-        return torch.sparse_coo_tensor(coords, acts.flatten(), like.shape)
+        coords = torch.stack([rows, top.indices.flatten()])
+        return torch.sparse_coo_tensor(coords, top.values.flatten(), like.shape)
 
     @override
     def training_forward_pass(self, step_input: TrainStepInput) -> TrainStepOutput:
+        """Prefix loss + AuxK. ``sae_out`` comes from the loss path (no dense decode);
+        ``feature_acts`` carries no gradient (the loss reads the sorted top-K directly)."""
         _raise_if_not_finite(step_input.sae_in, "input activations (sae_in)")
-        hidden_pre = self.hidden_pre(step_input.sae_in)
-        acts, indices = self.sorted_top_k(hidden_pre)
-        _raise_if_not_finite(acts, "top-k pre-activations (check the weights and inputs)")
-        feature_acts = self.hook_sae_acts_post(self._feature_acts(acts, indices, hidden_pre))
-        coefficients = self.decoder_coefficients(acts, indices)
+        top = self.sorted_top_k(step_input.sae_in)
+        _raise_if_not_finite(top.values, "top-k pre-activations (check the weights and inputs)")
+        feature_acts = self.hook_sae_acts_post(self._feature_acts(top))
         prefix = select_loss_fn(self.cfg.loss_impl)(
-            step_input.sae_in, self.b_dec, coefficients, indices, self.W_dec, self.cfg.prefix_weights()
+            step_input.sae_in, self.b_dec, top.coefficients, top.indices, self.W_dec,
+            self.cfg.prefix_weights(),
         )
         sae_out = self.run_time_activation_norm_fn_out(self.hook_sae_recons(prefix.sae_out))
         losses = {
             "hierarchical_mse_loss": prefix.loss,
-            **self.calculate_aux_loss(step_input, feature_acts, hidden_pre, sae_out),
+            **self.calculate_aux_loss(step_input, feature_acts, top.hidden_pre, sae_out),
         }
         metrics = (
-            self._budget_metrics(step_input.sae_in, coefficients, indices)
+            self._budget_metrics(step_input.sae_in, top.coefficients, top.indices)
             if step_input.is_logging_step
             else {}
         )
@@ -104,7 +116,7 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
             sae_in=step_input.sae_in,
             sae_out=sae_out,
             feature_acts=feature_acts,
-            hidden_pre=hidden_pre,
+            hidden_pre=top.hidden_pre,
             loss=sum(losses.values()),  # type: ignore[arg-type]
             losses=losses,
             metrics=metrics,  # type: ignore[arg-type]
