@@ -1,0 +1,82 @@
+"""Tiny builders for the saelens_hierarchical core tests (config, SAE, loss, budget, runners).
+
+Named ``htopk_helpers`` (not ``helpers``) because pytest puts every test folder on sys.path,
+where two ``helpers`` modules would shadow each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from datasets import Dataset
+from sae_lens import HookedSAETransformer, LanguageModelSAERunnerConfig, LoggingConfig
+from sae_lens.saes.sae import TrainStepInput
+from transformer_lens import HookedTransformerConfig
+
+from saelens_hierarchical import HierarchicalTopKTrainingSAE, HierarchicalTopKTrainingSAEConfig
+
+HOOK = "blocks.0.hook_resid_post"
+D_MODEL = 16
+VOCAB = 50
+CTX = 16
+
+
+def make_sae(
+    d_in: int = 12, d_sae: int = 40, k: int = 6, seed: int = 0, dtype: str = "float32", **cfg: Any
+) -> HierarchicalTopKTrainingSAE:
+    """A hierarchical SAE with generic weights: unequal decoder norms, non-zero biases."""
+    torch.manual_seed(seed)
+    sae = HierarchicalTopKTrainingSAE(
+        HierarchicalTopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k, dtype=dtype, **cfg)
+    )
+    with torch.no_grad():
+        sae.W_dec.mul_(torch.rand(d_sae, 1, dtype=sae.W_dec.dtype) * 2 + 0.5)
+        sae.W_enc.add_(0.3 * torch.randn_like(sae.W_enc))
+        sae.b_enc.normal_(0, 0.1)
+        sae.b_dec.normal_(0, 0.5)
+    return sae
+
+
+def step_input(
+    sae_in: torch.Tensor, dead: torch.Tensor | None = None, logging: bool = False
+) -> TrainStepInput:
+    return TrainStepInput(
+        sae_in=sae_in, coefficients={}, dead_neuron_mask=dead, n_training_steps=0,
+        is_logging_step=logging,
+    )
+
+
+def grads_of(module: torch.nn.Module, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gradients of ``loss`` for every parameter (zeros where it does not depend on one)."""
+    params = dict(module.named_parameters())
+    grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+    return {n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(params.items(), grads)}
+
+
+def tiny_model(seed: int = 0) -> HookedSAETransformer:
+    torch.manual_seed(seed)
+    cfg = HookedTransformerConfig(
+        n_layers=1, d_model=D_MODEL, d_head=8, n_heads=2, d_mlp=32, d_vocab=VOCAB,
+        n_ctx=CTX, act_fn="relu", normalization_type="LN", device="cpu", seed=seed,
+    )
+    return HookedSAETransformer(cfg)
+
+
+def token_dataset(n_rows: int = 64, seed: int = 0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    return Dataset.from_dict({"tokens": torch.randint(0, VOCAB, (n_rows, CTX), generator=g).tolist()})
+
+
+def runner_config(tmp_path: Any, **overrides: Any) -> LanguageModelSAERunnerConfig:
+    """An offline LM-runner config for a tiny hierarchical SAE (no wandb, no downloads)."""
+    kwargs: dict[str, Any] = dict(
+        sae=HierarchicalTopKTrainingSAEConfig(d_in=D_MODEL, d_sae=32, k=4),
+        model_name="tiny-random", hook_name=HOOK, dataset_path="in-memory", is_dataset_tokenized=True,
+        context_size=CTX, training_tokens=64 * 20, train_batch_size_tokens=64,
+        n_batches_in_buffer=8, store_batch_size_prompts=4, device="cpu", seed=0,
+        logger=LoggingConfig(log_to_wandb=False), checkpoint_path=str(tmp_path / "checkpoints"),
+        output_path=str(tmp_path / "output"), n_checkpoints=0, streaming=False,
+    )
+    kwargs.update(overrides)
+    return LanguageModelSAERunnerConfig(**kwargs)
