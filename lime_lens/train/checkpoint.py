@@ -72,6 +72,26 @@ def _rng_tensors(info: DistInfo) -> dict[str, torch.Tensor]:
     return {f"{kind}/{rank}": state for rank, states in enumerate(gathered) for kind, state in states.items()}
 
 
+def full_model_view(model: nn.Module) -> SimpleNamespace:
+    """What ``save_model`` needs (``.cfg``, ``.state_dict()``) for a plain, DDP or FSDP model.
+
+    Collective: every rank must call it (FSDP gathers the shards); the state is on CPU.
+    """
+    state = get_model_state_dict(model, options=_FULL)
+    return SimpleNamespace(cfg=unwrap(model).cfg, state_dict=lambda: state)
+
+
+def save_trained_model(
+    model: nn.Module, path: str | Path, extra_json: dict[str, dict[str, Any]], info: DistInfo
+) -> Path:
+    """``save_model`` for a possibly wrapped/sharded model; rank 0 writes (collective call)."""
+    view = full_model_view(model)
+    if info.is_main:
+        save_model(view, path, extra_json)  # type: ignore[arg-type]
+    barrier(info)
+    return Path(path)
+
+
 def save_checkpoint(
     root: str | Path,
     model: nn.Module,
@@ -81,15 +101,11 @@ def save_checkpoint(
     keep: int = 2,
 ) -> Path:
     """Write ``root/step_<trainer_state['step']>`` (collective: every rank must call)."""
-    model_state = get_model_state_dict(model, options=_FULL)
+    view = full_model_view(model)
     optim_tensors, groups = flatten_optimizer_state(get_optimizer_state_dict(model, optimizer, options=_FULL))
     rng = _rng_tensors(info)
     path = Path(root) / f"step_{trainer_state['step']:08d}"
     if info.is_main:
-        # save_model needs only .cfg and .state_dict(); the full state dict stands in for a
-        # possibly sharded model.
-        view = SimpleNamespace(cfg=unwrap(model).cfg, state_dict=lambda: model_state)
-
         def write(tmp: Path) -> None:
             save_model(view, tmp / "model")  # type: ignore[arg-type]
             save_file(optim_tensors, str(tmp / OPTIMIZER_FILE))

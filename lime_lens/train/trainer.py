@@ -187,7 +187,7 @@ def train(
         state["step"] = done = step + 1
         if (step + 1) % cfg.log_interval == 0 or done == cfg.last_step:
             bar.set_postfix(loss=f"{state['train_losses'][-1]:.3f}", lr=f"{lr:.2e}")
-        if val_data is not None and ((cfg.eval_interval and done % cfg.eval_interval == 0) or done == cfg.last_step):
+        if val_data is not None and ((cfg.eval_interval and done % cfg.eval_interval == 0) or done == cfg.max_steps):
             entry = _record_val(state["val_history"], done, evaluate(wrapped, val_data, cfg, info, loss_fn))
             bar.write(f"step {done}: val loss {entry['loss']:.4f}, perplexity {entry['perplexity']:.2f}") if info.is_main and cfg.progress else None
         if cfg.checkpoint_dir and ((cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0) or done == cfg.last_step):

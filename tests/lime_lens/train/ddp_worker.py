@@ -9,7 +9,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import tiny_model, token_rows  # noqa: E402
+from train_helpers import tiny_model, token_rows  # noqa: E402
 
 from lime_lens.train import TrainConfig, train  # noqa: E402
 

@@ -1,0 +1,3 @@
+from lime_lens.train.cli import main
+
+main()

@@ -1,0 +1,128 @@
+"""``python -m lime_lens.train`` / ``lime-lens-train``: train a LIMe model or its vanilla baseline.
+
+    python -m lime_lens.train --arch lime-kv --max-steps 2000 --out runs/lime-kv
+    torchrun --nproc_per_node 8 -m lime_lens.train --arch lime-kv --parallel fsdp --out runs/big
+    python -m lime_lens.train --arch vanilla --hf-dataset roneneldan/TinyStories --tokenizer gpt2
+
+Every TrainConfig and ModelShape field is a flag (``--max-steps``, ``--d-model``, ...). The run
+folder gets ``checkpoints/step_*`` and the final ``model/`` (``lime_lens.serialization`` format,
+with ``metrics.json``); ``--resume auto`` continues from the newest checkpoint there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from lime_lens.assets import load_gpt2_tokenizer, load_tokenizer
+from lime_lens.train.architectures import ARCHES, ModelShape, build_model, count_params
+from lime_lens.train.checkpoint import list_checkpoints, save_trained_model
+from lime_lens.train.config import TrainConfig
+from lime_lens.train.data import load_texts, tokenize_rows
+from lime_lens.train.distributed import init_distributed
+from lime_lens.train.trainer import TrainResult, train
+
+_OPTIONAL_TYPES = {"grad_clip": float, "eval_batches": int, "checkpoint_dir": str, "stop_at_step": int,
+                   "n_key_value_heads": int}
+_CLI_OWNED = {"checkpoint_dir"}  # set from --out
+
+
+def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
+    group = parser.add_argument_group(title, f"fields of {cls.__name__}; see its docstrings")
+    for f in dataclasses.fields(cls):
+        if f.name in _CLI_OWNED:
+            continue
+        flag, default = "--" + f.name.replace("_", "-"), f.default
+        if isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif isinstance(default, tuple):
+            group.add_argument(flag, type=type(default[0]), nargs=len(default), default=default)
+        else:
+            kind = _OPTIONAL_TYPES.get(f.name, type(default))
+            group.add_argument(flag, type=kind, default=default, help=f"default {default}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lime-lens-train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", choices=ARCHES, default="lime-kv")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints/, model/)")
+    parser.add_argument("--resume", default=None, help='a checkpoint, a folder of them, or "auto"')
+    parser.add_argument("--context-size", type=int, default=128, help="tokens per training row, BOS included")
+    parser.add_argument("--tokenizer", default="bpe4096",
+                        help='"bpe4096" (embedded default), "gpt2" (embedded) or a HF name/folder')
+    parser.add_argument("--lime-top-p", type=float, default=0.9, help="lime-residual-top_p only")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    data = parser.add_argument_group("data", "default: the embedded Austen corpus and its split")
+    data.add_argument("--text-file", default=None, help="a UTF-8 text file (last --val-fraction of lines: validation)")
+    data.add_argument("--hf-dataset", default=None, help="a Hugging Face dataset name (needs the hub)")
+    data.add_argument("--hf-config", default=None)
+    data.add_argument("--hf-split", default="train")
+    data.add_argument("--hf-val-split", default=None, help="default: hold out --val-fraction of --hf-split")
+    data.add_argument("--hf-text-column", default="text")
+    data.add_argument("--val-fraction", type=float, default=0.05)
+    _add_dataclass_flags(parser, ModelShape, "model shape")
+    _add_dataclass_flags(parser, TrainConfig, "training")
+    return parser
+
+
+def pick_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    if name == "bpe4096":
+        return load_tokenizer()
+    if name == "gpt2":
+        return load_gpt2_tokenizer()
+    return AutoTokenizer.from_pretrained(name)
+
+
+def _fields(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.name not in _CLI_OWNED}
+
+
+def run(args: argparse.Namespace) -> TrainResult:
+    """Build data, model and config from parsed flags, train, and save the final model."""
+    shape, tokenizer = ModelShape(**_fields(args, ModelShape)), pick_tokenizer(args.tokenizer)
+    cfg = TrainConfig(**_fields(args, TrainConfig), checkpoint_dir=str(args.out / "checkpoints"))
+    if not 2 <= args.context_size <= shape.n_ctx:
+        raise ValueError(f"--context-size must be in [2, n_ctx={shape.n_ctx}], got {args.context_size}")
+    train_text, val_text = load_texts(args.text_file, args.hf_dataset, args.hf_config, args.hf_split,
+                                      args.hf_val_split, args.hf_text_column, args.val_fraction)
+    train_rows = tokenize_rows(train_text, tokenizer, args.context_size)
+    val_rows = tokenize_rows(val_text, tokenizer, args.context_size)
+    model = build_model(args.arch, shape, len(tokenizer), args.seed, tokenizer, args.lime_top_p, args.device)
+    resume = args.resume
+    if resume == "auto":
+        resume = cfg.checkpoint_dir if list_checkpoints(cfg.checkpoint_dir) else None
+    result = train(model, cfg, train_rows, val_rows, resume_from=resume)
+    metrics = {
+        "arch": args.arch, "n_params": count_params(model), "val_loss": result.val_loss,
+        "val_perplexity": result.val_history[-1]["perplexity"] if result.val_history else None,
+        "val_history": result.val_history, "train_losses": result.train_losses,
+        "tokens_seen": result.tokens_seen, "wall_time_s": result.wall_time_s,
+        "tokens_per_s": result.tokens_per_s, "world_size": result.extra["world_size"],
+        "train_config": cfg.to_dict(), "model_shape": dataclasses.asdict(shape),
+        "context_size": args.context_size, "tokenizer": args.tokenizer,
+        "command": shlex.join([os.path.basename(sys.executable), "-m", "lime_lens.train", *sys.argv[1:]]),
+    }
+    info = init_distributed(torch.device(args.device))
+    if cfg.stop_at_step is None or cfg.stop_at_step == cfg.max_steps:
+        save_trained_model(model, args.out / "model", {"metrics.json": metrics}, info)
+        if info.is_main:
+            print(f"saved {args.out / 'model'}: val loss {result.val_loss:.4f}, {result.tokens_per_s:,.0f} tok/s")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
