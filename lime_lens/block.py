@@ -12,6 +12,7 @@ from transformer_lens.components import TransformerBlock
 from lime_lens.attention import LIMeAttention, LIMeGroupedQueryAttention
 from lime_lens.config import LIMeConfig
 from lime_lens.routers import KVStaticRouter, ResidualRouter
+from lime_lens.routers.kv import to_heads_major
 
 
 @dataclass
@@ -22,10 +23,9 @@ class LIMeMemory:
     rebuilds this from the new token alone and the KV cache stays the vanilla size (v2 §4).
     """
 
-    k_raws: list[torch.Tensor] = field(default_factory=list)
-    """kv mode: hooked ``attn.hook_k_raw`` of layers 0..l, each [batch, pos, n_kv, d_head]."""
-    v_raws: list[torch.Tensor] = field(default_factory=list)
-    """kv mode: hooked ``attn.hook_v_raw`` of layers 0..l."""
+    kv_buffers: list[torch.Tensor] = field(default_factory=list)
+    """kv mode: hooked ``attn.hook_k_raw``/``hook_v_raw`` of layers 0..l, heads-major
+    ([n_kv, 2 batch pos d_head], the rows of the paper's kv_buffer)."""
     sources: list[torch.Tensor] = field(default_factory=list)
     """residual mode: hooked ``hook_resid_pre`` of layers 0..l, each [batch, pos, d_model]."""
 
@@ -49,11 +49,10 @@ class LIMeBlock(TransformerBlock):
         v_raw: Float[torch.Tensor, "batch pos n_kv d_head"],
     ) -> tuple[Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]]:
         """kv mode: file this layer's raw K/V in the buffer, then read the routed mixture."""
-        memory.k_raws.append(k_raw)
-        memory.v_raws.append(v_raw)
+        memory.kv_buffers.append(to_heads_major(k_raw, v_raw))
         if self.lime is None:  # layer 0: identity on its own heads (FirstLayerRouter)
             return k_raw, v_raw
-        return self.lime(memory.k_raws, memory.v_raws)
+        return self.lime(memory.kv_buffers, batch=k_raw.shape[0], pos=k_raw.shape[1])
 
     def forward(  # type: ignore[override]
         self,

@@ -11,6 +11,19 @@ from transformer_lens.hook_points import HookPoint
 
 from lime_lens.config import LIMeConfig
 
+KV = tuple[Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]]
+
+
+def to_heads_major(k_raw: torch.Tensor, v_raw: torch.Tensor) -> Float[torch.Tensor, "n_kv kv_batch_pos_d"]:
+    """One layer's raw K and V as the rows of the paper's kv_buffer: [n_kv, (2 batch pos d_head)]."""
+    return torch.stack([k_raw, v_raw]).permute(3, 0, 1, 2, 4).reshape(k_raw.shape[2], -1)
+
+
+def from_heads_major(buffer: torch.Tensor, batch: int, pos: int) -> KV:
+    """Inverse of :func:`to_heads_major`, as views: K and V as [batch, pos, n_kv, d_head]."""
+    kv = buffer.view(buffer.shape[0], 2, batch, pos, -1).permute(1, 2, 3, 0, 4)
+    return kv[0], kv[1]
+
 
 def route_kv_reference(
     route: Float[torch.Tensor, "batch n_kv n_src n_kv_src"],
@@ -21,21 +34,17 @@ def route_kv_reference(
 
 
 def route_kv(
-    route: Float[torch.Tensor, "batch n_kv n_src n_kv_src"],
-    raws: list[Float[torch.Tensor, "batch pos n_kv_src d_head"]],
-) -> Float[torch.Tensor, "batch pos n_kv d_head"]:
-    """Same value as :func:`route_kv_reference`, without stacking the buffer.
+    route: Float[torch.Tensor, "n_kv n_src n_kv_src"], buffers: list[Float[torch.Tensor, "n_kv_src N"]]
+) -> Float[torch.Tensor, "n_kv N"]:
+    """:func:`route_kv_reference` for one route shared by the batch, on heads-major buffers.
 
-    Summing per source keeps autograd from saving one concatenated (l+1)-layer buffer per layer
-    (O(L^2) training memory); the raw K/V it saves are alive anyway.
+    One small GEMM per source layer accumulated in place: no (l+1)-layer buffer is concatenated
+    (the official code's ``torch.cat`` costs O(L^2) copies and, under autograd, memory), and the
+    heads-major layout needs no permute per source.
     """
-    if route.stride(0) == 0:  # the unpatched, batch-expanded parameter: no per-prompt matmuls
-        weights, eq = route[0], "hg,bpgd->bphd"
-    else:
-        weights, eq = route, "bhg,bpgd->bphd"
-    out = torch.einsum(eq, weights[..., 0, :], raws[0])
-    for src in range(1, len(raws)):
-        out = out + torch.einsum(eq, weights[..., src, :], raws[src])
+    out = route[:, 0] @ buffers[0]
+    for src in range(1, len(buffers)):
+        out.addmm_(route[:, src], buffers[src])
     return out
 
 
@@ -60,12 +69,11 @@ class KVStaticRouter(nn.Module):
         self.route.uniform_(-bound, bound)
         self.route[:, -1, :] = torch.eye(n_kv, dtype=self.route.dtype)
 
-    def forward(
-        self,
-        k_raws: list[Float[torch.Tensor, "batch pos n_kv d_head"]],
-        v_raws: list[Float[torch.Tensor, "batch pos n_kv d_head"]],
-    ) -> tuple[Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]]:
-        batch = k_raws[0].shape[0]
-        # expand (no copy) gives the hook a batch dim so remove_batch_dim and per-prompt patches work
+    def forward(self, buffers: list[Float[torch.Tensor, "n_kv N"]], batch: int, pos: int) -> KV:
+        """Mixed K/V of this layer from the heads-major raw K/V of layers 0..l."""
+        # expand (no copy) gives the hook a batch dim, so remove_batch_dim and per-prompt patches work
         route = self.hook_route(self.route.unsqueeze(0).expand(batch, -1, -1, -1))
-        return route_kv(route, k_raws), route_kv(route, v_raws)
+        if route.stride(0) == 0:  # one route for the whole batch (the unpatched parameter)
+            return from_heads_major(route_kv(route[0], buffers), batch, pos)
+        raws = [from_heads_major(buffer, batch, pos) for buffer in buffers]
+        return route_kv_reference(route, [k for k, _ in raws]), route_kv_reference(route, [v for _, v in raws])

@@ -6,7 +6,15 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from lime_lens.routers import KVStaticRouter, ResidualRouter, route_kv, route_kv_reference, top_p_weights
+from lime_lens.routers import (
+    KVStaticRouter,
+    ResidualRouter,
+    from_heads_major,
+    route_kv,
+    route_kv_reference,
+    to_heads_major,
+    top_p_weights,
+)
 
 from lime_helpers import gpt2_cfg, llama_cfg
 
@@ -16,23 +24,46 @@ def _raws(n_src, batch=3, pos=5, n_kv=2, d_head=4, seed=0):
     return [torch.randn(batch, pos, n_kv, d_head, generator=gen, requires_grad=True) for _ in range(n_src)]
 
 
-@pytest.mark.parametrize("per_prompt", [False, True])
-def test_fast_kv_mixing_equals_reference_in_values_and_gradients(per_prompt):
-    raws = _raws(n_src=3)
+def test_heads_major_buffer_round_trips_and_orders_rows_like_the_paper_kv_buffer():
+    k, v = _raws(n_src=2)
+    buffer = to_heads_major(k, v)  # rows = heads; columns (kv batch pos d_head)
+    assert buffer.shape == (2, 2 * 3 * 5 * 4)
+    assert torch.equal(buffer[1].view(2, 3, 5, 4)[0], k[:, :, 1])
+    k_back, v_back = from_heads_major(buffer, batch=3, pos=5)
+    assert torch.equal(k_back, k) and torch.equal(v_back, v)
+
+
+def test_fast_kv_mixing_equals_reference_in_values_and_gradients():
+    ks, vs = _raws(n_src=3), _raws(n_src=3, seed=1)
     weights = torch.randn(2, 3, 2, requires_grad=True)
-    route = torch.randn(3, 2, 3, 2) if per_prompt else weights.unsqueeze(0).expand(3, -1, -1, -1)
-    fast, ref = route_kv(route, raws), route_kv_reference(route, raws)
-    assert_close(fast, ref)
-    grads_fast = torch.autograd.grad(fast.square().sum(), raws + ([] if per_prompt else [weights]))
-    grads_ref = torch.autograd.grad(ref.square().sum(), raws + ([] if per_prompt else [weights]))
+    fast_k, fast_v = from_heads_major(route_kv(weights, [to_heads_major(k, v) for k, v in zip(ks, vs)]), 3, 5)
+    route = weights.unsqueeze(0).expand(3, -1, -1, -1)
+    ref_k, ref_v = route_kv_reference(route, ks), route_kv_reference(route, vs)
+    assert_close(fast_k, ref_k)
+    assert_close(fast_v, ref_v)
+    inputs = ks + vs + [weights]
+    grads_fast = torch.autograd.grad((fast_k.square() + fast_v.sin()).sum(), inputs)
+    grads_ref = torch.autograd.grad((ref_k.square() + ref_v.sin()).sum(), inputs)
     for gf, gr in zip(grads_fast, grads_ref):
         assert_close(gf, gr)
+
+
+def test_router_uses_per_prompt_routes_when_a_hook_makes_them_differ():
+    cfg = llama_cfg()
+    router = KVStaticRouter(cfg, layer=1)
+    ks, vs = _raws(n_src=2), _raws(n_src=2, seed=1)
+    buffers = [to_heads_major(k, v) for k, v in zip(ks, vs)]
+    per_prompt = torch.randn(3, 2, 2, 2)
+    router.hook_route.add_hook(lambda route, hook: per_prompt)
+    k, v = router(buffers, batch=3, pos=5)
+    assert_close(k, route_kv_reference(per_prompt, ks))
+    assert_close(v, route_kv_reference(per_prompt, vs))
 
 
 def test_kv_mixing_matches_the_paper_sum_over_layers_and_heads():
     raws = _raws(n_src=2, batch=1)
     route = torch.randn(1, 2, 2, 2)
-    out = route_kv(route, raws)
+    out = route_kv_reference(route, raws)
     for h in range(2):
         expected = sum(route[0, h, s, g] * raws[s][0, :, g] for s in range(2) for g in range(2))
         assert_close(out[0, :, h], expected)
