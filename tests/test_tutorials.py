@@ -1,0 +1,49 @@
+"""Every tutorials/*.ipynb runs top to bottom in a fresh kernel, offline (CI runs them: slow)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
+NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
+CELL_TIMEOUT_S = 600
+
+
+def execute_notebook(path: Path, monkeypatch: pytest.MonkeyPatch, out_dir: Path) -> nbformat.NotebookNode:
+    """Run ``path`` in a fresh ``python3`` kernel of this interpreter, cwd = the notebook's folder.
+
+    The kernel inherits this environment: no hub, few threads, ``LIME_LENS_TUTORIAL_OUT`` for files.
+    """
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
+    monkeypatch.setenv("LIME_LENS_TUTORIAL_OUT", str(out_dir))
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()  # raises CellExecutionError naming the failing cell
+    return notebook
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_tutorial_notebook_executes_offline_without_errors(path, monkeypatch, tmp_path):
+    execute_notebook(path, monkeypatch, tmp_path)
+
+
+def test_runner_uses_this_interpreter_offline_and_fails_on_a_raising_cell(monkeypatch, tmp_path):
+    code = "import os, sys\nprint(sys.executable, os.environ['HF_HUB_OFFLINE'])"
+    good = tmp_path / "good.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), good)
+    out = execute_notebook(good, monkeypatch, tmp_path).cells[0].outputs[0]["text"].split()
+    assert out == [sys.executable, "1"]
+    bad = tmp_path / "bad.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), bad)
+    with pytest.raises(Exception, match="ZeroDivisionError"):
+        execute_notebook(bad, monkeypatch, tmp_path)
