@@ -147,19 +147,21 @@ def token_separability(
     n_splits: int = 5,
     seed: int = 42,
     batch_size: int = 8,
+    epochs: int = 1,
 ) -> pd.DataFrame:
     """Per-layer k-fold linear-probe accuracy separating the occurrences of ``words``.
 
     ``words`` are strings that must each be a single token of ``model.tokenizer`` (mind the
     leading space). Returns one row per layer: ``layer, accuracy_mean, accuracy_std, chance,
-    n_per_class, states``.
+    n_per_class, states``. ``epochs`` > 1 departs from the paper's single epoch (useful when a
+    small corpus gives few occurrences).
     """
     ids = [model.to_single_token(w) for w in words]
     occ = find_token_occurrences(tokens, ids, max_per_class=max_per_class, seed=seed)
     feats = gather_occurrence_states(model, tokens, occ, states, batch_size)
     rows = []
     for layer, x in feats.items():
-        mean, std = probe_accuracy(x, occ.label, n_splits=n_splits, seed=seed)
+        mean, std = probe_accuracy(x, occ.label, n_splits=n_splits, seed=seed, epochs=epochs)
         rows.append(
             {
                 "layer": layer,

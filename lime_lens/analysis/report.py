@@ -1,0 +1,204 @@
+"""Run the whole analysis toolkit on a LIMe model and its vanilla baseline, and print the figures.
+
+    python -m lime_lens.analysis.report --lime DIR --baseline DIR [--dynamic DIR] [--out DIR]
+
+``DIR`` are folders written by ``lime_lens.serialization.save_model`` (or ``save_pretrained``).
+``--dynamic`` is a residual-mode dynamic-router LIMe model for the depthwise circuits (only that
+router has them); if ``--lime`` is itself dynamic it is used. Without ``--lime``/``--baseline``
+the shipped tiny pair (``lime_lens.assets.load_tiny_lime_model`` / ``load_tiny_baseline_model``)
+is used when present. Any model still missing is trained in-process for ``--train-steps`` steps
+on the embedded corpus (a placeholder). Figures and CSV tables go to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from transformer_lens import HookedTransformer, HookedTransformerConfig  # noqa: E402
+
+from lime_lens import HookedLIMeTransformer, LIMeConfig  # noqa: E402
+from lime_lens.analysis import plots  # noqa: E402
+from lime_lens.analysis.attribution import decompose_kv_input, route_ablation_table  # noqa: E402
+from lime_lens.analysis.circuits import depthwise_circuits  # noqa: E402
+from lime_lens.analysis.entropy import entropy_per_layer  # noqa: E402
+from lime_lens.analysis.probe import token_separability  # noqa: E402
+from lime_lens.analysis.routing import is_dynamic, mean_abs_routes, routing_heatmaps  # noqa: E402
+from lime_lens.analysis.sae_on_routes import sweep_route_sae, train_route_sae  # noqa: E402
+from lime_lens.assets import load_gpt2_tokenizer, load_token_dataset, load_tokenizer  # noqa: E402
+from lime_lens.serialization import load_model  # noqa: E402
+
+# The in-process placeholder: LLaMA-style, small enough to train in seconds on one CPU core.
+TINY_CFG: dict[str, Any] = dict(
+    n_layers=4, d_model=64, d_head=16, n_heads=4, d_mlp=172, n_ctx=64, d_vocab=4096,
+    act_fn="silu", normalization_type="RMS", positional_embedding_type="rotary", gated_mlp=True,
+)
+TINY_LIME_MODES = {"vanilla": {}, "kv": {"lime_mode": "kv"},
+                   "dynamic": {"lime_mode": "residual", "lime_lookup": "dynamic"}}
+
+
+def _tokenizer_for(d_vocab: int):
+    return load_tokenizer() if d_vocab == len(load_tokenizer()) else load_gpt2_tokenizer()
+
+
+def load_saved_model(path: str | Path) -> HookedTransformer:
+    """A saved LIMe or vanilla model (class from ``config.json``), embedded tokenizer attached."""
+    config_class = json.loads((Path(path) / "config.json").read_text()).get("config_class")
+    lime = config_class == "LIMeConfig"
+    cls, cfg_cls = (HookedLIMeTransformer, LIMeConfig) if lime else (HookedTransformer, HookedTransformerConfig)
+    d_vocab = json.loads((Path(path) / "config.json").read_text())["config"]["d_vocab"]
+    return load_model(path, cls, cfg_cls, tokenizer=_tokenizer_for(d_vocab)).eval()
+
+
+def shipped_model(which: str) -> HookedTransformer | None:
+    """The shipped tiny ``"lime"`` (kv) or ``"vanilla"`` model, or None where it is not available."""
+    try:
+        from lime_lens.assets import pretrained
+    except ImportError:
+        return None
+    loader = {"lime": "load_tiny_lime_model", "vanilla": "load_tiny_baseline_model"}[which]
+    try:
+        return getattr(pretrained, loader)()
+    except (AttributeError, FileNotFoundError):
+        return None
+
+
+def resolve_model(path: str | None, which: str, kind: str, train_steps: int) -> tuple[HookedTransformer, str]:
+    """(model, where it came from): a saved folder, else the shipped model, else trained in-process."""
+    if path:
+        return load_saved_model(path), path
+    model = shipped_model(which) if which in ("lime", "vanilla") else None
+    if model is not None:
+        return model, f"shipped lime_lens.assets tiny {which} model"
+    return train_tiny(kind, train_steps), f"{kind} trained in-process ({train_steps} steps)"
+
+
+def token_rows(split: str, context_size: int) -> torch.Tensor:
+    """Rows of the embedded corpus (BPE-4096, BOS first) as an int64 tensor [n_rows, context_size]."""
+    return load_token_dataset(split, context_size=context_size)[:]["tokens"]
+
+
+def train_tiny(kind: str, steps: int = 120, seed: int = 0, train_rows: torch.Tensor | None = None) -> HookedTransformer:
+    """Train a ``TINY_CFG`` model (``kind`` in vanilla / kv / dynamic) in-process on Austen."""
+    from lime_lens.train import TrainConfig, train
+
+    cfg_kwargs = {**TINY_CFG, "seed": seed, **TINY_LIME_MODES[kind]}
+    cfg = LIMeConfig(**cfg_kwargs) if kind != "vanilla" else HookedTransformerConfig(**cfg_kwargs)
+    cls = HookedLIMeTransformer if kind != "vanilla" else HookedTransformer
+    model = cls(cfg, tokenizer=load_tokenizer())
+    rows = train_rows if train_rows is not None else token_rows("train", TINY_CFG["n_ctx"])
+    tcfg = TrainConfig(max_steps=steps, batch_size=16, lr=3e-3, warmup_steps=max(1, steps // 10),
+                       eval_interval=0, progress=False, seed=seed)
+    train(model, tcfg, rows)
+    return model.eval()
+
+
+def entropy_tables(models: dict[str, HookedTransformer], tokens: torch.Tensor, alpha: float = 0.5) -> dict[str, pd.DataFrame]:
+    """Entropy per layer of pre-routing values, post-routing values and residual states."""
+    kinds = ("values_pre", "values_post", "resid")
+    return {name: pd.concat([entropy_per_layer(m, tokens, k, alpha) for k in kinds]) for name, m in models.items()}
+
+
+def probe_tables(models: dict[str, HookedTransformer], tokens: torch.Tensor, epochs: int = 1) -> dict[str, pd.DataFrame]:
+    """The paper's is/are/was/were probe on post-routing values and residual states."""
+    return {name: pd.concat([token_separability(m, tokens, states=k, epochs=epochs) for k in ("values_post", "resid")])
+            for name, m in models.items()}
+
+
+def _wide(tables: dict[str, pd.DataFrame], col: str) -> pd.DataFrame:
+    """One row per layer, one column per (model, states)."""
+    frames = [t.assign(model=name) for name, t in tables.items()]
+    return pd.concat(frames).pivot_table(index="layer", columns=["model", "states"], values=col).round(3)
+
+
+def _circuit_readouts(model: HookedTransformer, tokens: torch.Tensor, n: int = 6) -> pd.DataFrame:
+    """Depthwise circuits of the routes with the highest corpus prior that are not self-routes."""
+    prior = mean_abs_routes(model, tokens)
+    table = depthwise_circuits(model, k=8, prior=prior)
+    table = table[table.source != table.layer].sort_values("prior", ascending=False)
+    return table.head(n)[["layer", "head", "source", "prior", "token_strs"]]
+
+
+def run_report(lime: HookedTransformer, baseline: HookedTransformer, dynamic: HookedTransformer | None,
+               tokens: torch.Tensor, out: Path, probe_rows: torch.Tensor, sae_rows: torch.Tensor | None = None,
+               probe_epochs: int = 1) -> dict[str, Any]:
+    """Every analysis of issue 7 on (lime, baseline); figures and tables are written to ``out``.
+
+    ``tokens``: analysis corpus (entropy, routing, ablation); ``probe_rows``: a larger corpus for
+    the probe (the embedded validation split has only 39 " are"); ``sae_rows``: SAE training rows.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    models = {"LIMe": lime, "vanilla": baseline}
+    result: dict[str, Any] = {}
+    ent = entropy_tables(models, tokens)
+    plots.plot_entropy_per_layer(ent).savefig(out / "entropy_per_layer.png", dpi=120)
+    result["entropy"] = _wide(ent, "entropy_mean")
+    probe = probe_tables(models, probe_rows, probe_epochs)
+    plots.plot_probe_accuracy(probe).savefig(out / "probe_accuracy.png", dpi=120)
+    result["probe"] = _wide(probe, "accuracy_mean")
+    maps = routing_heatmaps(mean_abs_routes(lime, tokens[:16]), lime.cfg.n_layers)
+    plots.plot_routing_heatmap(maps).savefig(out / "routing_heatmap.png", dpi=120)
+    plots.plot_routing_per_head(maps).savefig(out / "routing_per_head.png", dpi=120)
+    result["routing_per_layer"] = pd.DataFrame(maps.per_layer.numpy()).round(3)
+    ablation = route_ablation_table(lime, tokens[:16])
+    plots.plot_route_ablation(ablation).savefig(out / "route_ablation.png", dpi=120)
+    result["ablation_top"] = ablation.head(10)
+    top = ablation.iloc[0]
+    parts, _ = decompose_kv_input(lime, tokens[:4], int(top.layer), int(top["head"]), "v")
+    plots.plot_kv_decomposition(parts, f"layer {top.layer} head {top['head']}").savefig(out / "kv_decomposition.png", dpi=120)
+    if dynamic is not None:
+        result["circuits"] = _circuit_readouts(dynamic, tokens[:32])
+    if sae_rows is not None:
+        import datasets
+
+        ds = datasets.Dataset.from_dict({"tokens": sae_rows.numpy()}).with_format("torch")
+        ctx = sae_rows.shape[1]
+        sae = train_route_sae(lime, ds, layer=int(top.layer), head=int(top["head"]), d_sae=128, k=16,
+                              training_tokens=40_000, context_size=ctx, train_batch_size_tokens=512)
+        result["sae_sweep"] = sweep_route_sae(sae, lime, ds, [1, 2, 4, 8, 16], context_size=ctx)
+        plots.plot_budget_sweep(result["sae_sweep"]).savefig(out / "sae_budget_sweep.png", dpi=120)
+    for name, table in result.items():
+        table.to_csv(out / f"{name}.csv")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lime", help="saved LIMe model folder")
+    parser.add_argument("--baseline", help="saved vanilla baseline folder")
+    parser.add_argument("--dynamic", help="saved residual-dynamic LIMe model folder (circuits)")
+    parser.add_argument("--train-steps", type=int, default=120, help="steps for models trained in-process")
+    parser.add_argument("--n-seq", type=int, default=256, help="validation rows analysed")
+    parser.add_argument("--probe-rows", type=int, default=6000, help="train rows searched for probe words")
+    parser.add_argument("--probe-epochs", type=int, default=1, help="probe epochs (paper: 1)")
+    parser.add_argument("--no-sae", action="store_true", help="skip the SAE on a route hook")
+    parser.add_argument("--out", default="lime_analysis_report", help="output folder")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    lime, lime_src = resolve_model(args.lime, "lime", "kv", args.train_steps)
+    baseline, base_src = resolve_model(args.baseline, "vanilla", "vanilla", args.train_steps)
+    dynamic, dyn_src = (lime, lime_src) if is_dynamic(lime) else resolve_model(args.dynamic, "dynamic", "dynamic", args.train_steps)
+    n_ctx = lime.cfg.n_ctx
+    tokens = token_rows("validation", min(n_ctx, 128))[: args.n_seq]
+    train_rows = token_rows("train", min(n_ctx, 128))
+    sae_rows = None if args.no_sae else train_rows[-2000:]
+    sources = {"lime": lime_src, "baseline": base_src, "dynamic (circuits)": dyn_src}
+    print("models:", json.dumps(sources), f"\nanalysis corpus: {tuple(tokens.shape)} validation rows")
+    result = run_report(lime, baseline, dynamic, tokens, Path(args.out), train_rows[: args.probe_rows],
+                        sae_rows, args.probe_epochs)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 90):
+        for name, table in result.items():
+            print(f"\n## {name}\n{table.to_string()}")
+    print(f"\nfigures and tables in {args.out}/")
+
+
+if __name__ == "__main__":
+    main()
