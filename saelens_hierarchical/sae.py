@@ -126,7 +126,10 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
         self, sae_in: torch.Tensor, coefficients: torch.Tensor, indices: torch.Tensor
     ) -> dict[str, Callable[[], float]]:
         """Lazy ``explained_variance_k{j}``: the trainer calls them on logging steps only."""
-        args = (sae_in.detach(), self.b_dec.detach(), coefficients.detach(), indices, self.W_dec.detach())
+        # Snapshot the weights: the trainer evaluates these after optimizer.step() has
+        # updated the parameters in place (a copy on logging steps only).
+        args = (sae_in.detach(), self.b_dec.detach().clone(), coefficients.detach(), indices,
+                self.W_dec.detach().clone())
         budgets = self.cfg.logged_budgets()
         cache: dict[int, float] = {}
 

@@ -142,3 +142,13 @@ def test_training_step_reduces_the_hierarchical_loss():
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.7 * first
+
+
+def test_logged_explained_variance_reflects_the_step_weights_not_the_updated_ones():
+    sae = make_sae(k=4)
+    x = torch.randn(30, 12)
+    out = sae.training_forward_pass(step_input(x, logging=True))
+    before = sae.training_forward_pass(step_input(x, logging=True)).metrics["explained_variance_k4"]()
+    out.loss.backward()
+    torch.optim.SGD(sae.parameters(), lr=0.5).step()  # the trainer logs after its optimizer step
+    assert out.metrics["explained_variance_k4"]() == pytest.approx(before, abs=1e-6)
