@@ -166,6 +166,8 @@ def train_on_model(
         feature_sampling_window=cfg.dead_feature_window, n_batches_for_norm_estimate=20,
         logger=LoggingConfig(log_to_wandb=False), checkpoint_path=None, output_path=str(out_dir),
         device=str(next(model.parameters()).device), seed=cfg.seed,
+        # BOS/EOS positions are outliers (attention sinks) that the sweep also leaves out.
+        exclude_special_tokens=getattr(model, "tokenizer", None) is not None,
     )
     MultiSAETrainingRunner(
         runner_cfg, override_dataset=dataset, override_model=model, override_saes=saes

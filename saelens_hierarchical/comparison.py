@@ -104,8 +104,22 @@ def run_comparison(
     out = Path(out_dir)
     hook = cfg.hook_name or middle_resid_hook(model)
     paths = train_on_model(cfg.baselines, model, train_dataset, hook, out / "saes", cfg.context_size)
+    return finish_comparison(paths, model, eval_dataset, cfg, hook, out)
+
+
+def finish_comparison(
+    paths: dict[str, Path],
+    model: HookedTransformer,
+    eval_dataset: Dataset,
+    cfg: ComparisonConfig,
+    hook: str,
+    out_dir: str | Path,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Sweep the trained SAEs, write ``comparison``/``differences`` tables and the frontier plot."""
+    out = Path(out_dir)
     table = sweep_trained(paths, model, eval_dataset, cfg.baselines.budgets, cfg.sweep)
-    provenance = {"config": asdict(cfg), "hook_name": hook, "model": model.cfg.model_name}
+    provenance = {"config": asdict(cfg), "hook_name": hook, "model": model.cfg.model_name, **(extra or {})}
     csv, js = save_table(table, out, "comparison", extra=provenance)
     diffs = {m: budget_differences(table, m) for m in ("explained_variance", "ce_loss_score")}
     diff_csv, _ = save_table(pd.concat(diffs.values(), ignore_index=True), out, "differences")

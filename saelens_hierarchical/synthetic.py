@@ -74,9 +74,9 @@ def small_config() -> SyntheticComparisonConfig:
     )
     return SyntheticComparisonConfig(
         model=model,
-        baselines=BaselineConfig(d_sae=256, K=32, budgets=[2, 4, 8, 16, 32],
-                                 training_tokens=1_500_000, train_batch_size_tokens=1024,
-                                 lr=3e-3, dead_feature_window=300),
+        baselines=BaselineConfig(d_sae=256, K=16, budgets=[2, 4, 8, 16],
+                                 training_tokens=600_000, train_batch_size_tokens=1024,
+                                 lr=3e-3, dead_feature_window=150),
     )
 
 

