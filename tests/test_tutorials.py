@@ -15,7 +15,9 @@ NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 CELL_TIMEOUT_S = 600
 
 
-def execute_notebook(path: Path, monkeypatch: pytest.MonkeyPatch, out_dir: Path) -> nbformat.NotebookNode:
+def execute_notebook(
+    path: Path, monkeypatch: pytest.MonkeyPatch, out_dir: Path
+) -> nbformat.NotebookNode:
     """Run ``path`` in a fresh ``python3`` kernel of this interpreter, cwd = the notebook's folder.
 
     The kernel inherits this environment: no hub, few threads, ``LIME_LENS_TUTORIAL_OUT`` for files.
@@ -25,8 +27,12 @@ def execute_notebook(path: Path, monkeypatch: pytest.MonkeyPatch, out_dir: Path)
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
     monkeypatch.setenv("LIME_LENS_TUTORIAL_OUT", str(out_dir))
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     client.execute()  # raises CellExecutionError naming the failing cell
     return notebook
 

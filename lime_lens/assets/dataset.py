@@ -25,7 +25,9 @@ def pack_tokens(
     stream = torch.as_tensor(np.asarray(ids, dtype=np.int64))
     n_rows = stream.numel() // body
     if n_rows == 0:
-        raise ValueError(f"{stream.numel()} tokens are fewer than one row of {body} (context_size - 1)")
+        raise ValueError(
+            f"{stream.numel()} tokens are fewer than one row of {body} (context_size - 1)"
+        )
     rows = stream[: n_rows * body].view(n_rows, body)
     bos = torch.full((n_rows, 1), bos_token_id, dtype=torch.int64)
     return torch.cat([bos, rows], dim=1)
@@ -50,7 +52,9 @@ def load_token_dataset(
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
     if tokenizer.bos_token_id is None:
         raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no bos_token_id")
-    rows = pack_tokens(tokenize_text(load_corpus(split), tokenizer), context_size, tokenizer.bos_token_id)
+    rows = pack_tokens(
+        tokenize_text(load_corpus(split), tokenizer), context_size, tokenizer.bos_token_id
+    )
     features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("int64"))})
     ds = datasets.Dataset.from_dict({"tokens": rows.numpy()}, features=features)
     return ds.with_format("torch")

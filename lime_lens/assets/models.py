@@ -26,10 +26,14 @@ def load_default_model(
 ) -> M:
     """The default model as ``model_class`` (e.g. ``HookedSAETransformer``), BPE-4096 attached."""
     path = require(DEFAULT_MODEL_DIR, "default model")
-    model = load_model(path, model_class, HookedTransformerConfig, device, tokenizer=load_tokenizer())
+    model = load_model(
+        path, model_class, HookedTransformerConfig, device, tokenizer=load_tokenizer()
+    )
     return model.eval()
 
 
 def default_model_metrics() -> dict[str, Any]:
     """What ``scripts/train_default_model.py`` recorded: validation loss/perplexity, tokens, time."""
-    return json.loads(require(DEFAULT_MODEL_DIR / METRICS_FILE, "default model metrics").read_text())
+    return json.loads(
+        require(DEFAULT_MODEL_DIR / METRICS_FILE, "default model metrics").read_text()
+    )

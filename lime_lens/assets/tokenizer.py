@@ -21,12 +21,12 @@ SPECIAL_TOKEN = "<|endoftext|>"
 DEFAULT_VOCAB_SIZE = 4096
 
 
-def train_bpe_tokenizer(
-    text: str, vocab_size: int = DEFAULT_VOCAB_SIZE
-) -> PreTrainedTokenizerFast:
+def train_bpe_tokenizer(text: str, vocab_size: int = DEFAULT_VOCAB_SIZE) -> PreTrainedTokenizerFast:
     """Fit a GPT-2-style byte-level BPE on ``text`` (deterministic: one thread, fixed order)."""
     if vocab_size <= 257:
-        raise ValueError(f"vocab_size must exceed the 256 bytes + 1 special token, got {vocab_size}")
+        raise ValueError(
+            f"vocab_size must exceed the 256 bytes + 1 special token, got {vocab_size}"
+        )
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

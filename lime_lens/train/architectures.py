@@ -12,7 +12,13 @@ from typing import Any
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 from transformers import PreTrainedTokenizerBase
 
-ARCHES = ("vanilla", "lime-kv", "lime-residual-static", "lime-residual-dynamic", "lime-residual-top_p")
+ARCHES = (
+    "vanilla",
+    "lime-kv",
+    "lime-residual-static",
+    "lime-residual-dynamic",
+    "lime-residual-top_p",
+)
 _LIME_FIELDS = {  # arch -> (lime_mode, lime_lookup), as in lime_lens.LIMeConfig
     "lime-kv": ("kv", "static"),
     "lime-residual-static": ("residual", "static"),
@@ -46,17 +52,31 @@ class ModelShape:
                 raise ValueError(f"ModelShape.{name} must be >= 1, got {getattr(self, name)}")
         kv = self.n_key_value_heads
         if kv is not None and (kv < 1 or self.n_heads % kv):
-            raise ValueError(f"ModelShape.n_key_value_heads={kv} must divide n_heads={self.n_heads}")
+            raise ValueError(
+                f"ModelShape.n_key_value_heads={kv} must divide n_heads={self.n_heads}"
+            )
 
 
 def llama_config_kwargs(shape: ModelShape, d_vocab: int, seed: int) -> dict[str, Any]:
     """HookedTransformerConfig arguments of a LLaMA-style model of ``shape``."""
     return dict(
-        n_layers=shape.n_layers, d_model=shape.d_model, n_heads=shape.n_heads,
-        n_key_value_heads=shape.n_key_value_heads, d_head=shape.d_head, d_mlp=shape.d_mlp,
-        n_ctx=shape.n_ctx, d_vocab=d_vocab, act_fn="silu", gated_mlp=True,
-        normalization_type="RMS", final_rms=True, positional_embedding_type="rotary",
-        rotary_dim=shape.d_head, rotary_adjacent_pairs=False, eps=1e-5, seed=seed,
+        n_layers=shape.n_layers,
+        d_model=shape.d_model,
+        n_heads=shape.n_heads,
+        n_key_value_heads=shape.n_key_value_heads,
+        d_head=shape.d_head,
+        d_mlp=shape.d_mlp,
+        n_ctx=shape.n_ctx,
+        d_vocab=d_vocab,
+        act_fn="silu",
+        gated_mlp=True,
+        normalization_type="RMS",
+        final_rms=True,
+        positional_embedding_type="rotary",
+        rotary_dim=shape.d_head,
+        rotary_adjacent_pairs=False,
+        eps=1e-5,
+        seed=seed,
         original_architecture="LlamaForCausalLM",
     )
 

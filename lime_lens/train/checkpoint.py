@@ -40,7 +40,9 @@ _STEP_DIR = re.compile(r"^step_(\d{8})$")
 _FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
-def flatten_optimizer_state(osd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+def flatten_optimizer_state(
+    osd: dict[str, Any],
+) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
     """Split an FQN-keyed optimizer state dict into safetensors tensors and JSON param groups."""
     tensors = {}
     for name, per_param in osd["state"].items():
@@ -49,7 +51,9 @@ def flatten_optimizer_state(osd: dict[str, Any]) -> tuple[dict[str, torch.Tensor
     return tensors, [dict(group) for group in osd["param_groups"]]
 
 
-def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], groups: list[dict[str, Any]]) -> dict[str, Any]:
+def unflatten_optimizer_state(
+    tensors: dict[str, torch.Tensor], groups: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Inverse of :func:`flatten_optimizer_state`."""
     state: dict[str, dict[str, torch.Tensor]] = {}
     for flat, tensor in tensors.items():
@@ -69,7 +73,11 @@ def _rng_tensors(info: DistInfo) -> dict[str, torch.Tensor]:
     if info.distributed:
         gathered = [None] * info.world_size
         dist.all_gather_object(gathered, local)
-    return {f"{kind}/{rank}": state for rank, states in enumerate(gathered) for kind, state in states.items()}
+    return {
+        f"{kind}/{rank}": state
+        for rank, states in enumerate(gathered)
+        for kind, state in states.items()
+    }
 
 
 def full_model_view(model: nn.Module) -> SimpleNamespace:
@@ -102,15 +110,20 @@ def save_checkpoint(
 ) -> Path:
     """Write ``root/step_<trainer_state['step']>`` (collective: every rank must call)."""
     view = full_model_view(model)
-    optim_tensors, groups = flatten_optimizer_state(get_optimizer_state_dict(model, optimizer, options=_FULL))
+    optim_tensors, groups = flatten_optimizer_state(
+        get_optimizer_state_dict(model, optimizer, options=_FULL)
+    )
     rng = _rng_tensors(info)
     path = Path(root) / f"step_{trainer_state['step']:08d}"
     if info.is_main:
+
         def write(tmp: Path) -> None:
             save_model(view, tmp / "model")  # type: ignore[arg-type]
             save_file(optim_tensors, str(tmp / OPTIMIZER_FILE))
             save_file({k: v.contiguous() for k, v in rng.items()}, str(tmp / RNG_FILE))
-            (tmp / STATE_FILE).write_text(json.dumps({**trainer_state, "param_groups": groups}, indent=1))
+            (tmp / STATE_FILE).write_text(
+                json.dumps({**trainer_state, "param_groups": groups}, indent=1)
+            )
 
         atomic_write_dir(path, write)
         _prune(Path(root), keep)
@@ -139,7 +152,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
         return path
     found = list_checkpoints(path)
     if not found:
-        raise FileNotFoundError(f"{path}: neither a checkpoint nor a folder holding step_* checkpoints")
+        raise FileNotFoundError(
+            f"{path}: neither a checkpoint nor a folder holding step_* checkpoints"
+        )
     return found[-1]
 
 
@@ -150,11 +165,17 @@ def load_checkpoint(
     path = resolve_checkpoint(path)
     state = json.loads((path / STATE_FILE).read_text())
     model_state = load_file(str(path / "model" / WEIGHTS_FILE))
-    set_model_state_dict(model, model_state, options=StateDictOptions(full_state_dict=True, strict=True))
-    osd = unflatten_optimizer_state(load_file(str(path / OPTIMIZER_FILE)), state.pop("param_groups"))
+    set_model_state_dict(
+        model, model_state, options=StateDictOptions(full_state_dict=True, strict=True)
+    )
+    osd = unflatten_optimizer_state(
+        load_file(str(path / OPTIMIZER_FILE)), state.pop("param_groups")
+    )
     set_optimizer_state_dict(model, optimizer, osd, options=StateDictOptions(full_state_dict=True))
     rng = load_file(str(path / RNG_FILE))
-    rank_key = str(info.rank) if f"torch/{info.rank}" in rng else "0"  # new world size: reuse rank 0's
+    rank_key = (
+        str(info.rank) if f"torch/{info.rank}" in rng else "0"
+    )  # new world size: reuse rank 0's
     torch.set_rng_state(rng[f"torch/{rank_key}"])
     if f"cuda/{rank_key}" in rng and info.device.type == "cuda":
         torch.cuda.set_rng_state(rng[f"cuda/{rank_key}"], info.device)

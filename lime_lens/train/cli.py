@@ -30,8 +30,13 @@ from lime_lens.train.data import load_texts, tokenize_rows
 from lime_lens.train.distributed import init_distributed
 from lime_lens.train.trainer import TrainResult, train
 
-_OPTIONAL_TYPES = {"grad_clip": float, "eval_batches": int, "checkpoint_dir": str, "stop_at_step": int,
-                   "n_key_value_heads": int}
+_OPTIONAL_TYPES = {
+    "grad_clip": float,
+    "eval_batches": int,
+    "checkpoint_dir": str,
+    "stop_at_step": int,
+    "n_key_value_heads": int,
+}
 _CLI_OWNED = {"checkpoint_dir"}  # set from --out
 
 
@@ -51,22 +56,38 @@ def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, title: str)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lime-lens-train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="lime-lens-train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--arch", choices=ARCHES, default="lime-kv")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints/, model/)")
     parser.add_argument("--resume", default=None, help='a checkpoint, a folder of them, or "auto"')
-    parser.add_argument("--context-size", type=int, default=128, help="tokens per training row, BOS included")
-    parser.add_argument("--tokenizer", default="bpe4096",
-                        help='"bpe4096" (embedded default), "gpt2" (embedded) or a HF name/folder')
+    parser.add_argument(
+        "--context-size", type=int, default=128, help="tokens per training row, BOS included"
+    )
+    parser.add_argument(
+        "--tokenizer",
+        default="bpe4096",
+        help='"bpe4096" (embedded default), "gpt2" (embedded) or a HF name/folder',
+    )
     parser.add_argument("--lime-top-p", type=float, default=0.9, help="lime-residual-top_p only")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     data = parser.add_argument_group("data", "default: the embedded Austen corpus and its split")
-    data.add_argument("--text-file", default=None, help="a UTF-8 text file (last --val-fraction of lines: validation)")
-    data.add_argument("--hf-dataset", default=None, help="a Hugging Face dataset name (needs the hub)")
+    data.add_argument(
+        "--text-file",
+        default=None,
+        help="a UTF-8 text file (last --val-fraction of lines: validation)",
+    )
+    data.add_argument(
+        "--hf-dataset", default=None, help="a Hugging Face dataset name (needs the hub)"
+    )
     data.add_argument("--hf-config", default=None)
     data.add_argument("--hf-split", default="train")
-    data.add_argument("--hf-val-split", default=None, help="default: hold out --val-fraction of --hf-split")
+    data.add_argument(
+        "--hf-val-split", default=None, help="default: hold out --val-fraction of --hf-split"
+    )
     data.add_argument("--hf-text-column", default="text")
     data.add_argument("--val-fraction", type=float, default=0.05)
     _add_dataclass_flags(parser, ModelShape, "model shape")
@@ -83,7 +104,9 @@ def pick_tokenizer(name: str) -> PreTrainedTokenizerBase:
 
 
 def _fields(args: argparse.Namespace, cls: type) -> dict[str, Any]:
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.name not in _CLI_OWNED}
+    return {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.name not in _CLI_OWNED
+    }
 
 
 def run(args: argparse.Namespace) -> TrainResult:
@@ -91,31 +114,53 @@ def run(args: argparse.Namespace) -> TrainResult:
     shape, tokenizer = ModelShape(**_fields(args, ModelShape)), pick_tokenizer(args.tokenizer)
     cfg = TrainConfig(**_fields(args, TrainConfig), checkpoint_dir=str(args.out / "checkpoints"))
     if not 2 <= args.context_size <= shape.n_ctx:
-        raise ValueError(f"--context-size must be in [2, n_ctx={shape.n_ctx}], got {args.context_size}")
-    train_text, val_text = load_texts(args.text_file, args.hf_dataset, args.hf_config, args.hf_split,
-                                      args.hf_val_split, args.hf_text_column, args.val_fraction)
+        raise ValueError(
+            f"--context-size must be in [2, n_ctx={shape.n_ctx}], got {args.context_size}"
+        )
+    train_text, val_text = load_texts(
+        args.text_file,
+        args.hf_dataset,
+        args.hf_config,
+        args.hf_split,
+        args.hf_val_split,
+        args.hf_text_column,
+        args.val_fraction,
+    )
     train_rows = tokenize_rows(train_text, tokenizer, args.context_size)
     val_rows = tokenize_rows(val_text, tokenizer, args.context_size)
-    model = build_model(args.arch, shape, len(tokenizer), args.seed, tokenizer, args.lime_top_p, args.device)
+    model = build_model(
+        args.arch, shape, len(tokenizer), args.seed, tokenizer, args.lime_top_p, args.device
+    )
     resume = args.resume
     if resume == "auto":
         resume = cfg.checkpoint_dir if list_checkpoints(cfg.checkpoint_dir) else None
     result = train(model, cfg, train_rows, val_rows, resume_from=resume)
     metrics = {
-        "arch": args.arch, "n_params": count_params(model), "val_loss": result.val_loss,
+        "arch": args.arch,
+        "n_params": count_params(model),
+        "val_loss": result.val_loss,
         "val_perplexity": result.val_history[-1]["perplexity"] if result.val_history else None,
-        "val_history": result.val_history, "train_losses": result.train_losses,
-        "tokens_seen": result.tokens_seen, "wall_time_s": result.wall_time_s,
-        "tokens_per_s": result.tokens_per_s, "world_size": result.extra["world_size"],
-        "train_config": cfg.to_dict(), "model_shape": dataclasses.asdict(shape),
-        "context_size": args.context_size, "tokenizer": args.tokenizer,
-        "command": shlex.join([os.path.basename(sys.executable), "-m", "lime_lens.train", *sys.argv[1:]]),
+        "val_history": result.val_history,
+        "train_losses": result.train_losses,
+        "tokens_seen": result.tokens_seen,
+        "wall_time_s": result.wall_time_s,
+        "tokens_per_s": result.tokens_per_s,
+        "world_size": result.extra["world_size"],
+        "train_config": cfg.to_dict(),
+        "model_shape": dataclasses.asdict(shape),
+        "context_size": args.context_size,
+        "tokenizer": args.tokenizer,
+        "command": shlex.join(
+            [os.path.basename(sys.executable), "-m", "lime_lens.train", *sys.argv[1:]]
+        ),
     }
     info = init_distributed(torch.device(args.device))
     if cfg.stop_at_step is None or cfg.stop_at_step == cfg.max_steps:
         save_trained_model(model, args.out / "model", {"metrics.json": metrics}, info)
         if info.is_main:
-            print(f"saved {args.out / 'model'}: val loss {result.val_loss:.4f}, {result.tokens_per_s:,.0f} tok/s")
+            print(
+                f"saved {args.out / 'model'}: val loss {result.val_loss:.4f}, {result.tokens_per_s:,.0f} tok/s"
+            )
     return result
 
 

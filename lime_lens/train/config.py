@@ -68,15 +68,25 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON gives lists
-        positive = {"max_steps": self.max_steps, "batch_size": self.batch_size, "lr": self.lr,
-                    "router_lr": self.router_lr, "eps": self.eps, "log_interval": self.log_interval}
+        positive = {
+            "max_steps": self.max_steps,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "router_lr": self.router_lr,
+            "eps": self.eps,
+            "log_interval": self.log_interval,
+        }
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"TrainConfig.{name} must be > 0, got {value!r}")
-        non_negative = {"weight_decay": self.weight_decay, "warmup_steps": self.warmup_steps,
-                        "min_lr": self.min_lr, "eval_interval": self.eval_interval,
-                        "checkpoint_interval": self.checkpoint_interval,
-                        "keep_checkpoints": self.keep_checkpoints}
+        non_negative = {
+            "weight_decay": self.weight_decay,
+            "warmup_steps": self.warmup_steps,
+            "min_lr": self.min_lr,
+            "eval_interval": self.eval_interval,
+            "checkpoint_interval": self.checkpoint_interval,
+            "keep_checkpoints": self.keep_checkpoints,
+        }
         for name, value in non_negative.items():
             if not value >= 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0, got {value!r}")
@@ -88,7 +98,9 @@ class TrainConfig:
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")
         if self.eval_batches is not None and self.eval_batches < 1:
-            raise ValueError(f"TrainConfig.eval_batches must be >= 1 or None, got {self.eval_batches!r}")
+            raise ValueError(
+                f"TrainConfig.eval_batches must be >= 1 or None, got {self.eval_batches!r}"
+            )
         if self.stop_at_step is not None and not 0 < self.stop_at_step <= self.max_steps:
             raise ValueError(
                 f"TrainConfig.stop_at_step must be in [1, max_steps={self.max_steps}], got {self.stop_at_step!r}"
@@ -100,7 +112,9 @@ class TrainConfig:
 
     def _check_choices(self) -> None:
         if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"TrainConfig.precision must be auto, fp32 or bf16, got {self.precision!r}")
+            raise ValueError(
+                f"TrainConfig.precision must be auto, fp32 or bf16, got {self.precision!r}"
+            )
         if self.parallel not in ("ddp", "fsdp"):
             raise ValueError(f"TrainConfig.parallel must be ddp or fsdp, got {self.parallel!r}")
 
@@ -114,5 +128,3 @@ class TrainConfig:
     def last_step(self) -> int:
         """The step this invocation stops after (``stop_at_step`` or ``max_steps``)."""
         return self.stop_at_step if self.stop_at_step is not None else self.max_steps
-
-

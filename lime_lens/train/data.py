@@ -65,7 +65,9 @@ class BatchOrder:
 def rank_slice(global_batch: int, rank: int, world_size: int) -> slice:
     """Rank ``rank``'s share of a global batch; equal shares, so DDP's mean gradient is exact."""
     if global_batch % world_size:
-        raise ValueError(f"TrainConfig.batch_size {global_batch} is not divisible by world size {world_size}")
+        raise ValueError(
+            f"TrainConfig.batch_size {global_batch} is not divisible by world size {world_size}"
+        )
     per_rank = global_batch // world_size
     return slice(rank * per_rank, (rank + 1) * per_rank)
 
@@ -99,7 +101,9 @@ def load_texts(
             raise ValueError(f"text_file {text_file!r} is not a file")
         return split_text(path.read_text(encoding="utf-8"), val_fraction)
     if hf_dataset is not None:
-        return _hf_texts(hf_dataset, hf_config, hf_split, hf_val_split, hf_text_column, val_fraction)
+        return _hf_texts(
+            hf_dataset, hf_config, hf_split, hf_val_split, hf_text_column, val_fraction
+        )
     return load_corpus("train"), load_corpus("validation")
 
 

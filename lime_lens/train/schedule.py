@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 
-def cosine_with_warmup(step: int, peak: float, floor: float, warmup_steps: int, max_steps: int) -> float:
+def cosine_with_warmup(
+    step: int, peak: float, floor: float, warmup_steps: int, max_steps: int
+) -> float:
     """Learning rate for optimizer step ``step`` (0-based).
 
     ``peak * (step + 1) / warmup_steps`` during warmup, then

@@ -7,7 +7,6 @@ DDP and FSDP; the steps below are small named functions.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 import time
@@ -23,7 +22,14 @@ from tqdm.auto import tqdm
 from lime_lens.train.checkpoint import load_checkpoint, save_checkpoint
 from lime_lens.train.config import TrainConfig
 from lime_lens.train.data import BatchOrder, Rows, n_rows, rank_slice, take_rows
-from lime_lens.train.distributed import DistInfo, all_reduce_mean, all_reduce_sum, init_distributed, unwrap, wrap_model
+from lime_lens.train.distributed import (
+    DistInfo,
+    all_reduce_mean,
+    all_reduce_sum,
+    init_distributed,
+    unwrap,
+    wrap_model,
+)
 from lime_lens.train.schedule import cosine_with_warmup
 
 LossFn = Callable[[nn.Module, Rows], torch.Tensor]
@@ -81,7 +87,9 @@ def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, cfg: TrainCo
     """Apply the warmup + cosine schedule to every group; return the base group's rate."""
     for group in optimizer.param_groups:
         floor = cfg.min_lr * group["peak_lr"] / cfg.lr
-        group["lr"] = cosine_with_warmup(step, group["peak_lr"], floor, cfg.warmup_steps, cfg.max_steps)
+        group["lr"] = cosine_with_warmup(
+            step, group["peak_lr"], floor, cfg.warmup_steps, cfg.max_steps
+        )
     return cosine_with_warmup(step, cfg.lr, cfg.min_lr, cfg.warmup_steps, cfg.max_steps)
 
 
@@ -98,29 +106,41 @@ def to_device(batch: Rows, device: torch.device) -> Rows:
 
 
 def row_length(data: Rows) -> int:
-    tokens = data if isinstance(data, torch.Tensor) else data.get("tokens", next(iter(data.values())))
+    tokens = (
+        data if isinstance(data, torch.Tensor) else data.get("tokens", next(iter(data.values())))
+    )
     return int(tokens[0].numel())
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, val_data: Rows, cfg: TrainConfig, info: DistInfo, loss_fn: LossFn) -> float:
+def evaluate(
+    model: nn.Module, val_data: Rows, cfg: TrainConfig, info: DistInfo, loss_fn: LossFn
+) -> float:
     """Row-weighted mean loss over the validation rows, sharded over ranks.
 
     Every rank runs the same number of forward passes (FSDP's collectives need it); a rank out
     of rows runs a zero-weight dummy batch.
     """
     per_rank = cfg.batch_size // info.world_size
-    total = n_rows(val_data) if cfg.eval_batches is None else min(n_rows(val_data), cfg.eval_batches * cfg.batch_size)
+    total = (
+        n_rows(val_data)
+        if cfg.eval_batches is None
+        else min(n_rows(val_data), cfg.eval_batches * cfg.batch_size)
+    )
     mine = torch.arange(info.rank, total, info.world_size)
     n_batches = math.ceil(math.ceil(total / info.world_size) / per_rank)
     was_training = model.training
     model.eval()
     loss_sum, weight = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
-    autocast = torch.autocast(info.device.type, dtype=torch.bfloat16, enabled=use_bf16(cfg, info.device))
+    autocast = torch.autocast(
+        info.device.type, dtype=torch.bfloat16, enabled=use_bf16(cfg, info.device)
+    )
     for b in range(n_batches):
         index = mine[b * per_rank : (b + 1) * per_rank]
         rows = index.numel()
-        batch = to_device(take_rows(val_data, index if rows else torch.zeros(1, dtype=torch.long)), info.device)
+        batch = to_device(
+            take_rows(val_data, index if rows else torch.zeros(1, dtype=torch.long)), info.device
+        )
         with autocast:
             loss = loss_fn(model, batch).float()
         loss_sum += loss.double().cpu() * rows
@@ -130,7 +150,12 @@ def evaluate(model: nn.Module, val_data: Rows, cfg: TrainConfig, info: DistInfo,
 
 
 def train_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, batch: Rows, cfg: TrainConfig, info: DistInfo, loss_fn: LossFn
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Rows,
+    cfg: TrainConfig,
+    info: DistInfo,
+    loss_fn: LossFn,
 ) -> torch.Tensor:
     """One optimizer step; returns this rank's loss (detached)."""
     with torch.autocast(info.device.type, dtype=torch.bfloat16, enabled=use_bf16(cfg, info.device)):
@@ -141,6 +166,11 @@ def train_step(
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return loss.detach().float()
+
+
+def _due(done: int, interval: int, final: int) -> bool:
+    """Every ``interval`` steps (0: never) and at step ``final``."""
+    return (interval > 0 and done % interval == 0) or done == final
 
 
 def _record_val(history: list[dict[str, float]], step: int, loss: float) -> dict[str, float]:
@@ -165,7 +195,8 @@ def train(
     """
     info = init_distributed(next(model.parameters()).device)
     rank_rows = rank_slice(cfg.batch_size, info.rank, info.world_size)
-    model.to(info.device)
+    if next(model.parameters()).device != info.device:
+        model.to(info.device)
     wrapped = wrap_model(model, cfg.parallel, info)
     optimizer = torch.optim.AdamW(param_groups(unwrap(wrapped), cfg), betas=cfg.betas, eps=cfg.eps)
     state: dict[str, Any] = {"step": 0, "samples_seen": 0, "train_losses": [], "val_history": []}
@@ -174,24 +205,37 @@ def train(
         state.update(load_checkpoint(resume_from, wrapped, optimizer, info))
     order, row_len = BatchOrder(n_rows(train_data), cfg.seed), row_length(train_data)
     checkpoint, start, train_time, t0 = None, state["step"], 0.0, time.perf_counter()
-    bar = tqdm(total=cfg.last_step, initial=start, disable=not (cfg.progress and info.is_main), desc="train")
+    bar = tqdm(
+        total=cfg.last_step,
+        initial=start,
+        disable=not (cfg.progress and info.is_main),
+        desc="train",
+    )
     wrapped.train()
     for step in range(start, cfg.last_step):
         lr = set_learning_rates(optimizer, step, cfg)
         index = order.indices(state["samples_seen"], cfg.batch_size)[rank_rows]
         t_step = time.perf_counter()
-        loss = train_step(wrapped, optimizer, to_device(take_rows(train_data, index), info.device), cfg, info, loss_fn)
+        batch = to_device(take_rows(train_data, index), info.device)
+        loss = train_step(wrapped, optimizer, batch, cfg, info, loss_fn)
         state["train_losses"].append(all_reduce_mean(loss, info).item())
         train_time += time.perf_counter() - t_step
         state["samples_seen"] += cfg.batch_size
         state["step"] = done = step + 1
-        if (step + 1) % cfg.log_interval == 0 or done == cfg.last_step:
+        if done % cfg.log_interval == 0 or done == cfg.last_step:
             bar.set_postfix(loss=f"{state['train_losses'][-1]:.3f}", lr=f"{lr:.2e}")
-        if val_data is not None and ((cfg.eval_interval and done % cfg.eval_interval == 0) or done == cfg.max_steps):
-            entry = _record_val(state["val_history"], done, evaluate(wrapped, val_data, cfg, info, loss_fn))
-            bar.write(f"step {done}: val loss {entry['loss']:.4f}, perplexity {entry['perplexity']:.2f}") if info.is_main and cfg.progress else None
-        if cfg.checkpoint_dir and ((cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0) or done == cfg.last_step):
-            checkpoint = save_checkpoint(cfg.checkpoint_dir, wrapped, optimizer, {**state, "train_config": cfg.to_dict()}, info, cfg.keep_checkpoints)
+        if val_data is not None and _due(done, cfg.eval_interval, cfg.max_steps):
+            val_loss = evaluate(wrapped, val_data, cfg, info, loss_fn)
+            entry = _record_val(state["val_history"], done, val_loss)
+            if info.is_main and cfg.progress:
+                bar.write(
+                    f"step {done}: val loss {entry['loss']:.4f}, perplexity {entry['perplexity']:.2f}"
+                )
+        if cfg.checkpoint_dir and _due(done, cfg.checkpoint_interval, cfg.last_step):
+            trainer_state = {**state, "train_config": cfg.to_dict()}
+            checkpoint = save_checkpoint(
+                cfg.checkpoint_dir, wrapped, optimizer, trainer_state, info, cfg.keep_checkpoints
+            )
         bar.update(1)
     bar.close()
     n_tokens = (cfg.last_step - start) * cfg.batch_size * row_len

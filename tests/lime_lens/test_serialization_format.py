@@ -20,9 +20,21 @@ from lime_lens.serialization import (
 
 
 def tiny(dtype=torch.float32) -> HookedTransformer:
-    cfg = HookedTransformerConfig(n_layers=2, d_model=16, n_ctx=8, d_head=4, n_heads=4, n_key_value_heads=2,
-                                  d_vocab=20, act_fn="silu", normalization_type="RMS",
-                                  positional_embedding_type="rotary", gated_mlp=True, seed=1, dtype=dtype)
+    cfg = HookedTransformerConfig(
+        n_layers=2,
+        d_model=16,
+        n_ctx=8,
+        d_head=4,
+        n_heads=4,
+        n_key_value_heads=2,
+        d_vocab=20,
+        act_fn="silu",
+        normalization_type="RMS",
+        positional_embedding_type="rotary",
+        gated_mlp=True,
+        seed=1,
+        dtype=dtype,
+    )
     return HookedTransformer(cfg)
 
 

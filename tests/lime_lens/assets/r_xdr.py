@@ -45,4 +45,6 @@ def pairlist(items: dict[str, bytes]) -> bytes:
 
 def named_vecsxp(items: dict[str, bytes]) -> bytes:
     names = strsxp(list(items))
-    return i32(19 | HAS_ATTR) + i32(len(items)) + b"".join(items.values()) + pairlist({"names": names})
+    return (
+        i32(19 | HAS_ATTR) + i32(len(items)) + b"".join(items.values()) + pairlist({"names": names})
+    )

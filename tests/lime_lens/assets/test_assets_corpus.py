@@ -21,7 +21,13 @@ def test_embedded_corpus_is_the_six_novels_with_a_disjoint_tail_split():
     train, val = load_corpus("train"), load_corpus("validation")
     assert train.startswith("SENSE AND SENSIBILITY")
     assert "It is a truth universally acknowledged, that a single man in possession" in train
-    for title in ("PRIDE AND PREJUDICE", "MANSFIELD PARK", "EMMA", "NORTHANGER ABBEY", "Persuasion"):
+    for title in (
+        "PRIDE AND PREJUDICE",
+        "MANSFIELD PARK",
+        "EMMA",
+        "NORTHANGER ABBEY",
+        "Persuasion",
+    ):
         assert title in train
     assert (len(train), len(val)) == (3_816_007, 209_019)
     assert 0.04 < len(val) / (len(train) + len(val)) < 0.06
@@ -29,7 +35,11 @@ def test_embedded_corpus_is_the_six_novels_with_a_disjoint_tail_split():
 
 def test_embedded_files_match_the_recorded_sha256_sums():
     sums = json.loads((DATA_DIR / "SHA256SUMS.json").read_text())["outputs"]
-    assert {"austen/train.txt.gz", "gpt2_tokenizer/vocab.json", "bpe4096_tokenizer/tokenizer.json"} <= set(sums)
+    assert {
+        "austen/train.txt.gz",
+        "gpt2_tokenizer/vocab.json",
+        "bpe4096_tokenizer/tokenizer.json",
+    } <= set(sums)
     for rel, digest in sums.items():
         assert hashlib.sha256((DATA_DIR / rel).read_bytes()).hexdigest() == digest, rel
 

@@ -14,7 +14,11 @@ def test_rows_are_bos_plus_consecutive_non_overlapping_chunks_of_the_stream():
 def test_validation_dataset_has_an_int64_tokens_column_that_decodes_back_to_the_corpus():
     ds = load_token_dataset("validation", context_size=64)
     assert ds.column_names == ["tokens"]
-    tokens = ds["tokens"][:3] if isinstance(ds["tokens"], torch.Tensor) else torch.stack(list(ds["tokens"][:3]))
+    tokens = (
+        ds["tokens"][:3]
+        if isinstance(ds["tokens"], torch.Tensor)
+        else torch.stack(list(ds["tokens"][:3]))
+    )
     assert tokens.shape == (3, 64) and tokens.dtype == torch.int64
     assert (tokens[:, 0] == 0).all()
     from lime_lens.assets import load_corpus

@@ -23,8 +23,20 @@ def test_default_model_is_the_documented_llama_style_shape_with_the_bpe_tokenize
     model = load_default_model()
     cfg = model.cfg
     assert type(model) is HookedTransformer and not model.training
-    assert (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.n_key_value_heads, cfg.d_head, cfg.d_mlp) == (4, 128, 4, 2, 32, 384)
-    assert (cfg.n_ctx, cfg.d_vocab, cfg.normalization_type, cfg.positional_embedding_type) == (256, 4096, "RMS", "rotary")
+    assert (
+        cfg.n_layers,
+        cfg.d_model,
+        cfg.n_heads,
+        cfg.n_key_value_heads,
+        cfg.d_head,
+        cfg.d_mlp,
+    ) == (4, 128, 4, 2, 32, 384)
+    assert (cfg.n_ctx, cfg.d_vocab, cfg.normalization_type, cfg.positional_embedding_type) == (
+        256,
+        4096,
+        "RMS",
+        "rotary",
+    )
     assert cfg.gated_mlp and cfg.act_fn == "silu"
     assert model.tokenizer.name_or_path == load_tokenizer().name_or_path
 

@@ -12,7 +12,15 @@ from lime_lens.assets.tokenizer import train_bpe_tokenizer
 def test_gpt2_tokenizer_gives_the_canonical_gpt2_ids():
     tok = load_gpt2_tokenizer()
     assert len(tok) == 50257 and tok.eos_token_id == 50256 == tok.bos_token_id
-    assert tok("Hello world! The quick brown fox")["input_ids"] == [15496, 995, 0, 383, 2068, 7586, 21831]
+    assert tok("Hello world! The quick brown fox")["input_ids"] == [
+        15496,
+        995,
+        0,
+        383,
+        2068,
+        7586,
+        21831,
+    ]
 
 
 def test_default_tokenizer_is_a_4096_entry_bpe_with_endoftext_as_every_special_token():
@@ -31,7 +39,9 @@ def test_tokenizers_round_trip_the_validation_text_exactly(loader):
 @pytest.mark.parametrize("loader", [load_tokenizer, load_gpt2_tokenizer])
 def test_hooked_transformer_accepts_the_tokenizers_offline_and_prepends_bos(loader):
     tok = loader()
-    cfg = HookedTransformerConfig(n_layers=1, d_model=8, n_ctx=16, d_head=4, d_vocab=len(tok), act_fn="relu")
+    cfg = HookedTransformerConfig(
+        n_layers=1, d_model=8, n_ctx=16, d_head=4, d_vocab=len(tok), act_fn="relu"
+    )
     model = HookedTransformer(cfg, tokenizer=tok)  # TL re-loads the tokenizer by name_or_path
     ids = tok("Emma Woodhouse", add_special_tokens=False)["input_ids"]
     assert model.to_tokens("Emma Woodhouse").tolist() == [[tok.bos_token_id, *ids]]

@@ -7,9 +7,33 @@ from lime_lens import HookedLIMeTransformer
 from lime_lens.serialization import load_model
 from lime_lens.train.cli import main
 
-TINY = ["--n-layers", "2", "--d-model", "32", "--n-heads", "2", "--n-key-value-heads", "1", "--d-head", "16",
-        "--d-mlp", "64", "--n-ctx", "32", "--context-size", "32", "--batch-size", "4", "--warmup-steps", "2",
-        "--eval-interval", "0", "--no-progress", "--device", "cpu"]
+TINY = [
+    "--n-layers",
+    "2",
+    "--d-model",
+    "32",
+    "--n-heads",
+    "2",
+    "--n-key-value-heads",
+    "1",
+    "--d-head",
+    "16",
+    "--d-mlp",
+    "64",
+    "--n-ctx",
+    "32",
+    "--context-size",
+    "32",
+    "--batch-size",
+    "4",
+    "--warmup-steps",
+    "2",
+    "--eval-interval",
+    "0",
+    "--no-progress",
+    "--device",
+    "cpu",
+]
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +46,33 @@ def text_file(tmp_path_factory):
 
 
 @pytest.mark.parametrize("arch", ["vanilla", "lime-kv"])
-def test_cli_trains_on_a_text_file_and_saves_a_loadable_model_with_metrics(tmp_path, text_file, arch):
-    main(["--arch", arch, "--out", str(tmp_path), "--text-file", str(text_file), "--max-steps", "3", *TINY])
+def test_cli_trains_on_a_text_file_and_saves_a_loadable_model_with_metrics(
+    tmp_path, text_file, arch
+):
+    main(
+        [
+            "--arch",
+            arch,
+            "--out",
+            str(tmp_path),
+            "--text-file",
+            str(text_file),
+            "--max-steps",
+            "3",
+            *TINY,
+        ]
+    )
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert metrics["arch"] == arch and len(metrics["train_losses"]) == 3
     assert metrics["tokens_seen"] == 3 * 4 * 32
-    assert metrics["val_perplexity"] == pytest.approx(torch.tensor(metrics["val_loss"]).exp().item(), rel=1e-6)
-    model = HookedLIMeTransformer.from_pretrained(tmp_path / "model") if arch != "vanilla" else load_model(tmp_path / "model")
+    assert metrics["val_perplexity"] == pytest.approx(
+        torch.tensor(metrics["val_loss"]).exp().item(), rel=1e-6
+    )
+    model = (
+        HookedLIMeTransformer.from_pretrained(tmp_path / "model")
+        if arch != "vanilla"
+        else load_model(tmp_path / "model")
+    )
     assert model.cfg.d_vocab == 4096 and model.cfg.n_layers == 2
 
 
@@ -38,7 +82,9 @@ def test_cli_resume_auto_continues_a_stopped_run_to_the_same_curve(tmp_path, tex
     main([*common, "--out", str(tmp_path / "split"), "--stop-at-step", "2"])
     assert not (tmp_path / "split" / "model").exists()  # stopped early: checkpoint only
     main([*common, "--out", str(tmp_path / "split"), "--resume", "auto"])
-    full, split = (json.loads((tmp_path / d / "model" / "metrics.json").read_text()) for d in ("full", "split"))
+    full, split = (
+        json.loads((tmp_path / d / "model" / "metrics.json").read_text()) for d in ("full", "split")
+    )
     assert split["train_losses"] == full["train_losses"]
 
 

@@ -20,7 +20,9 @@ def test_batch_order_depends_only_on_the_position_so_resuming_anywhere_is_exact(
 
 
 def test_different_seeds_give_different_orders():
-    assert not torch.equal(BatchOrder(50, seed=0).indices(0, 50), BatchOrder(50, seed=1).indices(0, 50))
+    assert not torch.equal(
+        BatchOrder(50, seed=0).indices(0, 50), BatchOrder(50, seed=1).indices(0, 50)
+    )
 
 
 def test_rank_slices_partition_the_global_batch_in_order():
@@ -33,7 +35,9 @@ def test_rank_slices_partition_the_global_batch_in_order():
 def test_take_rows_indexes_tensors_and_mappings_alike():
     data = {"tokens": torch.arange(12).view(6, 2), "mask": torch.arange(6)}
     out = take_rows(data, torch.tensor([4, 1]))
-    assert torch.equal(out["tokens"], torch.tensor([[8, 9], [2, 3]])) and torch.equal(out["mask"], torch.tensor([4, 1]))
+    assert torch.equal(out["tokens"], torch.tensor([[8, 9], [2, 3]])) and torch.equal(
+        out["mask"], torch.tensor([4, 1])
+    )
 
 
 def test_split_text_holds_out_the_last_lines():

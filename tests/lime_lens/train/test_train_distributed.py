@@ -15,8 +15,21 @@ STEPS = 8
 
 def run_worker(out: Path, parallel: str, nproc: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--standalone"]
-    cmd = [*(launcher if nproc > 1 else [sys.executable]), str(WORKER), str(out), parallel, str(STEPS)]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(nproc),
+        "--standalone",
+    ]
+    cmd = [
+        *(launcher if nproc > 1 else [sys.executable]),
+        str(WORKER),
+        str(out),
+        parallel,
+        str(STEPS),
+    ]
     subprocess.run(cmd, check=True, env=env, timeout=300)
     return json.loads(out.read_text())
 
@@ -28,7 +41,9 @@ def single(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
-def test_two_process_loss_curve_equals_single_process_at_the_same_global_batch(tmp_path, single, parallel):
+def test_two_process_loss_curve_equals_single_process_at_the_same_global_batch(
+    tmp_path, single, parallel
+):
     multi = run_worker(tmp_path / "curve.json", parallel, nproc=2)
     assert (single["world_size"], multi["world_size"]) == (1, 2)
     ours, ref = torch.tensor(multi["train_losses"]), torch.tensor(single["train_losses"])

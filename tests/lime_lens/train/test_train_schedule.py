@@ -6,20 +6,29 @@ from lime_lens.train.schedule import cosine_with_warmup
 
 def test_warmup_is_linear_up_to_the_peak():
     rates = [cosine_with_warmup(s, 1e-3, 1e-6, warmup_steps=10, max_steps=100) for s in range(10)]
-    torch.testing.assert_close(torch.tensor(rates, dtype=torch.float64), torch.arange(1, 11, dtype=torch.float64) * 1e-4, rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        torch.tensor(rates, dtype=torch.float64),
+        torch.arange(1, 11, dtype=torch.float64) * 1e-4,
+        rtol=1e-12,
+        atol=0,
+    )
 
 
 def test_cosine_part_equals_torch_cosine_annealing_lr():
     peak, floor, warmup, max_steps = 3e-3, 1e-5, 5, 40
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=peak)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max_steps - warmup - 1, eta_min=floor)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=max_steps - warmup - 1, eta_min=floor
+    )
     ours, theirs = [], []
     for step in range(warmup, max_steps):
         ours.append(cosine_with_warmup(step, peak, floor, warmup, max_steps))
         theirs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    torch.testing.assert_close(torch.tensor(ours), torch.tensor(theirs), rtol=1e-6, atol=1e-12, check_dtype=False)
+    torch.testing.assert_close(
+        torch.tensor(ours), torch.tensor(theirs), rtol=1e-6, atol=1e-12, check_dtype=False
+    )
 
 
 def test_last_step_reaches_the_floor_and_stays_there():

@@ -10,9 +10,19 @@ VOCAB, CONTEXT = 64, 16
 
 def tiny_model(seed: int = 0) -> HookedTransformer:
     cfg = HookedTransformerConfig(
-        n_layers=2, d_model=32, n_ctx=CONTEXT, d_head=8, n_heads=4, n_key_value_heads=2, d_mlp=64,
-        d_vocab=VOCAB, act_fn="silu", normalization_type="RMS", positional_embedding_type="rotary",
-        gated_mlp=True, seed=seed,
+        n_layers=2,
+        d_model=32,
+        n_ctx=CONTEXT,
+        d_head=8,
+        n_heads=4,
+        n_key_value_heads=2,
+        d_mlp=64,
+        d_vocab=VOCAB,
+        act_fn="silu",
+        normalization_type="RMS",
+        positional_embedding_type="rotary",
+        gated_mlp=True,
+        seed=seed,
     )
     return HookedTransformer(cfg, move_to_device=False)
 
