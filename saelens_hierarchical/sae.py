@@ -6,7 +6,7 @@ saving are SAELens's TopK; only the training step differs (Balagansky et al., 20
 1. pre-activations as TopK (rescaled by ||W_dec|| rows when SAELens does so);
 2. the same ``torch.topk(..., sorted=False)`` as SAELens's TopK module, then sorted by
    activation, descending: the prefix order of the paper (section 1, "Ordering");
-3. the prefix loss (``loss_fused`` by default), which also returns the full top-K
+3. the prefix loss (``loss_fused`` on CPU, ``loss_chunked`` on CUDA), which also returns the full top-K
    reconstruction, so SAELens's dense [B, F] @ W_dec decode is skipped;
 4. SAELens's AuxK on the full-K residual, unchanged.
 """
@@ -23,6 +23,7 @@ from sae_lens.saes.topk_sae import TopKTrainingSAE
 from typing_extensions import override
 
 from saelens_hierarchical.config import HierarchicalTopKTrainingSAEConfig
+from saelens_hierarchical.loss_chunked import gpu_path_enabled, hierarchical_loss_chunked
 from saelens_hierarchical.loss_fused import hierarchical_loss_fused, prefix_squared_errors
 from saelens_hierarchical.loss_reference import PrefixLoss, hierarchical_loss_reference
 
@@ -30,12 +31,16 @@ LossFn = Callable[..., PrefixLoss]
 LOSS_FNS: dict[str, LossFn] = {
     "reference": hierarchical_loss_reference,
     "fused": hierarchical_loss_fused,
+    "chunked": hierarchical_loss_chunked,
 }
 
 
-def select_loss_fn(impl: str) -> LossFn:
-    """The loss path for ``cfg.loss_impl``; ``"auto"`` is the fused walk."""
-    return LOSS_FNS["fused" if impl == "auto" else impl]
+def select_loss_fn(impl: str, device: torch.device) -> LossFn:
+    """The loss path for ``cfg.loss_impl``. ``"auto"``: the chunked path on CUDA (unless
+    SAELENS_HIERARCHICAL_DISABLE_GPU_PATH=1), else the one-latent-at-a-time fused walk."""
+    if impl == "auto":
+        impl = "chunked" if gpu_path_enabled(device) else "fused"
+    return LOSS_FNS[impl]
 
 
 class SortedTopK(NamedTuple):
@@ -55,9 +60,6 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
     """TopK training SAE trained so that every activation-sorted prefix reconstructs."""
 
     cfg: HierarchicalTopKTrainingSAEConfig  # type: ignore[assignment]
-
-    def __init__(self, cfg: HierarchicalTopKTrainingSAEConfig, use_error_term: bool = False):
-        super().__init__(cfg, use_error_term)
 
     def sorted_top_k(self, sae_in: Float[torch.Tensor, "batch d_in"]) -> SortedTopK:
         """TopK encoding with its K latents sorted by activation, descending (paper sec. 1).
@@ -98,7 +100,7 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
         top = self.sorted_top_k(step_input.sae_in)
         _raise_if_not_finite(top.values, "top-k pre-activations (check the weights and inputs)")
         feature_acts = self.hook_sae_acts_post(self._feature_acts(top))
-        prefix = select_loss_fn(self.cfg.loss_impl)(
+        prefix = select_loss_fn(self.cfg.loss_impl, step_input.sae_in.device)(
             step_input.sae_in, self.b_dec, top.coefficients, top.indices, self.W_dec,
             self.cfg.prefix_weights(),
         )

@@ -47,6 +47,18 @@ def step_input(
     )
 
 
+def loss_inputs(batch=7, d_in=5, d_sae=9, k=4, dtype=torch.float64, seed=0):
+    """Random inputs of the loss functions, activations sorted descending."""
+    g = torch.Generator().manual_seed(seed)
+    sae_in = torch.randn(batch, d_in, generator=g, dtype=dtype, requires_grad=True)
+    b_dec = torch.randn(d_in, generator=g, dtype=dtype, requires_grad=True)
+    acts = torch.rand(batch, k, generator=g, dtype=dtype).sort(-1, descending=True).values
+    acts.requires_grad_(True)
+    indices = torch.stack([torch.randperm(d_sae, generator=g)[:k] for _ in range(batch)])
+    W_dec = torch.randn(d_sae, d_in, generator=g, dtype=dtype, requires_grad=True)
+    return sae_in, b_dec, acts, indices, W_dec
+
+
 def grads_of(module: torch.nn.Module, loss: torch.Tensor) -> dict[str, torch.Tensor]:
     """Gradients of ``loss`` for every parameter (zeros where it does not depend on one)."""
     params = dict(module.named_parameters())

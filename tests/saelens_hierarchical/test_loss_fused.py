@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from htopk_helpers import grads_of, make_sae, step_input
+from htopk_helpers import grads_of, loss_inputs, make_sae, step_input
 
 from saelens_hierarchical import hierarchical_loss_fused, hierarchical_loss_reference
 from saelens_hierarchical.loss_fused import prefix_squared_errors
 
 
-def _loss_inputs(batch=7, d_in=5, d_sae=9, k=4, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    sae_in = torch.randn(batch, d_in, generator=g, dtype=dtype, requires_grad=True)
-    b_dec = torch.randn(d_in, generator=g, dtype=dtype, requires_grad=True)
-    acts = torch.rand(batch, k, generator=g, dtype=dtype).sort(-1, descending=True).values
-    acts.requires_grad_(True)
-    indices = torch.stack([torch.randperm(d_sae, generator=g)[:k] for _ in range(batch)])
-    W_dec = torch.randn(d_sae, d_in, generator=g, dtype=dtype, requires_grad=True)
-    return sae_in, b_dec, acts, indices, W_dec
-
-
 def test_reference_loss_is_the_mean_over_prefixes_of_the_summed_squared_error():
-    sae_in, b_dec, acts, indices, W_dec = _loss_inputs(k=3)
+    sae_in, b_dec, acts, indices, W_dec = loss_inputs(k=3)
     by_hand = []
     for j in range(1, 4):
         recon = b_dec + torch.einsum("bk,bkd->bd", acts[:, :j], W_dec[indices[:, :j]])
@@ -34,7 +23,7 @@ def test_reference_loss_is_the_mean_over_prefixes_of_the_summed_squared_error():
 
 @pytest.mark.parametrize("weights", [[0.25] * 4, [0.0, 0.5, 0.0, 0.5], [0.1, 0.2, 0.3, 0.4]])
 def test_fused_passes_gradcheck_in_float64(weights):
-    sae_in, b_dec, acts, indices, W_dec = _loss_inputs()
+    sae_in, b_dec, acts, indices, W_dec = loss_inputs()
     upstream = torch.randn(7, 5, dtype=torch.float64)
 
     def f(x, b, a, w):  # both outputs, so the sae_out gradient path is checked too
@@ -46,7 +35,7 @@ def test_fused_passes_gradcheck_in_float64(weights):
 
 @pytest.mark.parametrize("weights", [[0.25] * 4, [0.0, 0.0, 1.0, 0.0]])
 def test_fused_loss_and_all_input_gradients_equal_reference(weights):
-    inputs = _loss_inputs(batch=16, d_in=8, d_sae=12, dtype=torch.float32)
+    inputs = loss_inputs(batch=16, d_in=8, d_sae=12, dtype=torch.float32)
     upstream = torch.randn(16, 8)
     results = []
     for fn in (hierarchical_loss_reference, hierarchical_loss_fused):
@@ -62,7 +51,7 @@ def test_fused_loss_and_all_input_gradients_equal_reference(weights):
 
 def test_fused_accumulates_repeated_latents_in_W_dec_gradient():
     # The same latent in several rows of one step: index_add must sum, not overwrite.
-    sae_in, b_dec, acts, _, W_dec = _loss_inputs(batch=6, k=2)
+    sae_in, b_dec, acts, _, W_dec = loss_inputs(batch=6, k=2)
     indices = torch.tensor([[0, 1]] * 6)
     ref = torch.autograd.grad(hierarchical_loss_reference(sae_in, b_dec, acts, indices, W_dec, [0.5, 0.5]).loss, W_dec)
     fused = torch.autograd.grad(hierarchical_loss_fused(sae_in, b_dec, acts, indices, W_dec, [0.5, 0.5]).loss, W_dec)
@@ -120,7 +109,7 @@ def test_fused_under_bf16_autocast_matches_reference_within_bf16_tolerance():
 
 
 def test_prefix_squared_errors_match_reference_prefixes():
-    sae_in, b_dec, acts, indices, W_dec = _loss_inputs(k=4)
+    sae_in, b_dec, acts, indices, W_dec = loss_inputs(k=4)
     errors = prefix_squared_errors(sae_in, b_dec, acts, indices, W_dec, [1, 3])
     for j in (1, 3):
         recon = b_dec + torch.einsum("bk,bkd->bd", acts[:, :j], W_dec[indices[:, :j]])
@@ -129,4 +118,4 @@ def test_prefix_squared_errors_match_reference_prefixes():
 
 def test_fused_rejects_weights_of_the_wrong_length():
     with pytest.raises(ValueError, match="weights"):
-        hierarchical_loss_fused(*_loss_inputs(k=4), [0.5, 0.5])
+        hierarchical_loss_fused(*loss_inputs(k=4), [0.5, 0.5])
