@@ -140,6 +140,17 @@ def demo_config() -> ComparisonConfig:
     )
 
 
+def results_config() -> ComparisonConfig:
+    """The scale behind results/htopk_pareto.md: K = 32 on the default model, minutes on CPU."""
+    return ComparisonConfig(
+        baselines=BaselineConfig(
+            d_sae=512, K=32, budgets=[2, 4, 8, 16, 32], training_tokens=600_000,
+            train_batch_size_tokens=1024, lr=1e-3, dead_feature_window=150,
+        ),
+        sweep=SweepConfig(n_batches=4, batch_size_prompts=8),
+    )
+
+
 def run_demo_comparison(out_dir: str | Path, cfg: ComparisonConfig | None = None) -> dict[str, Any]:
     """The comparison on the embedded default model and Austen corpus (``lime_lens.assets``)."""
     from lime_lens.assets import load_default_model, load_token_dataset

@@ -52,3 +52,18 @@ def test_run_comparison_end_to_end_on_tiny_model(tmp_path):
 def test_comparison_config_rejects_mismatched_context_sizes():
     with pytest.raises(ValueError, match="context_size"):
         ComparisonConfig(baselines=BaselineConfig(d_sae=32, K=4, budgets=[4]), context_size=64)
+
+
+def test_cli_compare_runs_the_chosen_target_and_prints_where_results_are(monkeypatch, capsys, tmp_path):
+    from saelens_hierarchical import __main__ as cli
+
+    calls = []
+    fake = {"differences": pd.DataFrame({"budget": [4], "difference": [0.01]}),
+            **{k: tmp_path / f"{k}.x" for k in ("table_csv", "differences_csv", "plot_png", "plot_html")}}
+    monkeypatch.setattr(cli, "_run", lambda target, scale, out: calls.append((target, scale, out)) or fake)
+    assert cli.main(["compare", "--target", "synthetic", "--out", str(tmp_path)]) == 0
+    assert calls == [("synthetic", "demo", tmp_path)]
+    printed = capsys.readouterr().out
+    assert f"plot_png: {tmp_path / 'plot_png.x'}" in printed and "0.01" in printed
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--target", "nope", "--out", str(tmp_path)])
