@@ -90,7 +90,7 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
             return torch.zeros_like(like).scatter_(-1, top.indices, top.values)
         rows = torch.arange(like.shape[0], device=like.device).repeat_interleave(self.cfg.k)
         coords = torch.stack([rows, top.indices.flatten()])
-        return torch.sparse_coo_tensor(coords, top.values.flatten(), like.shape)
+        return torch.sparse_coo_tensor(coords, top.values.flatten(), like.shape, check_invariants=False)
 
     @override
     def training_forward_pass(self, step_input: TrainStepInput) -> TrainStepOutput:

@@ -9,17 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from datasets import Dataset
-from sae_lens import HookedSAETransformer, LanguageModelSAERunnerConfig, LoggingConfig
+from sae_lens import LanguageModelSAERunnerConfig, LoggingConfig
 from sae_lens.saes.sae import TrainStepInput
-from transformer_lens import HookedTransformerConfig
 
 from saelens_hierarchical import HierarchicalTopKTrainingSAE, HierarchicalTopKTrainingSAEConfig
 
-HOOK = "blocks.0.hook_resid_post"
-D_MODEL = 16
-VOCAB = 50
-CTX = 16
+# The tiny random model and token data are the issue-4 tests' builders, shared, not copied.
+from comparison_helpers import CTX, D_MODEL, HOOK, tiny_model, token_dataset  # noqa: E402,F401
 
 
 def make_sae(
@@ -64,20 +60,6 @@ def grads_of(module: torch.nn.Module, loss: torch.Tensor) -> dict[str, torch.Ten
     params = dict(module.named_parameters())
     grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
     return {n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(params.items(), grads)}
-
-
-def tiny_model(seed: int = 0) -> HookedSAETransformer:
-    torch.manual_seed(seed)
-    cfg = HookedTransformerConfig(
-        n_layers=1, d_model=D_MODEL, d_head=8, n_heads=2, d_mlp=32, d_vocab=VOCAB,
-        n_ctx=CTX, act_fn="relu", normalization_type="LN", device="cpu", seed=seed,
-    )
-    return HookedSAETransformer(cfg)
-
-
-def token_dataset(n_rows: int = 64, seed: int = 0) -> Dataset:
-    g = torch.Generator().manual_seed(seed)
-    return Dataset.from_dict({"tokens": torch.randint(0, VOCAB, (n_rows, CTX), generator=g).tolist()})
 
 
 def runner_config(tmp_path: Any, **overrides: Any) -> LanguageModelSAERunnerConfig:

@@ -103,6 +103,7 @@ def test_batchtopk_is_rejected_with_type_error():
         set_budget(sae, 2)
 
 
+@pytest.mark.slow  # a fresh interpreter importing sae_lens: ~10-40 s on shared cores
 def test_saved_sae_loads_with_stock_saelens_without_this_package(tmp_path):
     _, train_sae = _saved_inference_sae(tmp_path)
     x = torch.randn(5, 12)

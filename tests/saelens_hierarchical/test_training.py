@@ -16,7 +16,7 @@ from saelens_hierarchical import HierarchicalTopKTrainingSAE, HierarchicalTopKTr
 @pytest.mark.slow
 def test_lm_runner_trains_and_saves_a_stock_topk_sae_with_unit_norm_decoder(tmp_path):
     cfg = runner_config(tmp_path)
-    runner = LanguageModelSAETrainingRunner(cfg, override_dataset=token_dataset(), override_model=tiny_model())
+    runner = LanguageModelSAETrainingRunner(cfg, override_dataset=token_dataset(64), override_model=tiny_model())
     assert type(runner.sae) is HierarchicalTopKTrainingSAE
     trained = runner.run()
     loaded = SAE.load_from_disk(tmp_path / "output")
@@ -35,7 +35,7 @@ def test_lm_runner_trains_and_saves_a_stock_topk_sae_with_unit_norm_decoder(tmp_
 def test_checkpoint_resume_continues_from_the_saved_training_state(tmp_path):
     tokens = 64 * 12
     first = runner_config(tmp_path / "a", training_tokens=tokens, n_checkpoints=1)
-    LanguageModelSAETrainingRunner(first, override_dataset=token_dataset(), override_model=tiny_model()).run()
+    LanguageModelSAETrainingRunner(first, override_dataset=token_dataset(64), override_model=tiny_model()).run()
     checkpoints = sorted(p.parent for p in (tmp_path / "a" / "checkpoints").rglob("cfg.json"))
     assert checkpoints, "no checkpoint written"
     checkpoint = checkpoints[0]
@@ -43,7 +43,7 @@ def test_checkpoint_resume_continues_from_the_saved_training_state(tmp_path):
     saved = TrainingSAE.load_from_disk(checkpoint)
     assert type(saved) is HierarchicalTopKTrainingSAE
     resumed_cfg = runner_config(tmp_path / "b", training_tokens=tokens, resume_from_checkpoint=str(checkpoint))
-    runner = LanguageModelSAETrainingRunner(resumed_cfg, override_dataset=token_dataset(), override_model=tiny_model())
+    runner = LanguageModelSAETrainingRunner(resumed_cfg, override_dataset=token_dataset(64), override_model=tiny_model())
     runner.run()
     resumed = SAE.load_from_disk(tmp_path / "b" / "output")
     assert type(resumed) is TopKSAE
@@ -67,7 +67,7 @@ def test_trainer_logs_per_budget_explained_variance_among_saelens_metrics(tmp_pa
         tmp_path, sae=HierarchicalTopKTrainingSAEConfig(d_in=D_MODEL, d_sae=32, k=8),
         logger=LoggingConfig(log_to_wandb=True, wandb_log_frequency=5, eval_every_n_wandb_logs=1000),
     )
-    LanguageModelSAETrainingRunner(cfg, override_dataset=token_dataset(), override_model=tiny_model()).run()
+    LanguageModelSAETrainingRunner(cfg, override_dataset=token_dataset(64), override_model=tiny_model()).run()
     assert len(logged) == 4  # 20 steps, every 5th
     for d in logged:
         assert {f"metrics/explained_variance_k{j}" for j in (1, 2, 4, 8)} <= set(d)
@@ -91,7 +91,7 @@ def test_multi_sae_runner_trains_hierarchical_and_topk_side_by_side(tmp_path):
         store_batch_size_prompts=4, streaming=False, logger=LoggingConfig(log_to_wandb=False),
         checkpoint_path=str(tmp_path / "ckpt"), output_path=str(tmp_path / "out"),
     )
-    saes = MultiSAETrainingRunner(cfg, override_dataset=token_dataset(), override_model=tiny_model()).run()
+    saes = MultiSAETrainingRunner(cfg, override_dataset=token_dataset(64), override_model=tiny_model()).run()
     assert type(saes["htopk"]) is HierarchicalTopKTrainingSAE
     loaded = SAE.load_from_disk(tmp_path / "out" / "htopk")
     assert type(loaded) is TopKSAE
@@ -120,7 +120,7 @@ def test_runner_with_compile_sae_trains_like_eager(tmp_path):
     for compile_sae in (False, True):
         out = tmp_path / str(compile_sae)
         cfg = runner_config(out, training_tokens=64 * 3, compile_sae=compile_sae)
-        LanguageModelSAETrainingRunner(cfg, override_dataset=token_dataset(), override_model=tiny_model()).run()
+        LanguageModelSAETrainingRunner(cfg, override_dataset=token_dataset(64), override_model=tiny_model()).run()
         results[compile_sae] = SAE.load_from_disk(out / "output")
     for name, eager in results[False].state_dict().items():
         torch.testing.assert_close(results[True].state_dict()[name], eager, rtol=1e-4, atol=1e-5, msg=name)
