@@ -78,8 +78,9 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
         values, indices = torch.topk(hidden_pre.detach(), k=self.cfg.k, dim=-1, sorted=False)
         values, order = values.relu().sort(dim=-1, descending=True, stable=True)
         indices = indices.gather(-1, order)
-        # act_times_W_dec multiplies W_dec rows by relu(raw * ||d||) / ||d|| = relu(raw): the
-        # norm cancels exactly, so the decoder coefficients are the raw pre-activations.
+        # act_times_W_dec multiplies W_dec rows by relu(raw * ||d||) / ||d|| = relu(raw) (the
+        # norm cancels in exact arithmetic), so the coefficients skip the [B, F] rescale's
+        # backward; the rescaling still decides the selection and the order.
         coefficients = raw.gather(-1, indices).relu()
         return SortedTopK(hidden_pre, values, indices, coefficients)
 
