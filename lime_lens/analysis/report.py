@@ -13,6 +13,7 @@ on the embedded corpus (a placeholder). Figures and CSV tables go to ``--out``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,6 @@ from lime_lens.analysis.routing import is_dynamic, mean_abs_routes, routing_heat
 from lime_lens.analysis.sae_on_routes import sweep_route_sae, train_route_sae  # noqa: E402
 from lime_lens.assets import load_gpt2_tokenizer, load_token_dataset, load_tokenizer  # noqa: E402
 from lime_lens.serialization import load_model  # noqa: E402
-
-# The in-process placeholder: LLaMA-style, small enough to train in seconds on one CPU core.
-TINY_CFG: dict[str, Any] = dict(
-    n_layers=4, d_model=64, d_head=16, n_heads=4, d_mlp=172, n_ctx=64, d_vocab=4096,
-    act_fn="silu", normalization_type="RMS", positional_embedding_type="rotary", gated_mlp=True,
-)
-TINY_LIME_MODES = {"vanilla": {}, "kv": {"lime_mode": "kv"},
-                   "dynamic": {"lime_mode": "residual", "lime_lookup": "dynamic"}}
-
 
 def _tokenizer_for(d_vocab: int):
     return load_tokenizer() if d_vocab == len(load_tokenizer()) else load_gpt2_tokenizer()
@@ -71,33 +63,35 @@ def shipped_model(which: str) -> HookedTransformer | None:
         return None
 
 
-def resolve_model(path: str | None, which: str, kind: str, train_steps: int) -> tuple[HookedTransformer, str]:
-    """(model, where it came from): a saved folder, else the shipped model, else trained in-process."""
+def resolve_model(path: str | None, which: str, arch: str, train_steps: int) -> tuple[HookedTransformer, str]:
+    """(model, where it came from): a saved folder, else the shipped ``which`` model ("lime" or
+    "vanilla"), else ``arch`` trained in-process (:func:`train_stand_in`)."""
     if path:
         return load_saved_model(path), path
     model = shipped_model(which) if which in ("lime", "vanilla") else None
     if model is not None:
         return model, f"shipped lime_lens.assets tiny {which} model"
-    return train_tiny(kind, train_steps), f"{kind} trained in-process ({train_steps} steps)"
+    return train_stand_in(arch, train_steps), f"{arch} trained in-process ({train_steps} steps)"
 
 
+@functools.lru_cache(maxsize=4)
 def token_rows(split: str, context_size: int) -> torch.Tensor:
     """Rows of the embedded corpus (BPE-4096, BOS first) as an int64 tensor [n_rows, context_size]."""
     return load_token_dataset(split, context_size=context_size)[:]["tokens"]
 
 
-def train_tiny(kind: str, steps: int = 120, seed: int = 0, train_rows: torch.Tensor | None = None) -> HookedTransformer:
-    """Train a ``TINY_CFG`` model (``kind`` in vanilla / kv / dynamic) in-process on Austen."""
+def train_stand_in(arch: str, steps: int = 60, seed: int = 0) -> HookedTransformer:
+    """``arch`` ("vanilla", "lime-kv", "lime-residual-dynamic", ...) built and trained with the
+    shipped tiny recipe (``lime_lens.assets.pretrained``), truncated to ``steps`` steps."""
+    from lime_lens.assets.pretrained import TINY_CONTEXT_SIZE, TINY_SHAPE, TINY_TRAIN, matched_baseline_shape
     from lime_lens.train import TrainConfig, train
+    from lime_lens.train.architectures import ModelShape, build_model
 
-    cfg_kwargs = {**TINY_CFG, "seed": seed, **TINY_LIME_MODES[kind]}
-    cfg = LIMeConfig(**cfg_kwargs) if kind != "vanilla" else HookedTransformerConfig(**cfg_kwargs)
-    cls = HookedLIMeTransformer if kind != "vanilla" else HookedTransformer
-    model = cls(cfg, tokenizer=load_tokenizer())
-    rows = train_rows if train_rows is not None else token_rows("train", TINY_CFG["n_ctx"])
-    tcfg = TrainConfig(max_steps=steps, batch_size=16, lr=3e-3, warmup_steps=max(1, steps // 10),
-                       eval_interval=0, progress=False, seed=seed)
-    train(model, tcfg, rows)
+    tokenizer = load_tokenizer()
+    shape = matched_baseline_shape(len(tokenizer)) if arch == "vanilla" else TINY_SHAPE
+    model = build_model(arch, ModelShape(**shape), len(tokenizer), seed=seed, tokenizer=tokenizer)
+    recipe = {**TINY_TRAIN, "max_steps": steps, "warmup_steps": max(1, steps // 10), "eval_interval": 0}
+    train(model, TrainConfig(**recipe, seed=seed, progress=False), token_rows("train", TINY_CONTEXT_SIZE))
     return model.eval()
 
 
@@ -161,9 +155,9 @@ def run_report(lime: HookedTransformer, baseline: HookedTransformer, dynamic: Ho
 
         ds = datasets.Dataset.from_dict({"tokens": sae_rows.numpy()}).with_format("torch")
         ctx = sae_rows.shape[1]
-        sae = train_route_sae(lime, ds, layer=int(top.layer), head=int(top["head"]), d_sae=128, k=16,
-                              training_tokens=40_000, context_size=ctx, train_batch_size_tokens=512)
-        result["sae_sweep"] = sweep_route_sae(sae, lime, ds, [1, 2, 4, 8, 16], context_size=ctx)
+        sae = train_route_sae(lime, ds, layer=int(top.layer), head=int(top["head"]), d_sae=64, k=8,
+                              training_tokens=60_000, context_size=ctx, train_batch_size_tokens=512)
+        result["sae_sweep"] = sweep_route_sae(sae, lime, ds, [1, 2, 4, 8], context_size=ctx)
         plots.plot_budget_sweep(result["sae_sweep"]).savefig(out / "sae_budget_sweep.png", dpi=120)
     for name, table in result.items():
         table.to_csv(out / f"{name}.csv")
@@ -183,9 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="lime_analysis_report", help="output folder")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    lime, lime_src = resolve_model(args.lime, "lime", "kv", args.train_steps)
+    lime, lime_src = resolve_model(args.lime, "lime", "lime-kv", args.train_steps)
     baseline, base_src = resolve_model(args.baseline, "vanilla", "vanilla", args.train_steps)
-    dynamic, dyn_src = (lime, lime_src) if is_dynamic(lime) else resolve_model(args.dynamic, "dynamic", "dynamic", args.train_steps)
+    dynamic, dyn_src = (lime, lime_src) if is_dynamic(lime) else resolve_model(
+        args.dynamic, "dynamic", "lime-residual-dynamic", args.train_steps)
     n_ctx = lime.cfg.n_ctx
     tokens = token_rows("validation", min(n_ctx, 128))[: args.n_seq]
     train_rows = token_rows("train", min(n_ctx, 128))

@@ -56,7 +56,7 @@ def route_sae_runner_config(
     training_tokens: int = 200_000,
     context_size: int = 128,
     train_batch_size_tokens: int = 1024,
-    lr: float = 1e-3,
+    lr: float = 3e-3,
     output_path: str | None = None,
     seed: int = 42,
     **overrides: Any,
