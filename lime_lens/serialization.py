@@ -58,6 +58,15 @@ def config_from_json_dict(
     return cfg_cls(**kwargs)
 
 
+def _apply_umask(root: Path) -> None:
+    """Give ``root`` and its contents ordinary permissions: mkdtemp makes the folder 0o700 and
+    safetensors writes its files 0o600, which would hide saved models from other users."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [root, *root.rglob("*")]:
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def atomic_write_dir(final_dir: str | os.PathLike[str], write: Any) -> Path:
     """Call ``write(tmp_dir)`` then atomically move ``tmp_dir`` to ``final_dir``.
 
@@ -68,6 +77,7 @@ def atomic_write_dir(final_dir: str | os.PathLike[str], write: Any) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
         write(tmp)
+        _apply_umask(tmp)
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)

@@ -83,7 +83,8 @@ def _rng_tensors(info: DistInfo) -> dict[str, torch.Tensor]:
 def full_model_view(model: nn.Module) -> SimpleNamespace:
     """What ``save_model`` needs (``.cfg``, ``.state_dict()``) for a plain, DDP or FSDP model.
 
-    Collective: every rank must call it (FSDP gathers the shards); the state is on CPU.
+    Collective: every rank must call it (FSDP gathers the shards); the full state is on CPU,
+    on rank 0 only (other ranks get an empty state dict).
     """
     state = get_model_state_dict(model, options=_FULL)
     return SimpleNamespace(cfg=unwrap(model).cfg, state_dict=lambda: state)
@@ -109,13 +110,13 @@ def save_checkpoint(
     keep: int = 2,
 ) -> Path:
     """Write ``root/step_<trainer_state['step']>`` (collective: every rank must call)."""
+    # Collectives first, on every rank; the full state dicts arrive on rank 0 only.
     view = full_model_view(model)
-    optim_tensors, groups = flatten_optimizer_state(
-        get_optimizer_state_dict(model, optimizer, options=_FULL)
-    )
+    optim_state = get_optimizer_state_dict(model, optimizer, options=_FULL)
     rng = _rng_tensors(info)
     path = Path(root) / f"step_{trainer_state['step']:08d}"
     if info.is_main:
+        optim_tensors, groups = flatten_optimizer_state(optim_state)
 
         def write(tmp: Path) -> None:
             save_model(view, tmp / "model")  # type: ignore[arg-type]

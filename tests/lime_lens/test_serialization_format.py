@@ -98,3 +98,19 @@ def test_atomic_write_dir_keeps_the_old_folder_when_a_write_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
     atomic_write_dir(target, lambda d: (d / "b.txt").write_text("new"))
     assert sorted(p.name for p in target.iterdir()) == ["b.txt"]  # replaced, not merged
+
+
+def test_saved_folder_and_files_get_umask_permissions_not_private_temp_ones(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        save_model(tiny(), tmp_path / "m")
+    finally:
+        os.umask(umask)
+    modes = {
+        p.name: stat.S_IMODE(p.stat().st_mode)
+        for p in [tmp_path / "m", *(tmp_path / "m").iterdir()]
+    }
+    assert modes == {"m": 0o755, CONFIG_FILE: 0o644, WEIGHTS_FILE: 0o644}

@@ -72,7 +72,7 @@ def test_loaders_never_open_a_network_connection(monkeypatch):
 def test_recorded_validation_loss_is_reproduced_on_the_whole_validation_split():
     model = load_default_model()
     metrics = default_model_metrics()
-    val = load_token_dataset("validation", context_size=metrics["context_size"])["tokens"]
+    val = load_token_dataset("validation", context_size=metrics["context_size"])[:]["tokens"]
     cfg = TrainConfig(batch_size=16, precision="fp32")
     measured = evaluate(model, val, cfg, DistInfo(0, 1, torch.device("cpu")), lm_loss)
     assert measured == pytest.approx(metrics["val_loss"], rel=1e-5)

@@ -13,22 +13,24 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 STEPS = 8
 
 
-def run_worker(out: Path, parallel: str, nproc: int) -> dict:
+def run_worker(out: Path, parallel: str, nproc: int, checkpoint_dir: Path | None = None) -> dict:
+    """Run ddp_worker.py in one process or under torchrun; return rank 0's curve."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launcher = [
+    torchrun = [
         sys.executable,
         "-m",
         "torch.distributed.run",
+        "--standalone",
         "--nproc_per_node",
         str(nproc),
-        "--standalone",
     ]
     cmd = [
-        *(launcher if nproc > 1 else [sys.executable]),
+        *(torchrun if nproc > 1 else [sys.executable]),
         str(WORKER),
         str(out),
         parallel,
         str(STEPS),
+        *([str(checkpoint_dir)] if checkpoint_dir is not None else []),
     ]
     subprocess.run(cmd, check=True, env=env, timeout=300)
     return json.loads(out.read_text())
@@ -40,13 +42,18 @@ def single(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+@pytest.mark.parametrize(("parallel", "resumed"), [("ddp", False), ("fsdp", False), ("fsdp", True)])
 def test_two_process_loss_curve_equals_single_process_at_the_same_global_batch(
-    tmp_path, single, parallel
+    tmp_path, single, parallel, resumed
 ):
-    multi = run_worker(tmp_path / "curve.json", parallel, nproc=2)
+    """With ``resumed``, the 2-process run stops halfway and resumes from its checkpoint."""
+    checkpoint_dir = tmp_path / "checkpoints" if resumed else None
+    multi = run_worker(tmp_path / "curve.json", parallel, nproc=2, checkpoint_dir=checkpoint_dir)
     assert (single["world_size"], multi["world_size"]) == (1, 2)
     ours, ref = torch.tensor(multi["train_losses"]), torch.tensor(single["train_losses"])
-    print(f"{parallel}: max |loss diff| over {STEPS} steps = {(ours - ref).abs().max().item():.3g}")
+    print(
+        f"{parallel} (resumed={resumed}): max |loss diff| over {STEPS} steps = "
+        f"{(ours - ref).abs().max().item():.3g}"
+    )
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
     assert multi["val_loss"] == pytest.approx(single["val_loss"], rel=1e-5)
