@@ -131,16 +131,23 @@ def main() -> None:
     baseline_shape = matched_baseline_shape(len(load_tokenizer()))
     t0 = time.time()
     lm_runs = [(arch, seed, baseline_shape if arch == "vanilla" else None) for seed in args.seeds for arch in LM_ARCHES]
-    reused = [] if args.retrain_shipped else [r for r in (shipped_run(*run) for run in lm_runs) if r is not None]
-    lm_runs = [run for run in lm_runs if not any((r["arch"], r["seed"]) == run[:2] for r in reused)]
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(arith_job, arch, seed) for seed in args.arith_seeds for arch in ARITH_ARCHES]
-        futures += [pool.submit(lm_job, *run) for run in lm_runs]
-        runs = list(reused)
+    maybe_shipped = [run for run in lm_runs if run[:2] in {(arch, 0) for arch in SHIPPED}]
+    runs: list[dict[str, Any]] = []
+
+    def collect(futures: list) -> None:
         for future in futures:
             runs.append(future.result())
             r = runs[-1]
             print(f"[{time.time() - t0:6.0f}s] {r['task']} {r['arch']} seed {r['seed']} done", flush=True)
+
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(arith_job, arch, seed) for seed in args.arith_seeds for arch in ARITH_ARCHES]
+        collect(futures + [pool.submit(lm_job, *run) for run in lm_runs if run not in maybe_shipped])
+        # Looked up last, so that scripts/train_tiny_lime.py may still be running when this starts.
+        reused = [] if args.retrain_shipped else [r for r in (shipped_run(*run) for run in maybe_shipped) if r]
+        runs += reused
+        collect([pool.submit(lm_job, *run) for run in maybe_shipped
+                 if not any((r["arch"], r["seed"]) == run[:2] for r in reused)])
     write_results(args, runs, time.time() - t0)
 
 
