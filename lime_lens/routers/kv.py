@@ -38,10 +38,13 @@ def route_kv(
 ) -> Float[torch.Tensor, "n_kv N"]:
     """:func:`route_kv_reference` for one route shared by the batch, on heads-major buffers.
 
-    One small GEMM per source layer accumulated in place: no (l+1)-layer buffer is concatenated
-    (the official code's ``torch.cat`` costs O(L^2) copies and, under autograd, memory), and the
-    heads-major layout needs no permute per source.
+    Under autograd: one small GEMM per source layer, accumulated in place, so no (l+1)-layer
+    buffer is concatenated and saved for backward (the official code's ``torch.cat`` makes training
+    memory O(L^2)). Without autograd (generation, analysis) the concatenation is transient, and one
+    GEMM beats l+1 tiny ones when per-op overhead dominates (a decode step).
     """
+    if not torch.is_grad_enabled() or len(buffers) == 1:
+        return route.reshape(route.shape[0], -1) @ torch.cat(buffers)
     out = route[:, 0] @ buffers[0]
     for src in range(1, len(buffers)):
         out.addmm_(route[:, src], buffers[src])

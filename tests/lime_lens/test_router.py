@@ -48,6 +48,14 @@ def test_fast_kv_mixing_equals_reference_in_values_and_gradients():
         assert_close(gf, gr)
 
 
+def test_inference_path_concatenating_the_buffer_equals_the_training_path():
+    buffers = [to_heads_major(k, v) for k, v in zip(_raws(n_src=4), _raws(n_src=4, seed=1))]
+    route = torch.randn(2, 4, 2)
+    with torch.no_grad():
+        inference = route_kv(route, buffers)
+    assert_close(inference, route_kv(route.requires_grad_(), buffers).detach())
+
+
 def test_router_uses_per_prompt_routes_when_a_hook_makes_them_differ():
     cfg = llama_cfg()
     router = KVStaticRouter(cfg, layer=1)
