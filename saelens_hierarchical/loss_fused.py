@@ -31,14 +31,13 @@ def _walk(
     acts_t: Float[torch.Tensor, "k batch"],
     idx_t: Int[torch.Tensor, "k batch"],
     W_dec: Float[torch.Tensor, "d_sae d_in"],
-    sign: float,
-) -> Iterator[tuple[int, torch.Tensor]]:
-    """Add ``sign * a_t d_t`` to ``residual`` in place for t in order; yields (t, d_t)."""
+) -> Iterator[int]:
+    """r_t = r_{t-1} - a_t d_t in place on ``residual`` for t in order, yielding t after each."""
     row = residual.new_empty(residual.shape)  # one reused [batch, d_in] gather buffer
     for t in range(acts_t.shape[0]):
         torch.index_select(W_dec, 0, idx_t[t], out=row)
-        residual.addcmul_(row, acts_t[t, :, None], value=sign)
-        yield t, row
+        residual.addcmul_(row, acts_t[t, :, None], value=-1.0)
+        yield t
 
 
 def _squared_norm(x: torch.Tensor) -> torch.Tensor:
@@ -61,7 +60,7 @@ class _HierarchicalLoss(torch.autograd.Function):
         acts_t, idx_t = acts.t().contiguous(), indices.t().contiguous()
         residual = sae_in - b_dec
         loss = sae_in.new_zeros(())
-        for t, _ in _walk(residual, acts_t, idx_t, W_dec, sign=-1.0):
+        for t in _walk(residual, acts_t, idx_t, W_dec):
             if weights[t] != 0.0:
                 loss += weights[t] * _squared_norm(residual)
         ctx.save_for_backward(acts_t, idx_t, W_dec, residual)
@@ -134,6 +133,6 @@ def prefix_squared_errors(
     wanted = set(budgets)
     return {
         t + 1: residual.pow(2).sum(-1)
-        for t, _ in _walk(residual, acts_t, idx_t, W_dec.to(dtype), sign=-1.0)
+        for t in _walk(residual, acts_t, idx_t, W_dec.to(dtype))
         if t + 1 in wanted
     }
