@@ -33,12 +33,12 @@ from lime_lens.analysis.circuits import depthwise_circuits  # noqa: E402
 from lime_lens.analysis.entropy import entropy_per_layer  # noqa: E402
 from lime_lens.analysis.probe import token_separability  # noqa: E402
 from lime_lens.analysis.routing import is_dynamic, mean_abs_routes, routing_heatmaps  # noqa: E402
-from lime_lens.analysis.sae_on_routes import sweep_route_sae, train_route_sae  # noqa: E402
 from lime_lens.assets import load_gpt2_tokenizer, load_token_dataset, load_tokenizer  # noqa: E402
 from lime_lens.serialization import load_model  # noqa: E402
 
 def _tokenizer_for(d_vocab: int):
-    return load_tokenizer() if d_vocab == len(load_tokenizer()) else load_gpt2_tokenizer()
+    """The embedded tokenizer with ``d_vocab`` entries (BPE-4096 or GPT-2), else None."""
+    return next((t for t in (load_tokenizer(), load_gpt2_tokenizer()) if len(t) == d_vocab), None)
 
 
 def load_saved_model(path: str | Path) -> HookedTransformer:
@@ -152,6 +152,8 @@ def run_report(lime: HookedTransformer, baseline: HookedTransformer, dynamic: Ho
         result["circuits"] = _circuit_readouts(dynamic, tokens[:32])
     if sae_rows is not None:
         import datasets
+
+        from lime_lens.analysis.sae_on_routes import sweep_route_sae, train_route_sae  # imports SAELens
 
         ds = datasets.Dataset.from_dict({"tokens": sae_rows.numpy()}).with_format("torch")
         ctx = sae_rows.shape[1]
