@@ -101,7 +101,7 @@ def entropy_per_layer(
                 "layer": layer,
                 "entropy_mean": values.mean().item(),
                 # population std over sequences, as np.std in the paper's code
-                "entropy_std": values.std(unbiased=False).item(),
+                "entropy_std": values.std(correction=0).item(),
                 "states": states,
                 "alpha": alpha,
                 "n_sequences": len(values),

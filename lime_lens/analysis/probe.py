@@ -115,7 +115,7 @@ def probe_accuracy(
         with torch.no_grad():
             accs.append((probe(x[test]).argmax(-1) == y[test]).float().mean())
     acc = torch.stack(accs)
-    return acc.mean().item(), acc.std(unbiased=False).item()
+    return acc.mean().item(), acc.std(correction=0).item()
 
 
 @torch.no_grad()

@@ -135,6 +135,7 @@ def run_report(lime: HookedTransformer, baseline: HookedTransformer, dynamic: Ho
     ent = entropy_tables(models, tokens)
     plots.plot_entropy_per_layer(ent).savefig(out / "entropy_per_layer.png", dpi=120)
     result["entropy"] = _wide(ent, "entropy_mean")
+    result["entropy_std"] = _wide(ent, "entropy_std")
     probe = probe_tables(models, probe_rows, probe_epochs)
     plots.plot_probe_accuracy(probe).savefig(out / "probe_accuracy.png", dpi=120)
     result["probe"] = _wide(probe, "accuracy_mean")
