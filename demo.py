@@ -22,15 +22,12 @@ from lime_lens.assets import default_model_metrics, load_default_model, load_tok
 
 OUT_DIR = Path("outputs/demo")
 PROMPT = "It is a truth universally acknowledged, that"
-EVAL_ROWS = 128  # of the 432 validation rows of 128 tokens: ~16k tokens, a few seconds
 
 
-def validation_loss(model, n_rows: int = EVAL_ROWS) -> float:
-    """Mean next-token loss on the first ``n_rows`` validation rows (whole split: n_rows=None)."""
-    tokens = load_token_dataset("validation", context_size=default_model_metrics()["context_size"])[
-        "tokens"
-    ]
-    tokens = tokens[:n_rows]
+def validation_loss(model) -> float:
+    """Mean next-token loss on the whole validation split (432 rows of 128 tokens), as recorded."""
+    context_size = default_model_metrics()["context_size"]
+    tokens = load_token_dataset("validation", context_size=context_size)[:]["tokens"]
     with torch.no_grad():
         losses = [
             model(batch, return_type="loss").item() * len(batch) for batch in tokens.split(16)
@@ -54,7 +51,6 @@ def section_default_model() -> dict:
         "model": f"{model.cfg.n_layers}-layer LLaMA-style HookedTransformer, d_model {model.cfg.d_model}, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters",
         "val_loss_measured_now": measured,
-        "val_loss_measured_on_rows": EVAL_ROWS,
         "val_loss_recorded": recorded["val_loss"],
         "val_perplexity_recorded": recorded["val_perplexity"],
         "prompt": PROMPT,
@@ -63,9 +59,9 @@ def section_default_model() -> dict:
     }
     print(f"[default model] {result['model']}")
     print(
-        f"  validation loss now: {measured:.4f} (first {EVAL_ROWS} rows; perplexity {math.exp(measured):.1f})"
+        f"  validation loss now: {measured:.4f} (perplexity {math.exp(measured):.1f})"
     )
-    print(f"  validation loss recorded at training time: {recorded['val_loss']:.4f} (whole split)")
+    print(f"  validation loss recorded at training time: {recorded['val_loss']:.4f}")
     print(f"  greedy generation: {text!r}")
     return result
 
