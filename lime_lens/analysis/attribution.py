@@ -26,7 +26,7 @@ import torch
 from jaxtyping import Float, Int
 from transformer_lens import HookedTransformer
 
-from lime_lens.analysis.routing import _require_lime, route_hook_name
+from lime_lens.analysis.routing import _require_lime, mean_abs_routes, route_hook_name
 from lime_lens.analysis.states import lime_mode
 
 Granularity = Literal["source_layer", "source_head"]
@@ -97,18 +97,24 @@ def route_ablation_table(
 
     ``granularity="source_head"`` ablates single entries R^l[h, l', h'] (kv mode); the default
     ablates a whole source layer for one target head. Columns: ``layer, head, source,
-    source_head, clean_loss, ablated_loss, delta_loss``. Costs one corpus pass per route.
+    source_head, weight, clean_loss, ablated_loss, delta_loss``; ``weight`` is the route's mean
+    |routing weight| (averaged over source heads for a whole source layer, and over the corpus
+    for the dynamic router). Costs one corpus pass per route.
     """
     _require_lime(model)
     if granularity not in Granularity.__args__:
         raise ValueError(f"granularity must be one of {Granularity.__args__}, got {granularity!r}")
     clean = corpus_loss(model, tokens, batch_size=batch_size)
+    weights = mean_abs_routes(model, tokens, batch_size, per_source_head=True)
     rows = []
     for layer, head, source, source_head in _routes(model, granularity, layers or range(1, model.cfg.n_layers)):
         hook = zero_route_hook(model, head, source, source_head)
         ablated = corpus_loss(model, tokens, [(route_hook_name(layer), hook)], batch_size)
+        weight = weights[layer][head, source]
+        weight = weight.mean() if source_head is None else weight[source_head]
         rows.append({"layer": layer, "head": head, "source": source, "source_head": source_head,
-                     "clean_loss": clean, "ablated_loss": ablated, "delta_loss": ablated - clean})
+                     "weight": weight.item(), "clean_loss": clean, "ablated_loss": ablated,
+                     "delta_loss": ablated - clean})
     table = pd.DataFrame(rows).sort_values("delta_loss", ascending=False, kind="stable")
     return table.reset_index(drop=True)
 

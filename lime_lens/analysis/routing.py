@@ -53,11 +53,13 @@ def mean_abs_routes(
     model: HookedTransformer,
     tokens: Int[torch.Tensor, "n_seq pos"] | None = None,
     batch_size: int = 8,
-) -> dict[int, Float[torch.Tensor, "n_kv n_src"]]:
+    per_source_head: bool = False,
+) -> dict[int, Float[torch.Tensor, "n_kv n_src *n_kv_src"]]:
     """A^l[h, j] for every LIMe layer l >= 1 (see module doc), read from the route hooks.
 
     Static routers do not depend on the input, so ``tokens`` may be None for them; the dynamic
-    router's prior is averaged over every position of ``tokens``.
+    router's prior is averaged over every position of ``tokens``. ``per_source_head`` (kv mode)
+    keeps the source-head axis: |R^l[h, l', h']| of shape [n_kv, n_src, n_kv].
     """
     _require_lime(model)
     if tokens is None:
@@ -74,10 +76,11 @@ def mean_abs_routes(
         )
         for layer in layers:
             w = cache[route_hook_name(layer)].abs().double()
-            if lime_mode(model) == "kv":
+            if lime_mode(model) == "kv" and not per_source_head:
                 w = w.mean(-1)  # [batch, n_kv, n_src]: average over source heads h'
             # sum over batch (and positions, dynamic); all tokens weigh equally
-            sums[layer] = sums.get(layer, 0) + w.flatten(0, w.ndim - 3).sum(0)
+            lead = 2 if is_dynamic(model) else 1  # (batch, pos) or (batch,)
+            sums[layer] = sums.get(layer, 0) + w.flatten(0, lead - 1).sum(0)
         count += batch.numel() if is_dynamic(model) else batch.shape[0]
     return {layer: (s / count).float().cpu() for layer, s in sums.items()}
 

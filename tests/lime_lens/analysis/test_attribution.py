@@ -49,6 +49,9 @@ def test_ablating_a_kv_route_via_the_hook_equals_zeroing_the_routing_parameter(s
     if source_head is not None:
         row = row[row.source_head == source_head]
     assert len(row) == 1
+    expected_weight = model.blocks[2].lime.route.detach()[0, 1].abs()
+    expected_weight = expected_weight.mean() if source_head is None else expected_weight[source_head]
+    torch.testing.assert_close(row.weight.item(), expected_weight.item())
     with torch.no_grad():
         model.blocks[2].lime.route[0, 1, slice(None) if source_head is None else source_head] = 0
     torch.testing.assert_close(row.ablated_loss.item(), corpus_loss(model, tokens, batch_size=3))

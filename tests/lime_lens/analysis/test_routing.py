@@ -30,6 +30,13 @@ def test_kv_heatmap_equals_abs_route_parameter_averaged_over_heads_then_normalis
         torch.testing.assert_close(maps.per_head[layer, :, : layer + 1], per_head / per_head.sum(-1, keepdim=True))
 
 
+def test_kv_mean_abs_routes_per_source_head_is_abs_route_parameter():
+    model = tiny_lime("kv", gqa=True)
+    routes = mean_abs_routes(model, per_source_head=True)
+    for layer in range(1, model.cfg.n_layers):
+        torch.testing.assert_close(routes[layer], model.blocks[layer].lime.route.detach().abs())
+
+
 def test_static_residual_heatmap_per_head_equals_softmax_of_route_logits():
     model = tiny_lime("residual", "static")
     maps = routing_heatmaps_for(model)
