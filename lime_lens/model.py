@@ -15,13 +15,14 @@ import transformer_lens.utilities as utils
 from jaxtyping import Float, Int
 from transformer_lens import HookedTransformer
 from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
+from transformer_lens.components import LayerNormPre, RMSNormPre
 from transformer_lens.HookedTransformer import Output
 from transformer_lens.utilities import USE_DEFAULT_VALUE, TypedModuleList, apply_softcap
 
 from lime_lens.block import LIMeBlock, LIMeMemory
 from lime_lens.config import LIMeConfig
 from lime_lens.serialization import load_model, save_model
-from lime_lens.weight_processing import check_processing_supported, fold_routed_value_biases
+from lime_lens.weight_processing import check_processing_supported, fold_lime_norms, fold_routed_value_biases
 
 _LIME_HOOK_SUFFIXES = ("attn.hook_k_raw", "attn.hook_v_raw")
 
@@ -152,6 +153,9 @@ class HookedLIMeTransformer(HookedTransformer):
         if missing:  # TransformerLens' fill_missing_keys would silently re-initialise them
             raise ValueError(f"state_dict lacks LIMe router weights {missing}")
         routed_fold = fold_value_biases and self.cfg.lime_mode == "kv"
+        lime_norm_fold = fold_ln and self.cfg.lime_mode == "residual" and self.cfg.normalization_type in ("LN", "RMS")
+        if lime_norm_fold:
+            state_dict = fold_lime_norms(state_dict, self.cfg)
         super().load_and_process_state_dict(
             state_dict,
             fold_ln=fold_ln,
@@ -162,6 +166,11 @@ class HookedLIMeTransformer(HookedTransformer):
         )
         if routed_fold:
             fold_routed_value_biases(self)
+        if lime_norm_fold:  # the parent swapped ln1/ln2/ln_final to *Pre; the LIMe norms follow
+            pre = RMSNormPre if self.cfg.normalization_type == "RMSPre" else LayerNormPre
+            for block in self.blocks[1:]:
+                block.lime.ln = pre(self.cfg)
+            self.setup()
 
     def save_pretrained(
         self, path: str | os.PathLike[str], extra_json: dict[str, dict[str, Any]] | None = None

@@ -2,7 +2,11 @@
 
 - fold_ln: kv mode reads K/V from each layer's own ln1, exactly like vanilla, and mixing is linear,
   so the stock fold is exact. Residual mode feeds K/V through the per-layer LIMe norm instead of
-  ln1, so the stock fold (ln1 into W_K/W_V) is wrong (up to 0.5 log-prob, tlens notes §4): refused.
+  ln1, so the stock fold (ln1 into W_K/W_V) is wrong (up to 0.5 log-prob, tlens notes §4).
+  :func:`fold_lime_norms` first folds ln1 into W_Q only and the LIMe norm into W_K/W_V (and the
+  dynamic router's map), which is exact because the mixture weights sum to 1; the stock fold then
+  sees identity ln1 weights at those layers. LayerNorm + dynamic lookup is refused: the router map
+  has no bias to take the LIMe norm's bias.
 - center_writing_weights: every reader of the residual stream (ln1, ln2, ln_final and, in residual
   mode, the LIMe norm) is a centring LayerNorm whenever TransformerLens applies it: exact.
 - fold_value_biases: in kv mode layer l's V is a mixture of earlier layers' raw V, so it carries the
@@ -24,17 +28,48 @@ def check_processing_supported(
     cfg: LIMeConfig, fold_ln: bool, refactor_factored_attn_matrices: bool
 ) -> None:
     """Raise a ValueError for a processing step that would silently change a LIMe model."""
-    if fold_ln and cfg.lime_mode == "residual" and cfg.normalization_type in ("LN", "RMS"):
+    if fold_ln and cfg.lime_mode == "residual" and cfg.normalization_type == "LN" and cfg.lime_lookup == "dynamic":
         raise ValueError(
-            "fold_ln=True is not supported for lime_mode='residual': K/V read the per-layer "
-            "LIMe norm (blocks.{l}.lime.ln), not ln1, so folding ln1 into W_K/W_V would change "
-            "the model. Pass fold_ln=False."
+            "fold_ln=True is not supported for lime_mode='residual' with lime_lookup='dynamic' and "
+            "LayerNorm: the LIMe norm's bias feeds the bias-free router map "
+            "(blocks.{l}.lime.route_proj). Pass fold_ln=False."
         )
     if refactor_factored_attn_matrices and cfg.lime_mode == "kv":
         raise ValueError(
             "refactor_factored_attn_matrices=True is not supported for lime_mode='kv': later "
             "layers route this layer's K/V against their own queries and W_O."
         )
+
+
+def _fold_into(state: dict[str, torch.Tensor], weight_keys: list[str], bias_keys: list[str], norm: str) -> None:
+    """Fold norm ``{norm}.w`` (and ``{norm}.b``) into the readers' weights/biases, then reset the norm."""
+    gain, shift = state[f"{norm}.w"], state.get(f"{norm}.b")
+    for w_key, b_key in zip(weight_keys, bias_keys):
+        W = state[w_key]
+        if shift is not None:  # (n g + b) W = n (g W) + b W
+            state[b_key] = state[b_key] + torch.einsum("m,hmd->hd", shift, W)
+        state[w_key] = W * gain[:, None]
+    state[f"{norm}.w"] = torch.ones_like(gain)
+    if shift is not None:
+        state[f"{norm}.b"] = torch.zeros_like(shift)
+
+
+def fold_lime_norms(state_dict: dict[str, torch.Tensor], cfg: LIMeConfig) -> dict[str, torch.Tensor]:
+    """Residual mode, layers l >= 1: ln1 into W_Q only, the LIMe norm into W_K/W_V (v1 §3).
+
+    Exact because K_h = (sum_j w_hj (n_j g + b)) W_K = (sum_j w_hj n_j)(g W_K) + b W_K when the
+    weights sum to 1 (softmax, renormalised top-p). Returns a new dict; the input is not modified.
+    """
+    state = dict(state_dict)
+    kv = "attn._" if cfg.n_key_value_heads is not None else "attn."
+    for layer in range(1, cfg.n_layers):
+        b = f"blocks.{layer}."
+        _fold_into(state, [b + "attn.W_Q"], [b + "attn.b_Q"], b + "ln1")
+        _fold_into(state, [b + kv + "W_K", b + kv + "W_V"], [b + kv + "b_K", b + kv + "b_V"], b + "lime.ln")
+        if b + "lime.route_proj.weight" in state:  # RMS only (checked): a gain, no bias
+            proj = state[b + "lime.route_proj.weight"]
+            state[b + "lime.route_proj.weight"] = proj * state_dict[b + "lime.ln.w"][None, :]
+    return state
 
 
 def _b_V(attn: torch.nn.Module) -> torch.nn.Parameter:

@@ -47,9 +47,33 @@ def test_residual_mode_center_and_value_bias_fold_keep_log_probs(arch, lookup):
     assert_close(_log_probs(model, toks), before, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("arch", CFGS)
-def test_residual_mode_fold_ln_is_refused_and_leaves_the_model_untouched(arch):
-    model = build(CFGS[arch](lime_mode="residual"))
+# LayerNorm + dynamic is refused (test below)
+FOLDABLE = [("llama_gqa", "static"), ("llama_gqa", "dynamic"), ("llama_gqa", "top_p"), ("gpt2", "static"), ("gpt2", "top_p")]
+
+
+@pytest.mark.parametrize("arch, lookup", FOLDABLE)
+def test_residual_mode_lime_aware_fold_ln_and_full_processing_keep_log_probs(arch, lookup):
+    model = build(CFGS[arch](lime_mode="residual", lime_lookup=lookup, lime_top_p=0.7))
+    toks = tokens()
+    before = _log_probs(model, toks)
+    model.process_weights_()
+    assert type(model.blocks[2].lime.ln).__name__ in ("LayerNormPre", "RMSNormPre")
+    assert not any(".ln" in name and name.endswith((".w", ".b")) for name, _ in model.named_parameters())
+    assert_close(_log_probs(model, toks), before, atol=1e-4, rtol=0)
+    _, cache = model.run_with_cache(toks)  # the swapped norms are registered hooks again
+    assert "blocks.2.lime.ln.hook_scale" in cache.keys()
+
+
+def test_stock_fold_ln_would_corrupt_a_residual_model_so_the_override_matters():
+    model = build(llama_cfg(lime_mode="residual"))
+    toks = tokens()
+    before = _log_probs(model, toks)
+    HookedTransformer.load_and_process_state_dict(model, model.state_dict(), fold_value_biases=False)
+    assert (_log_probs(model, toks) - before).abs().max() > 1e-2
+
+
+def test_layernorm_dynamic_residual_fold_ln_is_refused_and_leaves_the_model_untouched():
+    model = build(gpt2_cfg(lime_mode="residual", lime_lookup="dynamic"))
     toks = tokens()
     before = _log_probs(model, toks)
     with pytest.raises(ValueError, match="fold_ln"):
