@@ -184,6 +184,16 @@ class HookedLIMeTransformer(HookedTransformer):
         path: str | os.PathLike[str],
         device: str | torch.device | None = None,
         tokenizer: Any = None,
+        **hub_kwargs: Any,
     ) -> HookedLIMeTransformer:
-        """Load a folder written by :meth:`save_pretrained`; missing/extra/misshapen keys raise."""
+        """Load a folder written by :meth:`save_pretrained`; missing/extra/misshapen keys raise.
+
+        Unlike ``HookedTransformer.from_pretrained`` this reads no hub model and processes no
+        weights (call ``process_weights_`` after loading); hub options raise a ValueError.
+        """
+        if hub_kwargs:
+            raise ValueError(
+                f"{cls.__name__}.from_pretrained(path, device, tokenizer) loads a save_pretrained "
+                f"folder; TransformerLens hub options {sorted(hub_kwargs)} do not apply"
+            )
         return load_model(path, cls, LIMeConfig, device=device, tokenizer=tokenizer)

@@ -36,6 +36,18 @@ def test_processed_model_round_trips_with_its_folded_norms(tmp_path):
     assert_close(loaded(tokens()), model(tokens()), atol=0, rtol=0)
 
 
+def test_sae_class_loads_the_same_folder_and_hub_options_are_refused(tmp_path):
+    from lime_lens import HookedSAELIMeTransformer
+
+    model = build(llama_cfg())
+    model.save_pretrained(tmp_path / "m")
+    loaded = HookedSAELIMeTransformer.from_pretrained(tmp_path / "m")
+    assert isinstance(loaded, HookedSAELIMeTransformer)
+    assert_close(loaded(tokens()), model(tokens()), atol=0, rtol=0)
+    with pytest.raises(ValueError, match="fold_ln"):
+        HookedLIMeTransformer.from_pretrained(tmp_path / "m", fold_ln=False)
+
+
 def _rewrite_weights(folder, edit):
     state = load_file(str(folder / WEIGHTS_FILE))
     edit(state)
