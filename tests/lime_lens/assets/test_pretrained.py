@@ -42,6 +42,7 @@ def test_shipped_pair_has_equal_parameter_count_within_one_percent(models):
     assert tiny_model_metrics("lime")["tokens_seen"] == tiny_model_metrics("vanilla")["tokens_seen"]
 
 
+@pytest.mark.slow  # the whole validation split: ~5 s per model on an idle core, 20+ s on a shared one
 @pytest.mark.parametrize("which", ["lime", "vanilla"])
 def test_recorded_validation_loss_is_reproduced_on_the_validation_split(models, which):
     model, metrics = models[which], tiny_model_metrics(which)
