@@ -134,7 +134,7 @@ def gather_occurrence_states(
         mask = torch.isin(occ.seq, batch_seqs)  # occ is sorted by sequence, so order is kept
         local = torch.searchsorted(batch_seqs, occ.seq[mask])
         for layer, act in batch_states.items():
-            out.setdefault(layer, []).append(act[local.to(act.device), occ.pos[mask]].float().cpu())
+            out.setdefault(layer, []).append(act[local.to(act.device), occ.pos[mask].to(act.device)].float().cpu())
     return {layer: torch.cat(chunks) for layer, chunks in out.items()}
 
 
