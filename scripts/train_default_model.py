@@ -1,6 +1,6 @@
 """Train the embedded default model and write it to lime_lens/assets/data/default_model/.
 
-    nice python scripts/train_default_model.py        # ~5-7 min on 2 shared CPU cores
+    nice python scripts/train_default_model.py   # ~5 min on an idle core; 16 min on a loaded 2-core box
 
 A small LLaMA-style HookedTransformer (RMSNorm, rotary, gated SiLU MLP, grouped-query attention:
 4 layers, d_model 128, 4 heads, 2 K/V heads, d_head 32, d_mlp 384, n_ctx 256, BPE-4096) trained
