@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from lime_lens.analysis.routing import RoutingHeatmaps
 
@@ -32,6 +33,7 @@ def _per_layer_panels(
             ax.fill_between(rows["layer"], rows[mean_col] - rows[std_col], rows[mean_col] + rows[std_col], alpha=0.2)
         ax.set_title(_STATE_TITLES.get(kind, kind), fontsize=10)
         ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -72,12 +74,15 @@ def plot_routing_heatmap(
 def plot_routing_per_head(maps: RoutingHeatmaps, source_label: str = "source layer") -> Figure:
     """Paper Fig. 9: for each target layer, H[layer, head, source] as a heads x sources image."""
     layers = list(range(1, maps.per_head.shape[0]))
-    fig, axes = plt.subplots(1, len(layers), figsize=(2.2 * len(layers) + 1, 2.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(layers), figsize=(2.2 * len(layers) + 1, 3.0), squeeze=False, constrained_layout=True
+    )
     for ax, layer in zip(axes[0], layers):
         im = ax.imshow(maps.per_head[layer, :, : layer + 1].numpy(), cmap="viridis", vmin=0, vmax=1, aspect="auto")
         ax.set_title(f"layer {layer}", fontsize=9)
         ax.set_xlabel(source_label, fontsize=8)
         ax.set_xticks(range(layer + 1))
+        ax.set_yticks(range(maps.per_head.shape[1]))
     axes[0][0].set_ylabel("target KV head")
     fig.colorbar(im, ax=list(axes[0]))
     return fig
