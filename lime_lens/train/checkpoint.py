@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -37,6 +38,19 @@ STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 RNG_FILE = "rng.safetensors"
 _STEP_DIR = re.compile(r"^step_(\d{8})$")
+_RECIPE_FIELDS = (
+    "max_steps",
+    "batch_size",
+    "lr",
+    "router_lr",
+    "warmup_steps",
+    "min_lr",
+    "seed",
+    "weight_decay",
+    "betas",
+    "grad_clip",
+    "precision",
+)
 _FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
@@ -159,12 +173,33 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return found[-1]
 
 
+def _warn_on_changed_recipe(path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
+    # Extending a run (a larger max_steps) is legitimate, but then the curve no longer
+    # matches an uninterrupted run of either length: say so.
+    changed = sorted(k for k in _RECIPE_FIELDS if k in saved and saved[k] != current.get(k))
+    if changed:
+        warnings.warn(
+            f"{path}: resuming with a different {', '.join(changed)} than the checkpointed run; "
+            "the loss curve will not match an uninterrupted run",
+            stacklevel=3,
+        )
+
+
 def load_checkpoint(
-    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, info: DistInfo
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    info: DistInfo,
+    current_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Restore model, optimizer and this rank's RNG from ``path``; return the trainer state."""
+    """Restore model, optimizer and this rank's RNG from ``path``; return the trainer state.
+
+    ``current_config`` (a ``TrainConfig.to_dict()``) is compared with the checkpointed one.
+    """
     path = resolve_checkpoint(path)
     state = json.loads((path / STATE_FILE).read_text())
+    if current_config is not None:
+        _warn_on_changed_recipe(path, state.get("train_config", {}), current_config)
     model_state = load_file(str(path / "model" / WEIGHTS_FILE))
     set_model_state_dict(
         model, model_state, options=StateDictOptions(full_state_dict=True, strict=True)

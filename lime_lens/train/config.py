@@ -105,6 +105,8 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.stop_at_step must be in [1, max_steps={self.max_steps}], got {self.stop_at_step!r}"
             )
+        if self.stop_at_step is not None and self.checkpoint_dir is None:
+            raise ValueError("TrainConfig.stop_at_step needs checkpoint_dir (to resume from)")
         try:
             re.compile(self.router_param_regex)
         except re.error as err:

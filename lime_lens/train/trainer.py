@@ -202,7 +202,7 @@ def train(
     state: dict[str, Any] = {"step": 0, "samples_seen": 0, "train_losses": [], "val_history": []}
     torch.manual_seed(cfg.seed + info.rank)
     if resume_from is not None:
-        state.update(load_checkpoint(resume_from, wrapped, optimizer, info))
+        state.update(load_checkpoint(resume_from, wrapped, optimizer, info, cfg.to_dict()))
     order, row_len = BatchOrder(n_rows(train_data), cfg.seed), row_length(train_data)
     checkpoint, start, train_time, t0 = None, state["step"], 0.0, time.perf_counter()
     bar = tqdm(

@@ -29,12 +29,17 @@ def test_bad_values_raise_value_error_naming_the_field(field, value):
 
 def test_stop_at_step_beyond_max_steps_raises():
     with pytest.raises(ValueError, match="stop_at_step"):
-        TrainConfig(max_steps=10, stop_at_step=11)
+        TrainConfig(max_steps=10, stop_at_step=11, checkpoint_dir="ckpt")
 
 
 def test_config_survives_a_json_dict_round_trip():
     cfg = TrainConfig(
-        max_steps=7, betas=(0.8, 0.9), eval_batches=3, stop_at_step=5, precision="bf16"
+        max_steps=7,
+        betas=(0.8, 0.9),
+        eval_batches=3,
+        stop_at_step=5,
+        precision="bf16",
+        checkpoint_dir="ckpt",
     )
     assert TrainConfig(**cfg.to_dict()) == cfg
     assert cfg.to_dict()["betas"] == [0.8, 0.9]
@@ -50,3 +55,8 @@ def test_defaults_are_the_lime_paper_recipe():
         1e-8,
     )
     assert (cfg.warmup_steps, cfg.min_lr, cfg.grad_clip) == (200, 1e-6, 1.0)
+
+
+def test_stopping_early_without_a_checkpoint_dir_raises():
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        TrainConfig(max_steps=10, stop_at_step=5)

@@ -173,3 +173,9 @@ def test_auto_precision_trains_in_bf16_on_cuda_and_resumes_exactly(tmp_path):
     torch.testing.assert_close(
         torch.tensor(resumed.train_losses), torch.tensor(full.train_losses), rtol=1e-2, atol=1e-2
     )
+
+
+def test_resuming_with_a_changed_schedule_warns_naming_the_fields(tmp_path):
+    train(tiny_model(), quick_cfg(max_steps=4, checkpoint_dir=str(tmp_path)), TRAIN, None)
+    with pytest.warns(UserWarning, match="max_steps, seed"):
+        train(tiny_model(), quick_cfg(max_steps=6, seed=3), TRAIN, None, resume_from=tmp_path)
