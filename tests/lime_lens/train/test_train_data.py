@@ -58,3 +58,14 @@ def test_text_file_source_and_its_errors(tmp_path):
         load_texts(text_file=str(tmp_path / "missing.txt"))
     with pytest.raises(ValueError, match="not both"):
         load_texts(text_file=str(path), hf_dataset="x")
+
+
+def test_hf_dataset_source_reads_the_text_column_of_a_local_dataset_folder(tmp_path):
+    import json as json_lib
+
+    rows = [{"text": f"line {i}", "label": i} for i in range(20)]
+    (tmp_path / "train.jsonl").write_text("\n".join(json_lib.dumps(r) for r in rows))
+    train, val = load_texts(hf_dataset=str(tmp_path), hf_split="train", val_fraction=0.1)
+    assert train.split("\n") == [f"line {i}" for i in range(18)] and val == "line 18\nline 19"
+    with pytest.raises(ValueError, match="hf_text_column"):
+        load_texts(hf_dataset=str(tmp_path), hf_text_column="body")
