@@ -42,11 +42,21 @@ def test_checkpoint_resume_continues_from_the_saved_training_state(tmp_path):
     assert json.loads((checkpoint / "cfg.json").read_text())["architecture"] == "hierarchical_topk"
     saved = TrainingSAE.load_from_disk(checkpoint)
     assert type(saved) is HierarchicalTopKTrainingSAE
-    resumed_cfg = runner_config(tmp_path / "b", training_tokens=tokens, resume_from_checkpoint=str(checkpoint))
-    runner = LanguageModelSAETrainingRunner(resumed_cfg, override_dataset=token_dataset(64), override_model=tiny_model())
-    runner.run()
+    # Resuming with the checkpoint's own token budget runs no step: the output must be the
+    # checkpointed weights (folded for inference), so the weights really were restored.
+    n_samples = int(checkpoint.name)
+    resumed_cfg = runner_config(tmp_path / "b", training_tokens=n_samples, resume_from_checkpoint=str(checkpoint))
+    LanguageModelSAETrainingRunner(resumed_cfg, override_dataset=token_dataset(64), override_model=tiny_model()).run()
+    saved.save_inference_model(tmp_path / "expected")
+    expected = SAE.load_from_disk(tmp_path / "expected").state_dict()
     resumed = SAE.load_from_disk(tmp_path / "b" / "output")
     assert type(resumed) is TopKSAE
+    for name, value in resumed.state_dict().items():
+        torch.testing.assert_close(value, expected[name], msg=name)
+    # and with more tokens it trains on from there
+    longer_cfg = runner_config(tmp_path / "c", training_tokens=tokens, resume_from_checkpoint=str(checkpoint))
+    LanguageModelSAETrainingRunner(longer_cfg, override_dataset=token_dataset(64), override_model=tiny_model()).run()
+    assert not torch.equal(SAE.load_from_disk(tmp_path / "c" / "output").W_enc, resumed.W_enc)
 
 
 @pytest.mark.slow
