@@ -7,12 +7,15 @@ from transformer_lens import HookedTransformer
 from lime_lens import HookedLIMeTransformer
 from lime_lens.assets import load_corpus
 from lime_lens.assets.pretrained import (
+    MATCHED_ARCHES,
     TINY_CONTEXT_SIZE,
+    TINY_SHAPE,
+    matched_baseline_shape,
     load_tiny_baseline_model,
     load_tiny_lime_model,
     tiny_model_metrics,
 )
-from lime_lens.train.architectures import count_params
+from lime_lens.train.architectures import ModelShape, build_model, count_params
 from lime_lens.train.data import tokenize_rows
 
 ROUTE = re.compile(r"\.lime\.route")
@@ -40,6 +43,16 @@ def test_shipped_pair_has_equal_parameter_count_within_one_percent(models):
     assert counts == {which: tiny_model_metrics(which)["n_params"] for which in counts}
     assert abs(counts["lime"] - counts["vanilla"]) / counts["vanilla"] < 0.01
     assert tiny_model_metrics("lime")["tokens_seen"] == tiny_model_metrics("vanilla")["tokens_seen"]
+
+
+def test_matched_baseline_is_within_one_percent_of_every_lime_variant_and_the_shipped_one():
+    shape = matched_baseline_shape(4096)
+    assert {k: v for k, v in shape.items() if k != "d_mlp"} == {k: v for k, v in TINY_SHAPE.items() if k != "d_mlp"}
+    vanilla = count_params(build_model("vanilla", ModelShape(**shape), 4096))
+    for arch in MATCHED_ARCHES:
+        lime = count_params(build_model(arch, ModelShape(**TINY_SHAPE), 4096))
+        assert abs(lime - vanilla) / vanilla < 0.01
+    assert shape == tiny_model_metrics("vanilla")["model_shape"]
 
 
 @pytest.mark.slow  # the whole validation split: ~5 s per model on an idle core, 20+ s on a shared one
