@@ -26,7 +26,7 @@ import torch
 from jaxtyping import Float, Int
 from transformer_lens import HookedTransformer
 
-from lime_lens.analysis.routing import _require_lime, mean_abs_routes, route_hook_name
+from lime_lens.analysis.routing import mean_abs_routes, require_lime, route_hook_name
 from lime_lens.analysis.states import lime_mode
 
 Granularity = Literal["source_layer", "source_head"]
@@ -101,7 +101,7 @@ def route_ablation_table(
     |routing weight| (averaged over source heads for a whole source layer, and over the corpus
     for the dynamic router). Costs one corpus pass per route.
     """
-    _require_lime(model)
+    require_lime(model)
     if granularity not in Granularity.__args__:
         raise ValueError(f"granularity must be one of {Granularity.__args__}, got {granularity!r}")
     clean = corpus_loss(model, tokens, batch_size=batch_size)
@@ -137,7 +137,7 @@ def decompose_kv_input(
     which: Literal["k", "v"] = "k",
 ) -> KVDecomposition:
     """Split KV head ``head``'s K/V input at ``layer`` into per-source contributions (module doc)."""
-    _require_lime(model)
+    require_lime(model)
     if not 1 <= layer < model.cfg.n_layers:
         raise ValueError(f"layer must be in [1, {model.cfg.n_layers - 1}] (layer 0 has no router)")
     kv = lime_mode(model) == "kv"

@@ -51,12 +51,14 @@ def load_saved_model(path: str | Path) -> HookedTransformer:
 
 
 def shipped_model(which: str) -> HookedTransformer | None:
-    """The shipped tiny ``"lime"`` (kv) or ``"vanilla"`` model, or None where it is not available."""
+    """The shipped tiny ``"lime"`` (kv), ``"vanilla"`` or ``"dynamic"`` model, or None if absent."""
     try:
         from lime_lens.assets import pretrained
     except ImportError:
         return None
-    loader = {"lime": "load_tiny_lime_model", "vanilla": "load_tiny_baseline_model"}[which]
+    # "dynamic": a residual-dynamic model for the circuits, if one is ever shipped under this name
+    loader = {"lime": "load_tiny_lime_model", "vanilla": "load_tiny_baseline_model",
+              "dynamic": "load_tiny_dynamic_model"}[which]
     try:
         return getattr(pretrained, loader)()
     except (AttributeError, FileNotFoundError):
@@ -64,11 +66,11 @@ def shipped_model(which: str) -> HookedTransformer | None:
 
 
 def resolve_model(path: str | None, which: str, arch: str, train_steps: int) -> tuple[HookedTransformer, str]:
-    """(model, where it came from): a saved folder, else the shipped ``which`` model ("lime" or
-    "vanilla"), else ``arch`` trained in-process (:func:`train_stand_in`)."""
+    """(model, where it came from): a saved folder, else the shipped ``which`` model ("lime",
+    "vanilla" or "dynamic"), else ``arch`` trained in-process (:func:`train_stand_in`)."""
     if path:
         return load_saved_model(path), path
-    model = shipped_model(which) if which in ("lime", "vanilla") else None
+    model = shipped_model(which)
     if model is not None:
         return model, f"shipped lime_lens.assets tiny {which} model"
     return train_stand_in(arch, train_steps), f"{arch} trained in-process ({train_steps} steps)"

@@ -43,7 +43,7 @@ def is_dynamic(model: HookedTransformer) -> bool:
     return lime_mode(model) == "residual" and model.cfg.lime_lookup == "dynamic"
 
 
-def _require_lime(model: HookedTransformer) -> None:
+def require_lime(model: HookedTransformer) -> None:
     if lime_mode(model) is None:
         raise ValueError("routing analysis needs a LIMe model (cfg.lime_mode is missing)")
 
@@ -61,7 +61,7 @@ def mean_abs_routes(
     router's prior is averaged over every position of ``tokens``. ``per_source_head`` (kv mode)
     keeps the source-head axis: |R^l[h, l', h']| of shape [n_kv, n_src, n_kv].
     """
-    _require_lime(model)
+    require_lime(model)
     if tokens is None:
         if is_dynamic(model):
             raise ValueError("tokens: the dynamic router's mean weights need a corpus")

@@ -26,13 +26,13 @@ from datasets import Dataset
 from sae_lens import SAE, LanguageModelSAERunnerConfig, LanguageModelSAETrainingRunner, LoggingConfig
 from transformer_lens import HookedTransformer
 
-from lime_lens.analysis.routing import _require_lime
+from lime_lens.analysis.routing import require_lime
 from lime_lens.analysis.states import lime_mode
 
 
 def route_sae_hook(model: HookedTransformer, layer: int, head: int | None = 0) -> tuple[str, int | None, int]:
     """``(hook_name, hook_head_index, d_in)`` of the default route hook at ``layer`` (module doc)."""
-    _require_lime(model)
+    require_lime(model)
     if not 1 <= layer < model.cfg.n_layers:
         raise ValueError(f"layer must be in [1, {model.cfg.n_layers - 1}] (layer 0 has no route)")
     n_kv = model.cfg.n_key_value_heads or model.cfg.n_heads
