@@ -119,3 +119,19 @@ def test_prefix_squared_errors_match_reference_prefixes():
 def test_fused_rejects_weights_of_the_wrong_length():
     with pytest.raises(ValueError, match="weights"):
         hierarchical_loss_fused(*loss_inputs(k=4), [0.5, 0.5])
+
+
+@pytest.mark.parametrize(("impl", "flat"), [("fused", True), ("chunked", True), ("reference", False)])
+def test_only_the_reference_keeps_a_batch_k_d_in_tensor_for_backward(impl, flat):
+    # K * d_in >> d_sae, so a [batch, K, d_in] tensor dwarfs everything TopK itself keeps.
+    batch, d_in, d_sae, k = 16, 64, 96, 48
+    sae = make_sae(d_in=d_in, d_sae=d_sae, k=k, loss_impl=impl)
+    saved: list[int] = []
+
+    def pack(t):
+        saved.append(t.numel())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        sae.training_forward_pass(step_input(torch.randn(batch, d_in)))
+    assert (max(saved) < batch * k * d_in // 2) == flat, max(saved)
