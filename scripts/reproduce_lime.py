@@ -126,8 +126,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--retrain-shipped", action="store_true",
                         help="retrain seed 0 of lime-kv/vanilla instead of reading the shipped models' identical runs")
+    parser.add_argument("--render", type=Path, default=None, help="only re-render the tables of a written JSON")
     args = parser.parse_args()
-
+    if args.render is not None:
+        write_results(*read_runs(args.render), args.out)
+        return
     baseline_shape = matched_baseline_shape(len(load_tokenizer()))
     t0 = time.time()
     lm_runs = [(arch, seed, baseline_shape if arch == "vanilla" else None) for seed in args.seeds for arch in LM_ARCHES]
@@ -148,30 +151,59 @@ def main() -> None:
         runs += reused
         collect([pool.submit(lm_job, *run) for run in maybe_shipped
                  if not any((r["arch"], r["seed"]) == run[:2] for r in reused)])
-    write_results(args, runs, time.time() - t0)
+    command = shlex.join(["OMP_NUM_THREADS=1", "nice", "python", "scripts/reproduce_lime.py", *sys.argv[1:]])
+    meta = {"command": command, "wall_time_s": time.time() - t0, "torch": torch.__version__,
+            "python": platform.python_version(), "machine": platform.machine(), "jobs": args.jobs,
+            "lm_shape": TINY_SHAPE, "lm_train": TINY_TRAIN, "lm_context_size": TINY_CONTEXT_SIZE,
+            "arith_shape": vars(PAPER_SHAPE), "arith_train": ARITH_TRAIN}
+    write_results(meta, runs, args.out)
 
 
-def write_results(args: argparse.Namespace, runs: list[dict[str, Any]], wall_s: float) -> None:
-
+def write_results(meta: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> None:
+    """Tables from ``runs``; writes ``out/lime_reproduction.{json,md}``."""
     lm = [r for r in runs if r["task"] == "lm"]
     arith = [r for r in runs if r["task"] == "arithmetic"]
     lm_lines, lm_summary = lm_table(lm)
     ar_lines, ar_summary = arith_table(arith)
-    command = shlex.join(["OMP_NUM_THREADS=1", "nice", "python", "scripts/reproduce_lime.py", *sys.argv[1:]])
-    meta = {"command": command, "wall_time_s": wall_s, "torch": torch.__version__, "python": platform.python_version(),
-            "machine": platform.machine(), "jobs": args.jobs, "lm_shape": TINY_SHAPE,
-            "lm_baseline_shape": next(r["model_shape"] for r in lm if r["arch"] == "vanilla"),
-            "lm_train": TINY_TRAIN, "lm_context_size": TINY_CONTEXT_SIZE, "arith_shape": vars(PAPER_SHAPE),
-            "arith_train": ARITH_TRAIN, "arith_sizes": arith[0]["sizes"],
-            "reused": [f"{r['arch']} seed {r['seed']}" for r in lm if r.get("source")]}
-    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {**meta, "lm_baseline_shape": next(r["model_shape"] for r in lm if r["arch"] == "vanilla"),
+            "arith_sizes": arith[0]["sizes"], "reused": [f"{r['arch']} seed {r['seed']}" for r in lm if r.get("source")]}
+    out.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "lm": lm_summary, "arithmetic": ar_summary, "runs": runs}
-    (args.out / "lime_reproduction.json").write_text(json.dumps(payload, indent=2, default=str))
-    (args.out / "lime_reproduction.md").write_text(render_markdown(meta, lm_lines, ar_lines))
+    (out / "lime_reproduction.json").write_text(json.dumps(payload, indent=2, default=str))
+    (out / "lime_reproduction.md").write_text(render_markdown(meta, lm_lines, ar_lines, lm_summary, ar_summary))
     print("\n".join(lm_lines + [""] + ar_lines))
 
 
-def render_markdown(meta: dict[str, Any], lm_lines: list[str], ar_lines: list[str]) -> str:
+def read_runs(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(meta, runs) of a written JSON, with the per-N dicts keyed by int again."""
+    payload = json.loads(path.read_text())
+    for run in payload["runs"]:
+        for key in ("accuracy", "train_accuracy", "sizes"):
+            if key in run:
+                run[key] = {int(n): v for n, v in run[key].items()}
+    return payload["meta"], payload["runs"]
+
+
+def comparison_lines(lm: dict[str, Any], arith: dict[str, Any]) -> list[str]:
+    """LIMe minus vanilla, with the seed-to-seed standard error of that difference."""
+    base = lm["vanilla"]
+    lines = []
+    for arch in LM_ARCHES[:-1]:
+        mine = lm[arch]
+        diff = mine["val_loss_mean"] - base["val_loss_mean"]
+        se = math.sqrt(mine["val_loss_std"] ** 2 / len(mine["val_losses"]) + base["val_loss_std"] ** 2 / len(base["val_losses"]))
+        verdict = "lower than vanilla" if diff < -2 * se else "higher than vanilla" if diff > 2 * se else "not resolved from vanilla"
+        lines.append(f"- {arch} - vanilla: {diff:+.4f} nats/token (standard error {se:.4f}; perplexity "
+                     f"{100 * math.expm1(diff):+.2f}%): {verdict} at 2 standard errors over these seeds.")
+    n_max = max(arith["vanilla"]["accuracy_pct"])
+    acc = {a: arith[a]["accuracy_pct"][n_max]["mean"] for a in ARITH_ARCHES}
+    lines.append(f"- Arithmetic, N={n_max}: LIMe-kv {acc['lime-kv']:.1f}% vs vanilla {acc['vanilla']:.1f}% exact match "
+                 "(paper, its own generator and 200 epochs: 71.6% vs 41.3%).")
+    return lines
+
+
+def render_markdown(meta: dict[str, Any], lm_lines: list[str], ar_lines: list[str], lm: dict[str, Any],
+                    arith: dict[str, Any]) -> str:
     lm_tokens = meta["lm_train"]["max_steps"] * meta["lm_train"]["batch_size"] * meta["lm_context_size"]
     return "\n".join([
         "# LIMe claims reproduced at small scale (CPU)",
@@ -201,6 +233,18 @@ def render_markdown(meta: dict[str, Any], lm_lines: list[str], ar_lines: list[st
         "Chance is 10%.",
         "",
         *ar_lines,
+        "",
+        "## Comparison",
+        "",
+        *comparison_lines(lm, arith),
+        "",
+        "For scale: the paper's v2 language-modelling gain is 1.15% lower perplexity (0.0114 nats/token), measured "
+        "at 1B parameters and ~50B tokens; here the models have 0.7M parameters and see 0.5M tokens.",
+        "",
+        "Settings were fixed before these runs and are the same for every architecture. Pilots: arithmetic "
+        "300 steps at lr 1e-3 (both models, barely above chance) and 1500 steps at lr 5e-3 (vanilla only); "
+        "language modelling used the paper's optimiser without pilots. Throughput (tok/s) was measured on 2 CPU "
+        "cores shared with other jobs (load average 7-9), one torch thread per run: compare ratios, not absolutes.",
         "",
     ])
 
