@@ -126,7 +126,8 @@ def test_mapping_data_with_a_custom_masked_loss_trains_any_model():
 
 
 def test_a_failed_checkpoint_write_leaves_no_partial_folder(tmp_path, monkeypatch):
-    train(tiny_model(), quick_cfg(max_steps=2, checkpoint_dir=str(tmp_path)), TRAIN, None)
+    cfg = quick_cfg(max_steps=4, checkpoint_dir=str(tmp_path))
+    train(tiny_model(), quick_cfg(**{**cfg.to_dict(), "stop_at_step": 2}), TRAIN, None)
     import lime_lens.train.checkpoint as ckpt
 
     def boom(*args, **kwargs):
@@ -134,13 +135,7 @@ def test_a_failed_checkpoint_write_leaves_no_partial_folder(tmp_path, monkeypatc
 
     monkeypatch.setattr(ckpt, "save_file", boom)
     with pytest.raises(OSError, match="disk full"):
-        train(
-            tiny_model(),
-            quick_cfg(max_steps=4, checkpoint_dir=str(tmp_path)),
-            TRAIN,
-            None,
-            resume_from=tmp_path,
-        )
+        train(tiny_model(), cfg, TRAIN, None, resume_from=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step_00000002"]
 
 
