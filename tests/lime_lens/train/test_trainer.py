@@ -10,6 +10,18 @@ from lime_lens.train.trainer import param_groups
 TRAIN, VAL = token_rows(96, seed=1), token_rows(24, seed=2)
 
 
+def dtype_recording_loss(seen: list[torch.dtype]):
+    """Next-token loss that appends the logits' dtype (what autocast produced) to ``seen``."""
+
+    def loss_fn(model, batch):
+        logits = model(batch, return_type="logits")
+        seen.append(logits.dtype)
+        flat = logits[:, :-1].flatten(0, 1).float()
+        return torch.nn.functional.cross_entropy(flat, batch[:, 1:].flatten())
+
+    return loss_fn
+
+
 def quick_cfg(**overrides) -> TrainConfig:
     base = dict(
         max_steps=12, batch_size=8, warmup_steps=3, eval_interval=6, progress=False, lr=3e-3
@@ -92,14 +104,8 @@ def test_keep_checkpoints_prunes_old_ones(tmp_path):
     ("precision", "dtype"), [("bf16", torch.bfloat16), ("fp32", torch.float32)]
 )
 def test_precision_flag_controls_autocast_on_cpu(precision, dtype):
-    seen = []
-
-    def loss_fn(model, batch):
-        logits = model(batch, return_type="logits")
-        seen.append(logits.dtype)
-        return torch.nn.functional.cross_entropy(
-            logits[:, :-1].flatten(0, 1).float(), batch[:, 1:].flatten()
-        )
+    seen: list[torch.dtype] = []
+    loss_fn = dtype_recording_loss(seen)
 
     train(tiny_model(), quick_cfg(max_steps=2, precision=precision), TRAIN, None, loss_fn=loss_fn)
     assert seen == [dtype, dtype]
@@ -142,14 +148,8 @@ def test_a_failed_checkpoint_write_leaves_no_partial_folder(tmp_path, monkeypatc
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_auto_precision_trains_in_bf16_on_cuda_and_resumes_exactly(tmp_path):
-    seen = []
-
-    def loss_fn(model, batch):
-        logits = model(batch, return_type="logits")
-        seen.append(logits.dtype)
-        return torch.nn.functional.cross_entropy(
-            logits[:, :-1].flatten(0, 1).float(), batch[:, 1:].flatten()
-        )
+    seen: list[torch.dtype] = []
+    loss_fn = dtype_recording_loss(seen)
 
     full = train(tiny_model().cuda(), quick_cfg(), TRAIN, VAL, loss_fn=loss_fn)
     assert set(seen) == {torch.bfloat16} and full.extra["bf16"]
