@@ -14,18 +14,33 @@ from pathlib import Path
 import pandas as pd
 
 
-def _run(target: str, scale: str, out: Path) -> dict:
+def _override(baselines, overrides: dict) -> None:
+    """Apply --seed/--methods/--training-tokens to a preset's BaselineConfig (re-validated)."""
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(baselines, key, value)
+    baselines.__post_init__()
+
+
+def _run(target: str, scale: str, out: Path, overrides: dict | None = None) -> dict:
+    overrides = overrides or {}
     if target == "default":
         from saelens_hierarchical.comparison import demo_config, results_config, run_demo_comparison
 
-        return run_demo_comparison(out, demo_config() if scale == "demo" else results_config())
+        cfg = demo_config() if scale == "demo" else results_config()
+        _override(cfg.baselines, overrides)
+        return run_demo_comparison(out, cfg)
     if target == "synthetic":
         from saelens_hierarchical.synthetic import run_synthetic_comparison, small_config
 
-        return run_synthetic_comparison(small_config(), out)
+        cfg = small_config()
+        _override(cfg.baselines, overrides)
+        return run_synthetic_comparison(cfg, out)
     from saelens_hierarchical.real_lm import run_real_lm_comparison, small_config
 
-    return run_real_lm_comparison(small_config(), out)
+    cfg = small_config()
+    _override(cfg.comparison.baselines, overrides)
+    return run_real_lm_comparison(cfg, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,11 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--scale", choices=["demo", "results"], default="demo",
                          help="default target only: demo (minutes) or results (the results file)")
     compare.add_argument("--out", type=Path, required=True, help="output folder")
+    compare.add_argument("--seed", type=int, help="override the preset's SAE-initialisation seed")
+    compare.add_argument("--methods", type=lambda s: tuple(s.split(",")),
+                         help="comma-separated subset of methods, e.g. hierarchical_topk,topk")
+    compare.add_argument("--training-tokens", type=int, help="override the preset's training tokens")
     args = parser.parse_args(argv)
+    overrides = {"seed": args.seed, "methods": args.methods, "training_tokens": args.training_tokens}
     from saelens_hierarchical.real_lm import SmolLM2Unavailable
 
     try:
-        result = _run(args.target, args.scale, args.out)
+        result = _run(args.target, args.scale, args.out, overrides)
     except SmolLM2Unavailable as err:
         print(err, file=sys.stderr)
         return 0

@@ -130,13 +130,13 @@ def finish_comparison(
 
 
 def demo_config() -> ComparisonConfig:
-    """Reduced scale for the README demo: a few minutes on 2 CPU cores."""
+    """Reduced scale for the README demo (every peer, budgets 2..16): a few minutes on 2 CPU cores."""
     return ComparisonConfig(
         baselines=BaselineConfig(
-            d_sae=512, K=16, budgets=[1, 2, 4, 8, 16], training_tokens=300_000,
-            train_batch_size_tokens=1024, lr=1e-3, dead_feature_window=100,
+            d_sae=256, K=16, budgets=[2, 4, 8, 16], training_tokens=100_000,
+            train_batch_size_tokens=1024, lr=1e-3, dead_feature_window=50,
         ),
-        sweep=SweepConfig(n_batches=2, batch_size_prompts=8),
+        sweep=SweepConfig(n_batches=1, batch_size_prompts=8),
     )
 
 

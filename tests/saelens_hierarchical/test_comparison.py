@@ -60,10 +60,22 @@ def test_cli_compare_runs_the_chosen_target_and_prints_where_results_are(monkeyp
     calls = []
     fake = {"differences": pd.DataFrame({"budget": [4], "difference": [0.01]}),
             **{k: tmp_path / f"{k}.x" for k in ("table_csv", "differences_csv", "plot_png", "plot_html")}}
-    monkeypatch.setattr(cli, "_run", lambda target, scale, out: calls.append((target, scale, out)) or fake)
-    assert cli.main(["compare", "--target", "synthetic", "--out", str(tmp_path)]) == 0
-    assert calls == [("synthetic", "demo", tmp_path)]
+    monkeypatch.setattr(cli, "_run", lambda *args: calls.append(args) or fake)
+    assert cli.main(["compare", "--target", "synthetic", "--out", str(tmp_path), "--seed", "3",
+                     "--methods", "hierarchical_topk,topk"]) == 0
+    assert calls == [("synthetic", "demo", tmp_path,
+                      {"seed": 3, "methods": ("hierarchical_topk", "topk"), "training_tokens": None})]
     printed = capsys.readouterr().out
     assert f"plot_png: {tmp_path / 'plot_png.x'}" in printed and "0.01" in printed
     with pytest.raises(SystemExit):
         cli.main(["compare", "--target", "nope", "--out", str(tmp_path)])
+
+
+def test_cli_overrides_are_validated_like_the_config():
+    from saelens_hierarchical.__main__ import _override
+
+    cfg = BaselineConfig(d_sae=32, K=4, budgets=[2, 4])
+    _override(cfg, {"seed": 5, "methods": ("topk",), "training_tokens": None})
+    assert cfg.seed == 5 and cfg.methods == ("topk",) and cfg.training_tokens == 500_000
+    with pytest.raises(ValueError, match="methods"):
+        _override(cfg, {"methods": ("nope",)})
