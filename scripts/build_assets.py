@@ -127,12 +127,12 @@ def build_bpe(train_text: str) -> None:
 
 
 def write_hashes(deb: Path, sdist: Path) -> None:
-    files = sorted(p for p in DATA_DIR.rglob("*") if p.is_file() and "default_model" not in p.parts)
+    """SHA256SUMS.json: both sources and every file this script builds (trained models excluded)."""
+    built = (CORPUS_DIR, GPT2_TOKENIZER_DIR, BPE_TOKENIZER_DIR)
+    files = sorted(p for folder in built for p in folder.rglob("*") if p.is_file())
     hashes = {
         "sources": {deb.name: sha256(deb), sdist.name: sha256(sdist)},
-        "outputs": {
-            str(p.relative_to(DATA_DIR)): sha256(p) for p in files if p.name != "SHA256SUMS.json"
-        },
+        "outputs": {str(p.relative_to(DATA_DIR)): sha256(p) for p in files},
     }
     (DATA_DIR / "SHA256SUMS.json").write_text(json.dumps(hashes, indent=2) + "\n")
     print(json.dumps(hashes["sources"], indent=2))
