@@ -8,7 +8,7 @@ and fed the same batches:
 * ``topk``       SAELens ``TopKTrainingSAE`` (dense [B, F] @ W_dec decode)
 * ``fused``      ``hierarchical_topk`` with the memory-flat prefix walk (the default)
 * ``reference``  ``hierarchical_topk`` with the naive cumsum reference ([B, K, D] prefixes)
-* ``chunked``    (only with ``--variants``) the walk 16 latents per step, the CUDA default
+* ``chunked``    (only with ``--variants``) the walk 4 latents per step, the CUDA default
 
 Time: all variants live in one process and alternate step by step, so machine load drifts
 hit them alike; the median of ``--repeats`` steps after one warm-up step is reported.

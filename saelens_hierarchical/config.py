@@ -51,7 +51,7 @@ class HierarchicalTopKTrainingSAEConfig(TopKTrainingSAEConfig):
     loss_impl: Literal["auto", "fused", "chunked", "reference"] = "auto"
     """``"reference"``: the readable cumsum formula, memory O(batch*k*d_in). ``"fused"``:
     the prefix walk, one latent per step, memory O(batch*d_in). ``"chunked"``: the walk
-    16 latents per step (fewer, larger kernels for GPUs), memory O(16*batch*d_in).
+    4 latents per step (4x fewer, larger kernels for GPUs), memory O(4*batch*d_in).
     ``"auto"``: chunked on CUDA unless SAELENS_HIERARCHICAL_DISABLE_GPU_PATH=1, else fused."""
 
     @override

@@ -22,7 +22,7 @@ from jaxtyping import Float, Int
 from saelens_hierarchical.loss_fused import _common_dtype
 from saelens_hierarchical.loss_reference import PrefixLoss
 
-DEFAULT_CHUNK = 16
+DEFAULT_CHUNK = 4
 DISABLE_ENV = "SAELENS_HIERARCHICAL_DISABLE_GPU_PATH"
 
 
