@@ -59,3 +59,12 @@ def test_greedy_generate_gives_the_same_tokens_with_and_without_cache(mode, look
     with torch.no_grad():
         logits = model(with_cache[:, :-1].clone())
     assert torch.equal(logits[:, 4:].argmax(-1), with_cache[:, 5:])
+
+
+@pytest.mark.parametrize("mode, lookup", MODES)
+def test_left_padding_with_attention_mask_leaves_the_real_tokens_logits_unchanged(mode, lookup):
+    model = build(llama_cfg(lime_mode=mode, lime_lookup=lookup))
+    toks = tokens(batch=1, pos=8)
+    padded = torch.cat([torch.zeros(1, 3, dtype=torch.long), toks], dim=1)
+    mask = (torch.arange(11) >= 3).long()[None]
+    assert_close(model(padded, attention_mask=mask)[:, 3:], model(toks), atol=1e-5, rtol=1e-5)
