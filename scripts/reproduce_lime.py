@@ -242,9 +242,16 @@ def render_markdown(meta: dict[str, Any], lm_lines: list[str], ar_lines: list[st
         "at 1B parameters and ~50B tokens; here the models have 0.7M parameters and see 0.5M tokens.",
         "",
         "Settings were fixed before these runs and are the same for every architecture. Pilots: arithmetic "
-        "300 steps at lr 1e-3 (both models, barely above chance) and 1500 steps at lr 5e-3 (vanilla only); "
-        "language modelling used the paper's optimiser without pilots. Throughput (tok/s) was measured on 2 CPU "
-        "cores shared with other jobs (load average 7-9), one torch thread per run: compare ratios, not absolutes.",
+        "300 steps at lr 1e-3 (both models, 11-32% by N, barely above chance at N=6) and 1500 steps at lr 5e-3 "
+        "(vanilla only: 31.7 / 29.4 / 26.0 / 22.2 / 23.4% for N = 2..6, against 17.4% at N=6 in the 2000-step "
+        "run above: run-to-run variation of several points, so single-seed arithmetic differences of that size "
+        "mean nothing); language modelling used the paper's optimiser without pilots. Both tasks are far from "
+        "converged at these budgets (training accuracy at N=6 is about 22%: the models underfit, not overfit).",
+        "",
+        "The tok/s columns are the trainer's wall-clock figure of each run on 2 CPU cores shared with other jobs "
+        "(load average 4-9, changing during the runs; one torch thread per run), so they do not compare "
+        "architectures: `OMP_NUM_THREADS=1 python benchmarks/bench_lime_trainer.py` alternates the models in one "
+        "process for that.",
         "",
     ])
 
