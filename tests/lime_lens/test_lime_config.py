@@ -1,4 +1,4 @@
-"""LIMeConfig validation and JSON round trip."""
+"""LIMeConfig validation and JSON round trip (named test_lime_config: test_config.py exists in a sibling test folder)."""
 
 import pytest
 
