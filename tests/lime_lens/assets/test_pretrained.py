@@ -55,7 +55,6 @@ def test_matched_baseline_is_within_one_percent_of_every_lime_variant_and_the_sh
     assert shape == tiny_model_metrics("vanilla")["model_shape"]
 
 
-@pytest.mark.slow  # the whole validation split: ~5 s per model on an idle core, 20+ s on a shared one
 @pytest.mark.parametrize("which", ["lime", "vanilla"])
 def test_recorded_validation_loss_is_reproduced_on_the_validation_split(models, which):
     model, metrics = models[which], tiny_model_metrics(which)
