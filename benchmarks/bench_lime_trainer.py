@@ -28,25 +28,40 @@ BATCH = 16
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
     tokenizer = load_tokenizer()
     rows = tokenize_rows(load_corpus("train"), tokenizer, TINY_CONTEXT_SIZE)[: 100 * BATCH]
-    shapes = {"vanilla": matched_baseline_shape(len(tokenizer)), "lime-kv": TINY_SHAPE, "lime-residual-dynamic": TINY_SHAPE}
+    shapes = {
+        "vanilla": matched_baseline_shape(len(tokenizer)),
+        "lime-kv": TINY_SHAPE,
+        "lime-residual-dynamic": TINY_SHAPE,
+    }
     wall: dict[str, list[float]] = {arch: [] for arch in shapes}
     cpu: dict[str, list[float]] = {arch: [] for arch in shapes}
     for rep in range(args.repeats + 1):
         for arch, shape in shapes.items():
             model = build_model(arch, ModelShape(**shape), len(tokenizer), seed=rep)
-            cfg = TrainConfig(max_steps=args.steps, batch_size=BATCH, warmup_steps=5, eval_interval=0, progress=False, seed=rep)
+            cfg = TrainConfig(
+                max_steps=args.steps,
+                batch_size=BATCH,
+                warmup_steps=5,
+                eval_interval=0,
+                progress=False,
+                seed=rep,
+            )
             start = time.process_time()
             result = train(model, cfg, rows)
             if rep:
                 wall[arch].append(result.tokens_per_s)
-                cpu[arch].append(args.steps * BATCH * TINY_CONTEXT_SIZE / (time.process_time() - start))
+                cpu[arch].append(
+                    args.steps * BATCH * TINY_CONTEXT_SIZE / (time.process_time() - start)
+                )
     base_wall, base_cpu = statistics.median(wall["vanilla"]), statistics.median(cpu["vanilla"])
     print(f"{'model':>22} | trainer tok/s (wall) | ratio | tok per CPU-second | ratio")
     for arch in shapes:

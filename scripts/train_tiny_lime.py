@@ -19,14 +19,21 @@ from multiprocessing import get_context
 
 import torch
 
-from lime_lens.assets.pretrained import TINY_LIME_DIR, TINY_VANILLA_DIR, matched_baseline_shape, train_tiny
+from lime_lens.assets.pretrained import (
+    TINY_LIME_DIR,
+    TINY_VANILLA_DIR,
+    matched_baseline_shape,
+    train_tiny,
+)
 from lime_lens.assets.tokenizer import load_tokenizer
 from lime_lens.serialization import save_model
 
 SEED = 0
 
 
-def train_and_save(arch: str, shape: dict | None, out: str, command: str) -> tuple[str, float, int, float]:
+def train_and_save(
+    arch: str, shape: dict | None, out: str, command: str
+) -> tuple[str, float, int, float]:
     torch.set_num_threads(1)  # determinism and a fair share of the 2 shared cores
     model, metrics = train_tiny(arch, SEED, shape)
     save_model(model, out, {"metrics.json": {**metrics, "command": command}})
@@ -34,12 +41,19 @@ def train_and_save(arch: str, shape: dict | None, out: str, command: str) -> tup
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one torch thread each)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="runs in parallel (one torch thread each)"
+    )
     args = parser.parse_args()
     command = shlex.join(["python", "scripts/train_tiny_lime.py", *sys.argv[1:]])
     baseline_shape = matched_baseline_shape(len(load_tokenizer()))
-    jobs = [("lime-kv", None, str(TINY_LIME_DIR)), ("vanilla", baseline_shape, str(TINY_VANILLA_DIR))]
+    jobs = [
+        ("lime-kv", None, str(TINY_LIME_DIR)),
+        ("vanilla", baseline_shape, str(TINY_VANILLA_DIR)),
+    ]
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(train_and_save, *job, command) for job in jobs]
         for future in futures:

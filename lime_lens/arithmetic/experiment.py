@@ -20,7 +20,9 @@ from lime_lens.arithmetic.vocab import CharVocab
 from lime_lens.train import TrainConfig, train
 from lime_lens.train.architectures import ModelShape, build_model, count_params
 
-PAPER_SHAPE = ModelShape(n_layers=4, d_model=32, n_heads=4, n_key_value_heads=None, d_head=8, d_mlp=96, n_ctx=32)
+PAPER_SHAPE = ModelShape(
+    n_layers=4, d_model=32, n_heads=4, n_key_value_heads=None, d_head=8, d_mlp=96, n_ctx=32
+)
 """4 layers, 4 heads, d_model 32: the paper's arithmetic-expression models."""
 
 
@@ -84,7 +86,9 @@ def train_arithmetic(
     """Train ``arch`` (seed ``cfg.seed``) on ``data.train`` with the answer-only loss; score each N."""
     vocab = vocab or CharVocab()
     if data.train["tokens"].shape[1] > shape.n_ctx:
-        raise ValueError(f"rows of {data.train['tokens'].shape[1]} tokens exceed ModelShape.n_ctx={shape.n_ctx}")
+        raise ValueError(
+            f"rows of {data.train['tokens'].shape[1]} tokens exceed ModelShape.n_ctx={shape.n_ctx}"
+        )
     torch.manual_seed(cfg.seed)
     model = build_model(arch, shape, len(vocab), seed=cfg.seed)
     result = train(model, cfg, data.train, None, loss_fn=answer_loss)
@@ -96,7 +100,12 @@ def train_arithmetic(
         start += n_train
     tail = result.train_losses[-50:]
     return ArithmeticRun(
-        arch=arch, seed=cfg.seed, n_params=count_params(model), accuracy=accuracy,
-        train_accuracy=train_accuracy, final_train_loss=sum(tail) / len(tail),
-        tokens_per_s=result.tokens_per_s, wall_time_s=result.wall_time_s,
+        arch=arch,
+        seed=cfg.seed,
+        n_params=count_params(model),
+        accuracy=accuracy,
+        train_accuracy=train_accuracy,
+        final_train_loss=sum(tail) / len(tail),
+        tokens_per_s=result.tokens_per_s,
+        wall_time_s=result.wall_time_s,
     )

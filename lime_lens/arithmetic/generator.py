@@ -61,20 +61,32 @@ class ArithmeticTask:
     def __post_init__(self) -> None:
         self.n_operands = tuple(int(n) for n in self.n_operands)
         if not self.n_operands or min(self.n_operands) < 2:
-            raise ValueError(f"ArithmeticTask.n_operands must be non-empty and >= 2, got {self.n_operands}")
+            raise ValueError(
+                f"ArithmeticTask.n_operands must be non-empty and >= 2, got {self.n_operands}"
+            )
         if not 0 <= self.min_operand <= self.max_operand:
             raise ValueError(
                 f"ArithmeticTask.min_operand/max_operand must satisfy 0 <= min <= max, "
                 f"got {self.min_operand}, {self.max_operand}"
             )
-        if not self.operators or not set(self.operators) <= _PRECEDENCE_OPS or len(set(self.operators)) != len(self.operators):
-            raise ValueError(f"ArithmeticTask.operators must be distinct characters of '+-*', got {self.operators!r}")
+        if (
+            not self.operators
+            or not set(self.operators) <= _PRECEDENCE_OPS
+            or len(set(self.operators)) != len(self.operators)
+        ):
+            raise ValueError(
+                f"ArithmeticTask.operators must be distinct characters of '+-*', got {self.operators!r}"
+            )
         if self.modulus is not None and self.modulus < 2:
             raise ValueError(f"ArithmeticTask.modulus must be >= 2 or None, got {self.modulus}")
         if self.n_train < 1 or self.n_test < 1:
-            raise ValueError(f"ArithmeticTask.n_train and n_test must be >= 1, got {self.n_train}, {self.n_test}")
+            raise ValueError(
+                f"ArithmeticTask.n_train and n_test must be >= 1, got {self.n_train}, {self.n_test}"
+            )
         if not 0 < self.max_test_fraction < 1:
-            raise ValueError(f"ArithmeticTask.max_test_fraction must be in (0, 1), got {self.max_test_fraction}")
+            raise ValueError(
+                f"ArithmeticTask.max_test_fraction must be in (0, 1), got {self.max_test_fraction}"
+            )
 
     def space_size(self, n: int) -> int:
         """Number of distinct N-operand expressions."""
@@ -121,7 +133,9 @@ def _all_expressions(n: int, task: ArithmeticTask) -> list[str]:
     out = []
     for operands in itertools.product(digits, repeat=n):
         for ops in itertools.product(task.operators, repeat=n - 1):
-            out.append("".join(itertools.chain.from_iterable(zip(operands, (*ops, ""), strict=True))))
+            out.append(
+                "".join(itertools.chain.from_iterable(zip(operands, (*ops, ""), strict=True)))
+            )
     return out
 
 
@@ -146,10 +160,15 @@ def split_expressions(task: ArithmeticTask, n: int) -> tuple[list[str], list[str
     return train, test
 
 
-def make_splits(task: ArithmeticTask) -> dict[int, tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
+def make_splits(
+    task: ArithmeticTask,
+) -> dict[int, tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
     """``{N: (train, test)}`` with each example ``(expression, answer)``."""
     out = {}
     for n in task.n_operands:
         train, test = split_expressions(task, n)
-        out[n] = ([(e, answer_of(e, task.modulus)) for e in train], [(e, answer_of(e, task.modulus)) for e in test])
+        out[n] = (
+            [(e, answer_of(e, task.modulus)) for e in train],
+            [(e, answer_of(e, task.modulus)) for e in test],
+        )
     return out

@@ -28,30 +28,41 @@ def answer_loss(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Te
 
 
 def exact_match(
-    predicted: Int64[torch.Tensor, "batch pos"], tokens: Int64[torch.Tensor, "batch pos"], mask: Bool[torch.Tensor, "batch pos"]
+    predicted: Int64[torch.Tensor, "batch pos"],
+    tokens: Int64[torch.Tensor, "batch pos"],
+    mask: Bool[torch.Tensor, "batch pos"],
 ) -> Bool[torch.Tensor, " batch"]:
     """True for rows whose ``predicted`` equals ``tokens`` at every masked position."""
     return ((predicted == tokens) | ~mask).all(dim=1)
 
 
 @torch.no_grad()
-def answer_accuracy(model: nn.Module, data: Mapping[str, torch.Tensor], batch_size: int = 1024) -> float:
+def answer_accuracy(
+    model: nn.Module, data: Mapping[str, torch.Tensor], batch_size: int = 1024
+) -> float:
     """Share of rows whose whole answer (and EOS) the model predicts exactly, greedy."""
     correct = 0
     n = data["tokens"].shape[0]
     was_training = model.training
     model.eval()
     for start in range(0, n, batch_size):
-        tokens, mask = data["tokens"][start : start + batch_size], data["answer_mask"][start : start + batch_size]
+        tokens, mask = (
+            data["tokens"][start : start + batch_size],
+            data["answer_mask"][start : start + batch_size],
+        )
         logits = model(tokens, return_type="logits")
-        predicted = torch.cat([tokens[:, :1], logits[:, :-1].argmax(-1)], dim=1)  # position t predicts t
+        predicted = torch.cat(
+            [tokens[:, :1], logits[:, :-1].argmax(-1)], dim=1
+        )  # position t predicts t
         correct += int(exact_match(predicted, tokens, mask).sum())
     model.train(was_training)
     return correct / n
 
 
 @torch.no_grad()
-def greedy_answers(model: nn.Module, vocab: CharVocab, expressions: list[str], max_answer_len: int = 8) -> list[str]:
+def greedy_answers(
+    model: nn.Module, vocab: CharVocab, expressions: list[str], max_answer_len: int = 8
+) -> list[str]:
     """Reference decoding: feed ``^expression=`` and append argmax tokens until EOS (one row at a time)."""
     out = []
     for expression in expressions:

@@ -30,7 +30,9 @@ class CharVocab:
         try:
             return [self.index[ch] for ch in text]
         except KeyError as err:
-            raise ValueError(f"character {err.args[0]!r} is not in the arithmetic vocabulary {self.chars!r}") from None
+            raise ValueError(
+                f"character {err.args[0]!r} is not in the arithmetic vocabulary {self.chars!r}"
+            ) from None
 
     def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
         """Characters of ``ids``."""
@@ -52,8 +54,12 @@ class CharVocab:
         longest = max(len(s) for s in strings)
         length = longest if length is None else length
         if length < longest:
-            raise ValueError(f"length {length} is shorter than the longest example ({longest} characters)")
-        tokens: Int64[torch.Tensor, "n length"] = torch.full((len(strings), length), self.pad_id, dtype=torch.int64)
+            raise ValueError(
+                f"length {length} is shorter than the longest example ({longest} characters)"
+            )
+        tokens: Int64[torch.Tensor, "n length"] = torch.full(
+            (len(strings), length), self.pad_id, dtype=torch.int64
+        )
         mask: Bool[torch.Tensor, "n length"] = torch.zeros((len(strings), length), dtype=torch.bool)
         for i, (s, (expression, _)) in enumerate(zip(strings, examples, strict=True)):
             tokens[i, : len(s)] = torch.tensor(self.encode(s))

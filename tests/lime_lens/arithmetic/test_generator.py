@@ -15,7 +15,10 @@ SMALL = dict(n_operands=(2, 3, 5), n_train=300, n_test=50)
 
 
 def test_same_seed_gives_identical_splits_and_another_seed_differs():
-    first, again = make_splits(ArithmeticTask(**SMALL, seed=3)), make_splits(ArithmeticTask(**SMALL, seed=3))
+    first, again = (
+        make_splits(ArithmeticTask(**SMALL, seed=3)),
+        make_splits(ArithmeticTask(**SMALL, seed=3)),
+    )
     other = make_splits(ArithmeticTask(**SMALL, seed=4))
     assert first == again
     assert first[5] != other[5]
@@ -50,7 +53,9 @@ def test_train_and_test_are_distinct_disjoint_and_have_the_requested_sizes():
 
 
 def test_expressions_have_n_operands_from_the_range_and_the_allowed_operators():
-    task = ArithmeticTask(n_operands=(4,), min_operand=2, max_operand=5, operators="-*", n_train=100, n_test=20)
+    task = ArithmeticTask(
+        n_operands=(4,), min_operand=2, max_operand=5, operators="-*", n_train=100, n_test=20
+    )
     train, test = split_expressions(task, 4)
     for expression in train + test:
         operands, operators = expression[0::2], expression[1::2]
@@ -59,7 +64,9 @@ def test_expressions_have_n_operands_from_the_range_and_the_allowed_operators():
 
 
 def test_small_space_is_enumerated_with_the_test_share_capped():
-    task = ArithmeticTask(n_operands=(2,), n_train=10_000, n_test=500)  # 10 * 10 * 3 = 300 expressions
+    task = ArithmeticTask(
+        n_operands=(2,), n_train=10_000, n_test=500
+    )  # 10 * 10 * 3 = 300 expressions
     train, test = split_expressions(task, 2)
     assert task.space_size(2) == 300
     assert (len(train), len(test)) == (240, 60)

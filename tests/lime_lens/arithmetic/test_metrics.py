@@ -30,8 +30,14 @@ def test_batched_accuracy_equals_greedy_decoding_with_exact_answer_match():
 
 def test_answer_loss_is_the_mean_cross_entropy_of_answer_and_eos_tokens_only():
     vocab = CharVocab()
-    model = build_model("lime-kv", ModelShape(n_layers=2, d_model=16, n_heads=2, n_key_value_heads=None,
-                                              d_head=8, d_mlp=32, n_ctx=16), len(vocab), seed=0)
+    model = build_model(
+        "lime-kv",
+        ModelShape(
+            n_layers=2, d_model=16, n_heads=2, n_key_value_heads=None, d_head=8, d_mlp=32, n_ctx=16
+        ),
+        len(vocab),
+        seed=0,
+    )
     rows = vocab.encode_examples(list(TRUTH.items()), length=10)
     logits = model(rows["tokens"], return_type="logits")
     terms = []

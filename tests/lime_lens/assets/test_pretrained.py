@@ -10,9 +10,9 @@ from lime_lens.assets.pretrained import (
     MATCHED_ARCHES,
     TINY_CONTEXT_SIZE,
     TINY_SHAPE,
-    matched_baseline_shape,
     load_tiny_baseline_model,
     load_tiny_lime_model,
+    matched_baseline_shape,
     tiny_model_metrics,
 )
 from lime_lens.train.architectures import ModelShape, build_model, count_params
@@ -47,7 +47,9 @@ def test_shipped_pair_has_equal_parameter_count_within_one_percent(models):
 
 def test_matched_baseline_is_within_one_percent_of_every_lime_variant_and_the_shipped_one():
     shape = matched_baseline_shape(4096)
-    assert {k: v for k, v in shape.items() if k != "d_mlp"} == {k: v for k, v in TINY_SHAPE.items() if k != "d_mlp"}
+    assert {k: v for k, v in shape.items() if k != "d_mlp"} == {
+        k: v for k, v in TINY_SHAPE.items() if k != "d_mlp"
+    }
     vanilla = count_params(build_model("vanilla", ModelShape(**shape), 4096))
     for arch in MATCHED_ARCHES:
         lime = count_params(build_model(arch, ModelShape(**TINY_SHAPE), 4096))
@@ -62,4 +64,6 @@ def test_recorded_validation_loss_is_reproduced_on_the_validation_split(models, 
     assert rows.shape[0] == metrics["validation_rows"]
     with torch.no_grad():
         losses = [model(batch, return_type="loss") * batch.shape[0] for batch in rows.split(64)]
-    torch.testing.assert_close(torch.stack(losses).sum().item() / rows.shape[0], metrics["val_loss"], rtol=0, atol=1e-4)
+    torch.testing.assert_close(
+        torch.stack(losses).sum().item() / rows.shape[0], metrics["val_loss"], rtol=0, atol=1e-4
+    )
