@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: tests, CI and the demo write files, never open windows
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
@@ -74,7 +75,10 @@ def matplotlib_figure(table: pd.DataFrame, metrics: tuple[str, ...], title: str)
         for method, pts in frontier_lines(table, metric).items():
             color, marker = STYLE.get(method, ("#7f7f7f", "x"))
             ax.plot(pts["l0"], pts[metric], marker=marker, color=color, label=method, lw=1.5)
-        ax.set_xscale("log")
+        ax.set_xscale("log", base=2)  # budgets are powers of two: label them plainly
+        ax.xaxis.set_major_locator(LogLocator(base=2))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(LABELS["l0"])
         ax.set_ylabel(LABELS.get(metric, metric))
         ax.grid(True, which="both", alpha=0.3)

