@@ -1,9 +1,15 @@
-"""Demo on the embedded default model: what lime_lens ships offline, measured now.
+"""Demo on the embedded default model and corpus: both halves of the library, offline.
 
-    python demo.py          # about a minute on 2 CPU cores; writes outputs/demo/
+    python demo.py          # a few minutes on 2 CPU cores; writes outputs/demo/
 
-Prints (and saves to outputs/demo/) the default model's validation loss measured now against the
-value recorded when it was trained, and a greedy continuation of a prompt.
+1. The default model: its validation loss measured now against the value recorded when it was
+   trained, and a greedy continuation of a prompt.
+2. HierarchicalTopK (saelens_hierarchical), reduced scale: one hierarchical_topk SAE at K = 16
+   and its peers (TopK at each budget, BatchTopK, Matryoshka-BatchTopK, Multi-TopK) trained by
+   SAELens on identical activations of the default model, swept over budgets 2..16 with
+   SAELens run_evals; a tidy table, the per-budget EV differences and the frontier plot.
+3. LIMe (lime_lens): the shipped tiny LIMe-kv model and its equal-size vanilla baseline, their
+   validation losses, and the mean |R| routing weights per (target layer, source layer).
 """
 
 from __future__ import annotations
@@ -12,9 +18,15 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything below is embedded; never touch the hub
+# SAELens and TransformerLens warn about hub-loading advice and HookedTransformer's deprecation,
+# neither of which applies to embedded models; keep the demo's output to its results.
+warnings.filterwarnings("ignore", category=UserWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+warnings.filterwarnings("ignore", category=FutureWarning)
 
 import torch  # noqa: E402
 
@@ -66,11 +78,60 @@ def section_default_model() -> dict:
     return result
 
 
+def section_hierarchical_topk() -> dict:
+    """Train hierarchical_topk + peers on the default model, sweep budgets, plot the frontier."""
+    from saelens_hierarchical.comparison import run_demo_comparison
+
+    start = time.perf_counter()
+    run = run_demo_comparison(OUT_DIR / "hierarchical_topk")
+    diffs = run["differences"]
+    print("\n[HierarchicalTopK] EV(hierarchical at k) - EV(TopK trained at k):")
+    print(diffs.to_string(index=False))
+    for key in ("table_csv", "differences_csv", "plot_png", "plot_html"):
+        print(f"  {key}: {Path(run[key]).resolve()}")
+    return {
+        "differences": diffs.to_dict(orient="records"),
+        **{key: str(run[key]) for key in ("table_csv", "table_json", "differences_csv", "plot_png", "plot_html")},
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def section_lime() -> dict:
+    """The shipped tiny LIMe-kv model against its equal-size vanilla baseline."""
+    from lime_lens.analysis.plots import plot_routing_heatmap
+    from lime_lens.analysis.routing import routing_heatmaps_for
+    from lime_lens.assets import load_tiny_baseline_model, load_tiny_lime_model, tiny_model_metrics
+
+    start = time.perf_counter()
+    lime, base = load_tiny_lime_model(), load_tiny_baseline_model()
+    heatmaps = routing_heatmaps_for(lime)
+    fig = plot_routing_heatmap(heatmaps, title="tiny LIMe-kv: mean |R| per source layer")
+    png = OUT_DIR / "lime_routing_heatmap.png"
+    fig.savefig(png, dpi=120, bbox_inches="tight")
+    result = {
+        "lime_params": sum(p.numel() for p in lime.parameters()),
+        "baseline_params": sum(p.numel() for p in base.parameters()),
+        "lime_val_loss_recorded": tiny_model_metrics("lime")["val_loss"],
+        "baseline_val_loss_recorded": tiny_model_metrics("vanilla")["val_loss"],
+        "routing_per_layer": [[round(float(v), 3) for v in row] for row in heatmaps.per_layer.nan_to_num(0.0).tolist()],
+        "routing_heatmap_png": str(png),
+        "seconds": time.perf_counter() - start,
+    }
+    print(f"\n[LIMe] tiny LIMe-kv ({result['lime_params']:,} params) val loss "
+          f"{result['lime_val_loss_recorded']:.4f} vs vanilla baseline ({result['baseline_params']:,} "
+          f"params) {result['baseline_val_loss_recorded']:.4f}")
+    print(f"  routing heatmap (rows: target layer, cols: source layer): {png.resolve()}")
+    return result
+
+
 def main() -> None:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    results = {"default_model": section_default_model()}
-    # Sections from other capabilities (HierarchicalTopK SAEs, LIMe) are added here.
+    results = {
+        "default_model": section_default_model(),
+        "hierarchical_topk": section_hierarchical_topk(),
+        "lime": section_lime(),
+    }
     out = OUT_DIR / "results.json"
     out.write_text(json.dumps(results, indent=2))
     (OUT_DIR / "generation.txt").write_text(results["default_model"]["greedy_generation"] + "\n")
