@@ -1,12 +1,13 @@
-"""Train and ship the tiny LIMe-kv model and its equal-size vanilla baseline (deterministic).
+"""Train and ship the tiny LIMe models and their equal-size vanilla baseline (deterministic).
 
-    OMP_NUM_THREADS=1 nice python scripts/train_tiny_lime.py [--jobs 2]
+    OMP_NUM_THREADS=1 nice python scripts/train_tiny_lime.py [--jobs 2] [--only NAME ...]
 
 Recipe: ``lime_lens.assets.pretrained`` (TINY_SHAPE, TINY_TRAIN, TINY_CONTEXT_SIZE), seed 0,
 the embedded Austen corpus, BPE-4096, ``lime_lens.train.train``. The baseline's d_mlp is matched
 (``matched_baseline_shape``) so its parameter count is within 1% of the LIMe models'. Writes
-``lime_lens/assets/data/tiny_lime`` and ``.../tiny_vanilla`` (``lime_lens.serialization`` format
-+ ``metrics.json``), each atomically.
+``lime_lens/assets/data/tiny_lime`` (lime-kv), ``.../tiny_vanilla`` and ``.../tiny_dynamic``
+(lime-residual-dynamic) in the ``lime_lens.serialization`` format + ``metrics.json``, each
+atomically. ``--only`` picks a subset (default: all three); the others are left untouched.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from multiprocessing import get_context
 import torch
 
 from lime_lens.assets.pretrained import (
+    TINY_DYNAMIC_DIR,
     TINY_LIME_DIR,
     TINY_VANILLA_DIR,
     matched_baseline_shape,
@@ -29,6 +31,8 @@ from lime_lens.assets.tokenizer import load_tokenizer
 from lime_lens.serialization import save_model
 
 SEED = 0
+MODELS = ("lime", "vanilla", "dynamic")
+"""``--only`` names, as in ``pretrained.tiny_model_metrics``."""
 
 
 def train_and_save(
@@ -47,18 +51,24 @@ def main() -> None:
     parser.add_argument(
         "--jobs", type=int, default=2, help="runs in parallel (one torch thread each)"
     )
+    parser.add_argument(
+        "--only", nargs="+", choices=MODELS, default=list(MODELS), metavar="NAME",
+        help=f"models to train, among {list(MODELS)} (default: all)",
+    )
     args = parser.parse_args()
     command = shlex.join(["python", "scripts/train_tiny_lime.py", *sys.argv[1:]])
     baseline_shape = matched_baseline_shape(len(load_tokenizer()))
-    jobs = [
-        ("lime-kv", None, str(TINY_LIME_DIR)),
-        ("vanilla", baseline_shape, str(TINY_VANILLA_DIR)),
-    ]
+    jobs = {
+        "lime": ("lime-kv", None, str(TINY_LIME_DIR)),
+        "vanilla": ("vanilla", baseline_shape, str(TINY_VANILLA_DIR)),
+        "dynamic": ("lime-residual-dynamic", None, str(TINY_DYNAMIC_DIR)),
+    }
+    jobs = [jobs[name] for name in MODELS if name in args.only]
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(train_and_save, *job, command) for job in jobs]
         for future in futures:
             arch, val_loss, n_params, tok_s = future.result()
-            print(f"{arch:>8}: {n_params:,} params, val loss {val_loss:.4f}, {tok_s:,.0f} tok/s")
+            print(f"{arch:>21}: {n_params:,} params, val loss {val_loss:.4f}, {tok_s:,.0f} tok/s")
 
 
 if __name__ == "__main__":

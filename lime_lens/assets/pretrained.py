@@ -1,10 +1,10 @@
-"""Shipped tiny pretrained models: a LIMe-kv model and its equal-size vanilla baseline.
+"""Shipped tiny pretrained models: LIMe-kv, LIMe residual-dynamic and their equal-size vanilla baseline.
 
-Both are trained by ``scripts/train_tiny_lime.py`` with the repo's trainer (``lime_lens.train``)
+All three are trained by ``scripts/train_tiny_lime.py`` with the repo's trainer (``lime_lens.train``)
 on the embedded Austen corpus with the recipe below, and saved with
 ``lime_lens.serialization.save_model`` (safetensors + JSON) plus ``metrics.json`` (validation
 loss, loss curves, parameter count, tokens, throughput). ``scripts/reproduce_lime.py`` uses the
-same recipe, so seed 0 of its LIMe-kv and vanilla runs are these two models.
+same recipe, so seed 0 of its LIMe-kv, lime-residual-dynamic and vanilla runs are these models.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from lime_lens.serialization import load_model
 
 TINY_LIME_DIR = DATA_DIR / "tiny_lime"
 TINY_VANILLA_DIR = DATA_DIR / "tiny_vanilla"
+TINY_DYNAMIC_DIR = DATA_DIR / "tiny_dynamic"
 METRICS_FILE = "metrics.json"
 
 TINY_CONTEXT_SIZE = 64
@@ -118,14 +119,24 @@ def _require(path: Any) -> Any:
     return path
 
 
-def load_tiny_lime_model(device: str | torch.device = "cpu") -> HookedTransformer:
-    """The shipped tiny LIMe-kv model (``HookedLIMeTransformer``), BPE-4096 tokenizer attached."""
+def _load_lime(path: Any, device: str | torch.device) -> HookedTransformer:
     from lime_lens.model import HookedLIMeTransformer
 
     model = HookedLIMeTransformer.from_pretrained(
-        _require(TINY_LIME_DIR), device=device, tokenizer=load_tokenizer()
+        _require(path), device=device, tokenizer=load_tokenizer()
     )
     return model.eval()
+
+
+def load_tiny_lime_model(device: str | torch.device = "cpu") -> HookedTransformer:
+    """The shipped tiny LIMe-kv model (``HookedLIMeTransformer``), BPE-4096 tokenizer attached."""
+    return _load_lime(TINY_LIME_DIR, device)
+
+
+def load_tiny_dynamic_model(device: str | torch.device = "cpu") -> HookedTransformer:
+    """The shipped tiny ``lime-residual-dynamic`` model (``HookedLIMeTransformer`` with the v1
+    dynamic router, for depthwise circuits), BPE-4096 tokenizer attached."""
+    return _load_lime(TINY_DYNAMIC_DIR, device)
 
 
 def load_tiny_baseline_model(device: str | torch.device = "cpu") -> HookedTransformer:
@@ -141,8 +152,8 @@ def load_tiny_baseline_model(device: str | torch.device = "cpu") -> HookedTransf
 
 
 def tiny_model_metrics(which: str = "lime") -> dict[str, Any]:
-    """What the training script recorded for ``which`` in {"lime", "vanilla"}."""
-    dirs = {"lime": TINY_LIME_DIR, "vanilla": TINY_VANILLA_DIR}
+    """What the training script recorded for ``which`` in {"lime", "vanilla", "dynamic"}."""
+    dirs = {"lime": TINY_LIME_DIR, "vanilla": TINY_VANILLA_DIR, "dynamic": TINY_DYNAMIC_DIR}
     if which not in dirs:
         raise ValueError(f"which must be one of {sorted(dirs)}, got {which!r}")
     return json.loads((_require(dirs[which]) / METRICS_FILE).read_text())

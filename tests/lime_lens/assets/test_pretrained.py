@@ -11,6 +11,7 @@ from lime_lens.assets.pretrained import (
     TINY_CONTEXT_SIZE,
     TINY_SHAPE,
     load_tiny_baseline_model,
+    load_tiny_dynamic_model,
     load_tiny_lime_model,
     matched_baseline_shape,
     tiny_model_metrics,
@@ -19,30 +20,52 @@ from lime_lens.train.architectures import ModelShape, build_model, count_params
 from lime_lens.train.data import tokenize_rows
 
 ROUTE = re.compile(r"\.lime\.route")
+LIME_CHECKPOINTS = {
+    "lime": ("lime-kv", "kv", "static", "route"),
+    "dynamic": ("lime-residual-dynamic", "residual", "dynamic", "route_proj.weight"),
+}
+"""Shipped LIMe checkpoint -> (architecture, lime_mode, lime_lookup, router parameter)."""
 
 
 @pytest.fixture(scope="module")
 def models():
-    return {"lime": load_tiny_lime_model(), "vanilla": load_tiny_baseline_model()}
+    return {
+        "lime": load_tiny_lime_model(),
+        "dynamic": load_tiny_dynamic_model(),
+        "vanilla": load_tiny_baseline_model(),
+    }
 
 
-def test_shipped_models_load_strictly_as_lime_and_vanilla_with_bpe_tokenizer(models):
-    lime, vanilla = models["lime"], models["vanilla"]
-    assert type(lime) is HookedLIMeTransformer and lime.cfg.lime_mode == "kv"
-    assert type(vanilla) is HookedTransformer
+@pytest.mark.parametrize("which", sorted(LIME_CHECKPOINTS))
+def test_shipped_lime_model_loads_strictly_with_its_router(models, which):
+    lime = models[which]
+    assert type(lime) is HookedLIMeTransformer
+    arch, mode, lookup, router = LIME_CHECKPOINTS[which]
+    assert (lime.cfg.lime_mode, lime.cfg.lime_lookup) == (mode, lookup)
+    assert tiny_model_metrics(which)["arch"] == arch
     routers = [name for name, _ in lime.named_parameters() if ROUTE.search(name)]
-    assert routers == [f"blocks.{layer}.lime.route" for layer in range(1, lime.cfg.n_layers)]
+    assert routers == [f"blocks.{layer}.lime.{router}" for layer in range(1, lime.cfg.n_layers)]
+
+
+def test_shipped_baseline_loads_strictly_as_vanilla(models):
+    vanilla = models["vanilla"]
+    assert type(vanilla) is HookedTransformer
     assert not [name for name, _ in vanilla.named_parameters() if ".lime." in name]
-    for model in (lime, vanilla):
-        assert len(model.tokenizer) == model.cfg.d_vocab == 4096
-        assert model.to_string(model.to_tokens("Mr. Darcy", prepend_bos=False)[0]) == "Mr. Darcy"
 
 
-def test_shipped_pair_has_equal_parameter_count_within_one_percent(models):
-    counts = {which: count_params(model) for which, model in models.items()}
-    assert counts == {which: tiny_model_metrics(which)["n_params"] for which in counts}
-    assert abs(counts["lime"] - counts["vanilla"]) / counts["vanilla"] < 0.01
-    assert tiny_model_metrics("lime")["tokens_seen"] == tiny_model_metrics("vanilla")["tokens_seen"]
+@pytest.mark.parametrize("which", ["lime", "dynamic", "vanilla"])
+def test_shipped_model_has_the_bpe_tokenizer_attached(models, which):
+    model = models[which]
+    assert len(model.tokenizer) == model.cfg.d_vocab == 4096
+    assert model.to_string(model.to_tokens("Mr. Darcy", prepend_bos=False)[0]) == "Mr. Darcy"
+
+
+@pytest.mark.parametrize("which", sorted(LIME_CHECKPOINTS))
+def test_shipped_lime_model_matches_the_baseline_parameter_count_within_one_percent(models, which):
+    counts = {name: count_params(models[name]) for name in (which, "vanilla")}
+    assert counts == {name: tiny_model_metrics(name)["n_params"] for name in counts}
+    assert abs(counts[which] - counts["vanilla"]) / counts["vanilla"] < 0.01
+    assert tiny_model_metrics(which)["tokens_seen"] == tiny_model_metrics("vanilla")["tokens_seen"]
 
 
 def test_matched_baseline_is_within_one_percent_of_every_lime_variant_and_the_shipped_one():
@@ -57,7 +80,7 @@ def test_matched_baseline_is_within_one_percent_of_every_lime_variant_and_the_sh
     assert shape == tiny_model_metrics("vanilla")["model_shape"]
 
 
-@pytest.mark.parametrize("which", ["lime", "vanilla"])
+@pytest.mark.parametrize("which", ["lime", "dynamic", "vanilla"])
 def test_recorded_validation_loss_is_reproduced_on_the_validation_split(models, which):
     model, metrics = models[which], tiny_model_metrics(which)
     rows = tokenize_rows(load_corpus("validation"), model.tokenizer, TINY_CONTEXT_SIZE)
