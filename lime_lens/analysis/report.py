@@ -5,8 +5,8 @@
 ``DIR`` are folders written by ``lime_lens.serialization.save_model`` (or ``save_pretrained``).
 ``--dynamic`` is a residual-mode dynamic-router LIMe model for the depthwise circuits (only that
 router has them); if ``--lime`` is itself dynamic it is used. Without ``--lime``/``--baseline``
-the shipped tiny pair (``lime_lens.assets.load_tiny_lime_model`` / ``load_tiny_baseline_model``)
-is used when present. Any model still missing is trained in-process for ``--train-steps`` steps
+the shipped tiny models (``lime_lens.assets.load_tiny_lime_model`` / ``load_tiny_baseline_model``,
+and ``load_tiny_dynamic_model`` for the circuits) are used when present. Any model still missing is trained in-process for ``--train-steps`` steps
 on the embedded corpus (a placeholder). Figures and CSV tables go to ``--out``.
 """
 
@@ -56,7 +56,7 @@ def shipped_model(which: str) -> HookedTransformer | None:
         from lime_lens.assets import pretrained
     except ImportError:
         return None
-    # "dynamic": a residual-dynamic model for the circuits, if one is ever shipped under this name
+    # "dynamic": the shipped residual-dynamic model, used for the depthwise circuits
     loader = {"lime": "load_tiny_lime_model", "vanilla": "load_tiny_baseline_model",
               "dynamic": "load_tiny_dynamic_model"}[which]
     try:
