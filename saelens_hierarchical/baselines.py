@@ -143,6 +143,13 @@ def trained_k_of(name: str) -> int:
     return int(name.rsplit("_", 1)[1][1:])
 
 
+def mixing_buffer_batches(train_batch_size_tokens: int, context_size: int) -> int:
+    """``n_batches_in_buffer`` for SAELens's ``ActivationsStore``: its mixing buffer holds
+    ``n_batches_in_buffer * context_size`` activations and must fit two training batches
+    (it keeps half for mixing)."""
+    return max(4, -(-2 * train_batch_size_tokens // context_size))
+
+
 def train_on_model(
     cfg: BaselineConfig,
     model: HookedTransformer,
@@ -161,7 +168,7 @@ def train_on_model(
         dataset_path="override_dataset", streaming=False, context_size=context_size,
         prepend_bos=False,  # token rows are already BOS-prefixed
         training_tokens=cfg.training_tokens, train_batch_size_tokens=cfg.train_batch_size_tokens,
-        n_batches_in_buffer=max(4, -(-2 * cfg.train_batch_size_tokens // context_size)),
+        n_batches_in_buffer=mixing_buffer_batches(cfg.train_batch_size_tokens, context_size),
         store_batch_size_prompts=8, lr=cfg.lr, dead_feature_window=cfg.dead_feature_window,
         feature_sampling_window=cfg.dead_feature_window, n_batches_for_norm_estimate=20,
         logger=LoggingConfig(log_to_wandb=False), checkpoint_path=None, output_path=str(out_dir),

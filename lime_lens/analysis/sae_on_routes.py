@@ -68,6 +68,7 @@ def route_sae_runner_config(
     passed to ``LanguageModelSAERunnerConfig`` as-is.
     """
     from saelens_hierarchical import HierarchicalTopKTrainingSAEConfig  # registers the architecture
+    from saelens_hierarchical.baselines import mixing_buffer_batches
 
     kwargs: dict[str, Any] = dict(
         sae=HierarchicalTopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k),
@@ -82,9 +83,7 @@ def route_sae_runner_config(
         training_tokens=training_tokens,
         train_batch_size_tokens=train_batch_size_tokens,
         store_batch_size_prompts=8,
-        # SAELens's mixing buffer holds n_batches_in_buffer * context_size activations and
-        # must fit two training batches (it keeps half for mixing)
-        n_batches_in_buffer=max(4, -(-2 * train_batch_size_tokens // context_size)),
+        n_batches_in_buffer=mixing_buffer_batches(train_batch_size_tokens, context_size),
         lr=lr,
         lr_warm_up_steps=0,
         device=str(model.cfg.device),
