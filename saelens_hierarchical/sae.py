@@ -97,9 +97,13 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
     def training_forward_pass(self, step_input: TrainStepInput) -> TrainStepOutput:
         """Prefix loss + AuxK. ``sae_out`` comes from the loss path (no dense decode);
         ``feature_acts`` carries no gradient (the loss reads the sorted top-K directly)."""
-        _raise_if_not_finite(step_input.sae_in, "input activations (sae_in)")
         top = self.sorted_top_k(step_input.sae_in)
-        _raise_if_not_finite(top.values, "top-k pre-activations (check the weights and inputs)")
+        _raise_if_not_finite(
+            {
+                "input activations (sae_in)": step_input.sae_in,
+                "top-k pre-activations (check the weights and inputs)": top.values,
+            }
+        )
         feature_acts = self.hook_sae_acts_post(self._feature_acts(top))
         prefix = select_loss_fn(self.cfg.loss_impl, step_input.sae_in.device)(
             step_input.sae_in, self.b_dec, top.coefficients, top.indices, self.W_dec,
@@ -147,9 +151,15 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
         return {f"explained_variance_k{j}": (lambda j=j: explained_variance(j)) for j in budgets}
 
 
-def _raise_if_not_finite(tensor: torch.Tensor, what: str) -> None:
-    if not bool(torch.isfinite(tensor).all()):
-        raise ValueError(
-            f"hierarchical_topk: NaN or inf in the {what}; the loss would be NaN. "
-            "Check the activation source (e.g. fp16 overflow) or lower the learning rate."
-        )
+def _raise_if_not_finite(tensors: dict[str, torch.Tensor]) -> None:
+    """Raise naming the first of ``tensors`` (what -> tensor) holding NaN or inf.
+
+    All flags are fetched in one ``tolist()``: one host sync per training step, not one per check.
+    """
+    finite = torch.stack([torch.isfinite(t).all() for t in tensors.values()]).tolist()
+    for what, ok in zip(tensors, finite):
+        if not ok:
+            raise ValueError(
+                f"hierarchical_topk: NaN or inf in the {what}; the loss would be NaN. "
+                "Check the activation source (e.g. fp16 overflow) or lower the learning rate."
+            )
