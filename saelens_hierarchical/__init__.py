@@ -1,11 +1,13 @@
 """HierarchicalTopK sparse autoencoders for SAELens (Balagansky et al., arXiv 2505.24473).
 
-Importing this package registers the SAELens training architecture ``"hierarchical_topk"``.
+Importing this package registers the SAELens training architectures ``"hierarchical_topk"`` and
+``"multi_topk"`` (OpenAI Multi-TopK, a peer for comparisons).
 Trained SAEs are saved as stock ``"topk"`` SAEs, which load without this package.
 """
 
 from sae_lens.registry import SAE_TRAINING_CLASS_REGISTRY, register_sae_training_class
 
+from saelens_hierarchical import multi_topk  # noqa: F401  registers "multi_topk" on import
 from saelens_hierarchical.budget import at_budget, current_budget, max_budget, set_budget
 from saelens_hierarchical.config import ARCHITECTURE, HierarchicalTopKTrainingSAEConfig
 from saelens_hierarchical.loss_fused import hierarchical_loss_fused
@@ -20,7 +22,9 @@ def _register() -> None:
         register_sae_training_class(
             ARCHITECTURE, HierarchicalTopKTrainingSAE, HierarchicalTopKTrainingSAEConfig
         )
-    elif entry[0].__qualname__ == HierarchicalTopKTrainingSAE.__qualname__ and entry[0].__module__ == HierarchicalTopKTrainingSAE.__module__:
+    elif (entry[0].__module__, entry[0].__qualname__) == (
+        HierarchicalTopKTrainingSAE.__module__, HierarchicalTopKTrainingSAE.__qualname__
+    ):
         SAE_TRAINING_CLASS_REGISTRY[ARCHITECTURE] = (
             HierarchicalTopKTrainingSAE,
             HierarchicalTopKTrainingSAEConfig,
@@ -45,4 +49,3 @@ __all__ = [
     "max_budget",
     "set_budget",
 ]
-from saelens_hierarchical import multi_topk  # noqa: E402,F401  registers the "multi_topk" training architecture (issue 4)
