@@ -1,3 +1,3 @@
-from lime_lens.train.cli import main
+from lime_lens.train.cli import console_main
 
-main()
+console_main()

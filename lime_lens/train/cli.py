@@ -27,7 +27,7 @@ from lime_lens.train.architectures import ARCHES, ModelShape, build_model, count
 from lime_lens.train.checkpoint import list_checkpoints, save_trained_model
 from lime_lens.train.config import TrainConfig
 from lime_lens.train.data import load_texts, tokenize_rows
-from lime_lens.train.distributed import init_distributed
+from lime_lens.train.distributed import exit_worker, init_distributed, shutdown_distributed
 from lime_lens.train.trainer import TrainResult, train
 
 _OPTIONAL_TYPES = {
@@ -168,6 +168,17 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         run(args)
-    finally:
+    except BaseException:
+        # No barrier here: a peer that failed will never reach it.
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+        raise
+    shutdown_distributed()
+
+
+def console_main() -> None:
+    """The program ``lime-lens-train`` / ``python -m lime_lens.train``: ``main()``, and under
+    torchrun an exit that gloo's worker threads cannot crash (see ``exit_worker``)."""
+    main()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        exit_worker(0)

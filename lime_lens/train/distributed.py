@@ -7,7 +7,9 @@ One code path for every scale: a plain run is world size 1 with no process group
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -94,3 +96,32 @@ def all_reduce_sum(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
 def barrier(info: DistInfo) -> None:
     if info.distributed:
         dist.barrier()
+
+
+def shutdown_distributed() -> None:
+    """Leave the torchrun job cleanly: a barrier, then destroy the default process group.
+
+    The barrier keeps a rank that finished first from tearing down while a peer is still in a
+    collective. A no-op outside a process group.
+    """
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def exit_worker(code: int = 0) -> NoReturn:
+    """End a torchrun worker process: ``shutdown_distributed()``, flush, then ``os._exit(code)``.
+
+    Why not a normal exit: gloo's worker threads free a finished collective's tensors after the
+    caller has its result, and freeing a tensor that Python has seen takes the GIL. A thread that
+    asks for the GIL once interpreter finalization has begun is killed mid-destructor, and the
+    process aborts with "terminate called without an active exception" (SIGABRT) although the
+    run finished; torchrun then reports the job failed. Seen here in core dumps of FSDP runs
+    (``ProcessGroupGloo::AsyncWork::~AsyncWork`` -> ``take_gil`` -> ``PyThread_exit_thread``);
+    upstream: pytorch/pytorch#179291. Skipping finalization closes that window. Call it only as
+    the last statement of a worker's program: ``atexit`` handlers do not run.
+    """
+    shutdown_distributed()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

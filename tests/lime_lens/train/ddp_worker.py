@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from train_helpers import tiny_model, token_rows  # noqa: E402
 
 from lime_lens.train import TrainConfig, train  # noqa: E402
+from lime_lens.train.distributed import exit_worker  # noqa: E402
 
 if __name__ == "__main__":
     out_file, parallel, max_steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -49,4 +50,5 @@ if __name__ == "__main__":
         with open(out_file, "w") as f:
             json.dump(curve, f)
     if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+        # A plain exit can abort after the run finished (gloo teardown race; see exit_worker).
+        exit_worker(0)

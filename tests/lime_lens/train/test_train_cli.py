@@ -91,3 +91,28 @@ def test_cli_resume_auto_continues_a_stopped_run_to_the_same_curve(tmp_path, tex
 def test_cli_rejects_an_unknown_arch(tmp_path):
     with pytest.raises(SystemExit):
         main(["--arch", "gpt5", "--out", str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_cli_under_torchrun_fsdp_matches_one_process_and_every_worker_exits_zero(
+    tmp_path, text_file
+):
+    """``torchrun -m lime_lens.train`` (2 gloo workers, FSDP): same curve as one process, and a
+    clean exit: the workers leave through ``exit_worker``, not a finalization that can abort."""
+    import os
+    import subprocess
+    import sys
+
+    common = ["--arch", "lime-kv", "--text-file", str(text_file), "--max-steps", "3", *TINY]
+    main([*common, "--out", str(tmp_path / "one")])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "lime_lens.train", *common, "--parallel", "fsdp", "--out", str(tmp_path / "two")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = (
+        json.loads((tmp_path / d / "model" / "metrics.json").read_text()) for d in ("one", "two")
+    )
+    torch.testing.assert_close(
+        torch.tensor(two["train_losses"]), torch.tensor(one["train_losses"]), rtol=1e-5, atol=1e-5
+    )
