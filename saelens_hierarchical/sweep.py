@@ -8,6 +8,7 @@ does not rewind (it resets ``iterable_dataset``, but ``get_batch_tokens`` reads
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -159,11 +160,27 @@ def sweep_budgets(
 def save_table(
     table: pd.DataFrame, out_dir: str | Path, stem: str, extra: dict[str, Any] | None = None
 ) -> tuple[Path, Path]:
-    """Write ``<stem>.csv`` and ``<stem>.json`` (records plus ``extra`` provenance)."""
+    """Write ``<stem>.csv`` and ``<stem>.json`` (records plus ``extra`` provenance).
+
+    Each file is written beside its final name and renamed into place, so an interrupted run
+    leaves the previous table or none, never a truncated one.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / f"{stem}.csv", out / f"{stem}.json"
-    table.to_csv(csv_path, index=False)
     payload = {**(extra or {}), "rows": json.loads(table.to_json(orient="records"))}
-    json_path.write_text(json.dumps(payload, indent=2))
+    _write_atomic(csv_path, table.to_csv(index=False))
+    _write_atomic(json_path, json.dumps(payload, indent=2))
     return csv_path, json_path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
