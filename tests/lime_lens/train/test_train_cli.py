@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -99,10 +102,6 @@ def test_cli_under_torchrun_fsdp_matches_one_process_and_every_worker_exits_zero
 ):
     """``torchrun -m lime_lens.train`` (2 gloo workers, FSDP): same curve as one process, and a
     clean exit: the workers leave through ``exit_worker``, not a finalization that can abort."""
-    import os
-    import subprocess
-    import sys
-
     common = ["--arch", "lime-kv", "--text-file", str(text_file), "--max-steps", "3", *TINY]
     main([*common, "--out", str(tmp_path / "one")])
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
