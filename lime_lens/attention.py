@@ -1,11 +1,12 @@
 """Attention that reads routed K/V: TransformerLens Attention / GroupedQueryAttention, one level down.
 
 Queries always come from the layer's own ``ln1(resid_pre)`` (paper §4). The K/V side depends on
-the mode:
-- kv (v2): the input is 3-D; the layer's raw K/V (``hook_k_raw``/``hook_v_raw``) are projected as
-  usual, then ``kv_router`` mixes them with the earlier layers' raw K/V into ``hook_k``/``hook_v``.
-  The parent then caches the MIXED K/V and applies rotary to the mixed keys (``hook_rot_k``).
-- residual (v1): the input is the per-head mixture ``[batch, pos, n_kv, d_model]`` and is
+what the router reads (``LIMeRouter.source``):
+- "kv" (v2): the input is 3-D; the layer's raw K/V (``hook_k_raw``/``hook_v_raw``, present when
+  the router declares ``raw_kv_hooks``) are projected as usual, then ``kv_router`` mixes them with
+  the earlier layers' raw K/V into ``hook_k``/``hook_v``. The parent then caches the MIXED K/V and
+  applies rotary to the mixed keys (``hook_rot_k``).
+- "residual" (v1): the input is the per-head mixture ``[batch, pos, n_kv, d_model]`` and is
   projected per head with the attention's own W_K / W_V.
 """
 
@@ -16,9 +17,17 @@ from typing import Any
 
 import torch
 from jaxtyping import Float
-from transformer_lens.components import Attention, GroupedQueryAttention
 from transformer_lens.hook_points import HookPoint
-from transformer_lens.utilities.attention import complex_attn_linear, simple_attn_linear
+
+from lime_lens.router_registry import router_class
+from lime_lens.tl_internals import (
+    Attention,
+    GroupedQueryAttention,
+    apply_qk_norm,
+    complex_attn_linear,
+    kv_weights,
+    simple_attn_linear,
+)
 
 KVRouter = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 QKV = tuple[
@@ -37,10 +46,7 @@ def lime_qkv(
     """The shared ``calculate_qkv_matrices`` of both LIMe attention classes."""
     if attn.cfg.ungroup_grouped_query_attention:
         raise ValueError("ungroup_grouped_query_attention is not supported by LIMe models")
-    if isinstance(attn, GroupedQueryAttention):  # K/V stay at n_kv heads (routing is per KV head)
-        W_K, b_K, W_V, b_V = attn._W_K, attn._b_K, attn._W_V, attn._b_V
-    else:
-        W_K, b_K, W_V, b_V = attn.W_K, attn.b_K, attn.W_V, attn.b_V
+    W_K, b_K, W_V, b_V = kv_weights(attn)  # K/V stay at n_kv heads (routing is per KV head)
     q = attn.hook_q(simple_attn_linear(query_input, attn.W_Q, attn.b_Q))
     if key_input.ndim == 4:  # residual mode: K_h = m_h W_K^h, V_h = m_h W_V^h (v1)
         k = complex_attn_linear(key_input, W_K, b_K)
@@ -48,20 +54,20 @@ def lime_qkv(
     else:
         k = simple_attn_linear(key_input, W_K, b_K)
         v = simple_attn_linear(value_input, W_V, b_V)
-        if attn.cfg.lime_mode == "kv":
+        if attn.raw_kv_hooks:
             k, v = attn.hook_k_raw(k), attn.hook_v_raw(v)
             if attn.kv_router is not None:
                 k, v = attn.kv_router(k, v)
     k, v = attn.hook_k(k), attn.hook_v(v)
     if attn.cfg.use_qk_norm:
-        q = attn._apply_qk_norm(q, attn.q_norm)
-        k = attn._apply_qk_norm(k, attn.k_norm)
+        q, k = apply_qk_norm(attn, q, k)
     return q, k, v
 
 
 def _add_lime_hooks(attn: Any) -> None:
     attn.kv_router = None  # set only for the duration of a routed forward
-    if attn.cfg.lime_mode == "kv":
+    attn.raw_kv_hooks = router_class(attn.cfg).raw_kv_hooks
+    if attn.raw_kv_hooks:
         attn.hook_k_raw = HookPoint()  # [batch, pos, n_kv, d_head]
         attn.hook_v_raw = HookPoint()  # [batch, pos, n_kv, d_head]
 

@@ -6,13 +6,12 @@ from dataclasses import dataclass, field
 
 import torch
 from jaxtyping import Float, Int
-from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValueCacheEntry
-from transformer_lens.components import TransformerBlock
 
 from lime_lens.attention import LIMeAttention, LIMeGroupedQueryAttention
 from lime_lens.config import LIMeConfig
-from lime_lens.routers import KVStaticRouter, ResidualRouter
+from lime_lens.router_registry import router_class
 from lime_lens.routers.kv import to_heads_major
+from lime_lens.tl_internals import TransformerBlock, TransformerLensKeyValueCacheEntry
 
 
 @dataclass
@@ -24,10 +23,10 @@ class LIMeMemory:
     """
 
     kv_buffers: list[torch.Tensor] = field(default_factory=list)
-    """kv mode: hooked ``attn.hook_k_raw``/``hook_v_raw`` of layers 0..l, heads-major
+    """Routers with source "kv": hooked ``attn.hook_k_raw``/``hook_v_raw`` of layers 0..l, heads-major
     ([n_kv, 2 batch pos d_head], the rows of the paper's kv_buffer)."""
     sources: list[torch.Tensor] = field(default_factory=list)
-    """residual mode: hooked ``hook_resid_pre`` of layers 0..l, each [batch, pos, d_model]."""
+    """Routers with source "residual": hooked ``hook_resid_pre`` of layers 0..l, each [batch, pos, d_model]."""
 
 
 class LIMeBlock(TransformerBlock):
@@ -39,7 +38,8 @@ class LIMeBlock(TransformerBlock):
         attn_type = cfg.attn_types[block_index] if cfg.use_local_attn else "global"
         self.attn = attention(cfg, attn_type, block_index)
         self.layer = block_index
-        router = KVStaticRouter if cfg.lime_mode == "kv" else ResidualRouter
+        router = router_class(cfg)
+        self.routes_raw_kv = router.source == "kv"  # else it reads the residual inputs (v1)
         self.lime = router(cfg, block_index) if block_index >= 1 else None
 
     def route_kv(
@@ -48,7 +48,7 @@ class LIMeBlock(TransformerBlock):
         k_raw: Float[torch.Tensor, "batch pos n_kv d_head"],
         v_raw: Float[torch.Tensor, "batch pos n_kv d_head"],
     ) -> tuple[Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]]:
-        """kv mode: file this layer's raw K/V in the buffer, then read the routed mixture."""
+        """Source "kv": file this layer's raw K/V in the buffer, then read the routed mixture."""
         memory.kv_buffers.append(to_heads_major(k_raw, v_raw))
         if self.lime is None:  # layer 0: identity on its own heads (FirstLayerRouter)
             return k_raw, v_raw
@@ -64,7 +64,7 @@ class LIMeBlock(TransformerBlock):
         resid_pre = self.hook_resid_pre(resid_pre)  # [batch, pos, d_model]
         q_in = self.ln1(resid_pre)
         kv_in, kv_router = q_in, None
-        if self.cfg.lime_mode == "kv":
+        if self.routes_raw_kv:
             kv_router = lambda k, v: self.route_kv(memory, k, v)  # noqa: E731
         else:
             memory.sources.append(resid_pre)  # S_l = own input, hooked: patches reach later routes

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from transformer_lens import HookedTransformerConfig
-from transformer_lens.utilities.architectures import POST_NORM_ARCHITECTURES
 
-LIME_MODES = ("kv", "residual")
-LIME_LOOKUPS = ("static", "dynamic", "top_p")
+from lime_lens.router_registry import check_router_key
+from lime_lens.tl_internals import POST_NORM_ARCHITECTURES
+
 # Flags whose block/attention code paths the LIMe block does not reproduce.
 _UNSUPPORTED_FLAGS = (
     "use_split_qkv_input",
@@ -25,7 +25,7 @@ class LIMeConfig(HookedTransformerConfig):
     """HookedTransformerConfig for a LIMe model; every vanilla field keeps its meaning."""
 
     lime_mode: str = "kv"
-    """Routing mechanism. "kv" (paper v2, §4): layer l mixes the raw K/V heads of layers 0..l
+    """Routing mechanism (with ``lime_lookup``, a key of ``lime_lens.router_registry``). "kv" (paper v2, §4): layer l mixes the raw K/V heads of layers 0..l
     with one static unconstrained matrix R^l. "residual" (paper v1): the K/V inputs of each head
     are a weighted mixture of the normalised residual states entering layers 0..l."""
 
@@ -38,17 +38,9 @@ class LIMeConfig(HookedTransformerConfig):
     """Probability mass kept by the "top_p" lookup (v1 Table 5 uses 0.9); must be in (0, 1]."""
 
     def __post_init__(self) -> None:
-        if self.lime_mode not in LIME_MODES:
-            raise ValueError(f"lime_mode must be one of {LIME_MODES}, got {self.lime_mode!r}")
-        if self.lime_lookup not in LIME_LOOKUPS:
-            raise ValueError(
-                f"lime_lookup must be one of {LIME_LOOKUPS}, got {self.lime_lookup!r}"
-            )
-        if self.lime_mode == "kv" and self.lime_lookup != "static":
-            raise ValueError(
-                f"lime_lookup={self.lime_lookup!r} applies to lime_mode='residual' only; "
-                "kv mode (paper v2) always uses one static unconstrained router per layer"
-            )
+        # (lime_mode, lime_lookup) must name a registered router (lime_lens.router_registry);
+        # kv mode (paper v2) has one static unconstrained router per layer, so only "static".
+        check_router_key(self.lime_mode, self.lime_lookup)
         if not 0.0 < float(self.lime_top_p) <= 1.0:
             raise ValueError(f"lime_top_p must be in (0, 1], got {self.lime_top_p}")
         super().__post_init__()

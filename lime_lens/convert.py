@@ -22,6 +22,8 @@ from safetensors.torch import load_file
 
 from lime_lens.config import LIMeConfig
 from lime_lens.model import HookedLIMeTransformer
+from lime_lens.router_registry import router_class
+from lime_lens.tl_internals import kv_param_prefix
 
 _IGNORED = ("model.rotary_emb.inv_freq",)  # derived buffer, rebuilt by TransformerLens
 
@@ -62,7 +64,7 @@ def convert_official_state_dict(
     state_dict: dict[str, torch.Tensor], cfg: LIMeConfig, tie_word_embeddings: bool = False
 ) -> dict[str, torch.Tensor]:
     """Official v2 state dict -> HookedLIMeTransformer parameter names (biases are zeros)."""
-    if cfg.lime_mode != "kv":
+    if not router_class(cfg).official_v2_layout:
         raise ValueError("the official v2 checkpoint is kv mode; cfg.lime_mode must be 'kv'")
     tied = tie_word_embeddings and "lm_head.weight" not in state_dict
     present = set(state_dict) - set(_IGNORED)
@@ -77,7 +79,7 @@ def convert_official_state_dict(
     out: dict[str, torch.Tensor] = {"embed.W_E": sd["model.embed_tokens.weight"], "ln_final.w": sd["model.norm.weight"]}
     out["unembed.W_U"] = (sd["model.embed_tokens.weight"] if tied else sd["lm_head.weight"]).T
     out["unembed.b_U"] = torch.zeros(cfg.d_vocab_out, dtype=cfg.dtype)
-    kv_prefix = "attn._" if cfg.n_key_value_heads is not None else "attn."
+    kv_prefix = kv_param_prefix(cfg.n_key_value_heads)
     for layer in range(cfg.n_layers):
         p, b = f"model.layers.{layer}.", f"blocks.{layer}."
         kv = sd[p + "self_attn.kv_proj_weight"]

@@ -11,20 +11,30 @@ import os
 from typing import Any, Literal
 
 import torch
-import transformer_lens.utilities as utils
 from jaxtyping import Float, Int
 from transformer_lens import HookedTransformer
-from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
-from transformer_lens.components import LayerNormPre, RMSNormPre
-from transformer_lens.HookedTransformer import Output
-from transformer_lens.utilities import USE_DEFAULT_VALUE, TypedModuleList, apply_softcap
 
 from lime_lens.block import LIMeBlock, LIMeMemory
 from lime_lens.config import LIMeConfig
+from lime_lens.router_registry import router_class
 from lime_lens.serialization import load_model, save_model
-from lime_lens.weight_processing import check_processing_supported, fold_lime_norms, fold_routed_value_biases
+from lime_lens.tl_internals import (
+    USE_DEFAULT_VALUE,
+    LocallyOverridenDefaults,
+    Output,
+    TransformerLensKeyValueCache,
+    TypedModuleList,
+    apply_softcap,
+    get_device_for_block_index,
+)
+from lime_lens.weight_processing import (
+    check_processing_supported,
+    fold_lime_norms,
+    fold_routed_value_biases,
+    use_pre_lime_norms,
+)
 
-_LIME_HOOK_SUFFIXES = ("attn.hook_k_raw", "attn.hook_v_raw")
+_RAW_KV_HOOK_SUFFIXES = ("attn.hook_k_raw", "attn.hook_v_raw")
 
 
 class HookedLIMeTransformer(HookedTransformer):
@@ -65,7 +75,8 @@ class HookedLIMeTransformer(HookedTransformer):
         self, hook_point, hook_point_name, hook, dir="fwd", is_permanent=False, prepend=False
     ) -> None:
         # LIMe hooks are always computed; no config flag gates them (unlike hook_k_input etc.).
-        if ".lime." in hook_point_name or hook_point_name.endswith(_LIME_HOOK_SUFFIXES):
+        raw_kv = router_class(self.cfg).raw_kv_hooks and hook_point_name.endswith(_RAW_KV_HOOK_SUFFIXES)
+        if ".lime." in hook_point_name or raw_kv:
             return
         super().check_hooks_to_add(hook_point, hook_point_name, hook, dir, is_permanent, prepend)
 
@@ -91,7 +102,7 @@ class HookedLIMeTransformer(HookedTransformer):
                 "a run starting at layer l never computes. Run from the embedding (start_at_layer "
                 "None or 0) and use hooks or stop_at_layer instead."
             )
-        with utils.LocallyOverridenDefaults(self, prepend_bos=prepend_bos, padding_side=padding_side):
+        with LocallyOverridenDefaults(self, prepend_bos=prepend_bos, padding_side=padding_side):
             if start_at_layer is None:
                 residual, tokens, _, attention_mask = self.input_to_embed(
                     input,
@@ -105,7 +116,7 @@ class HookedLIMeTransformer(HookedTransformer):
             memory = LIMeMemory()
             for i, block in list(enumerate(self.blocks))[:stop_at_layer]:
                 residual = block(
-                    residual.to(utils.get_device_for_block_index(i, self.cfg)),
+                    residual.to(get_device_for_block_index(i, self.cfg)),
                     memory,
                     past_kv_cache_entry=past_kv_cache[i] if past_kv_cache is not None else None,
                     attention_mask=attention_mask,
@@ -148,14 +159,15 @@ class HookedLIMeTransformer(HookedTransformer):
         refactor_factored_attn_matrices: bool = False,
     ) -> None:
         """Stock processing where it is exact for LIMe, a LIMe fold where it is not, else refuse."""
-        check_processing_supported(self.cfg, fold_ln, refactor_factored_attn_matrices)
+        router = router_class(self.cfg)
+        check_processing_supported(router, self.cfg, fold_ln, refactor_factored_attn_matrices)
         missing = sorted(k for k in self.state_dict() if ".lime." in k and k not in state_dict)
         if missing:  # TransformerLens' fill_missing_keys would silently re-initialise them
             raise ValueError(f"state_dict lacks LIMe router weights {missing}")
-        routed_fold = fold_value_biases and self.cfg.lime_mode == "kv"
-        lime_norm_fold = fold_ln and self.cfg.lime_mode == "residual" and self.cfg.normalization_type in ("LN", "RMS")
+        routed_fold = fold_value_biases and router.value_bias_fold == "routed"
+        lime_norm_fold = fold_ln and router.ln_fold == "lime_norm" and self.cfg.normalization_type in ("LN", "RMS")
         if lime_norm_fold:
-            state_dict = fold_lime_norms(state_dict, self.cfg)
+            state_dict = fold_lime_norms(state_dict, self.cfg, router)
         super().load_and_process_state_dict(
             state_dict,
             fold_ln=fold_ln,
@@ -167,9 +179,7 @@ class HookedLIMeTransformer(HookedTransformer):
         if routed_fold:
             fold_routed_value_biases(self)
         if lime_norm_fold:  # the parent swapped ln1/ln2/ln_final to *Pre; the LIMe norms follow
-            pre = RMSNormPre if self.cfg.normalization_type == "RMSPre" else LayerNormPre
-            for block in self.blocks[1:]:
-                block.lime.ln = pre(self.cfg)
+            use_pre_lime_norms(self)
             self.setup()
 
     def save_pretrained(

@@ -1,12 +1,26 @@
-"""LIMe routers: ``KVStaticRouter`` (paper v2) and ``ResidualRouter`` (paper v1 lookups)."""
+"""LIMe routers, one class per mechanism (``LIMeConfig.lime_mode`` / ``lime_lookup`` select one).
 
+- ``KVStaticRouter`` (kv, static): paper v2, static unconstrained mixing of raw K/V heads.
+- ``ResidualStaticRouter`` / ``ResidualDynamicRouter`` / ``ResidualTopPRouter`` (residual, ...):
+  paper v1 lookups over the normalised residual states; ``ResidualRouter`` is their shared mixing.
+- ``LIMeRouter``: the base class; ``lime_lens.router_registry`` maps config values to classes.
+"""
+
+from lime_lens.routers.base import LIMeRouter
 from lime_lens.routers.kv import KVStaticRouter, from_heads_major, route_kv, route_kv_reference, to_heads_major
 from lime_lens.routers.lookups import softmax_weights, top_p_weights
 from lime_lens.routers.residual import ResidualRouter
+from lime_lens.routers.residual_dynamic import ResidualDynamicRouter
+from lime_lens.routers.residual_static import ResidualStaticRouter
+from lime_lens.routers.residual_top_p import ResidualTopPRouter
 
 __all__ = [
     "KVStaticRouter",
+    "LIMeRouter",
+    "ResidualDynamicRouter",
     "ResidualRouter",
+    "ResidualStaticRouter",
+    "ResidualTopPRouter",
     "from_heads_major",
     "route_kv",
     "route_kv_reference",

@@ -10,6 +10,7 @@ from torch import nn
 from transformer_lens.hook_points import HookPoint
 
 from lime_lens.config import LIMeConfig
+from lime_lens.routers.base import LIMeRouter
 
 KV = tuple[Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]]
 
@@ -51,14 +52,19 @@ def route_kv(
     return out
 
 
-class KVStaticRouter(nn.Module):
+class KVStaticRouter(LIMeRouter):
     """``blocks.{l}.lime`` in kv mode: R^l, shared by K and V, no softmax, no bias."""
 
+    source = "kv"
+    raw_kv_hooks = True
+    route_dims = ("batch", "n_kv", "n_src", "n_kv_src")
+    param_names = ("route",)
+    value_bias_fold = "routed"
+    refactor_exact = False  # layer l's W_K / W_V also feed later layers' queries and W_O
+    official_v2_layout = True
+
     def __init__(self, cfg: LIMeConfig, layer: int):
-        super().__init__()
-        if layer < 1:
-            raise ValueError("layer 0 has no router: its K/V are its own (FirstLayerRouter)")
-        self.layer = layer
+        super().__init__(cfg, layer)
         n_kv = cfg.n_kv_heads
         self.route = nn.Parameter(torch.empty(n_kv, layer + 1, n_kv, dtype=cfg.dtype))
         self.hook_route = HookPoint()  # [batch, n_kv, n_src, n_kv]
@@ -72,10 +78,15 @@ class KVStaticRouter(nn.Module):
         self.route.uniform_(-bound, bound)
         self.route[:, -1, :] = torch.eye(n_kv, dtype=self.route.dtype)
 
+    def route_constants(
+        self, per_layer: list[Float[torch.Tensor, "n_kv_src d"]]
+    ) -> Float[torch.Tensor, "n_kv d"]:
+        """The routed image of one constant per source head (e.g. b_V): sum_{l', h'} R^l[h, l', h'] c_{l', h'}."""
+        return torch.einsum("hsg,sgd->hd", self.route, torch.stack(per_layer))
+
     def forward(self, buffers: list[Float[torch.Tensor, "n_kv N"]], batch: int, pos: int) -> KV:
         """Mixed K/V of this layer from the heads-major raw K/V of layers 0..l."""
-        # expand (no copy) gives the hook a batch dim, so remove_batch_dim and per-prompt patches work
-        route = self.hook_route(self.route.unsqueeze(0).expand(batch, -1, -1, -1))
+        route = self.hook_route(self.expand_batch(self.route, batch))
         if route.stride(0) == 0:  # one route for the whole batch (the unpatched parameter)
             return from_heads_major(route_kv(route[0], buffers), batch, pos)
         raws = [from_heads_major(buffer, batch, pos) for buffer in buffers]

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from lime_lens.router_registry import router_class
 from lime_lens.routers import (
     KVStaticRouter,
     ResidualRouter,
@@ -107,7 +108,8 @@ def test_top_p_of_one_is_the_plain_softmax():
 @pytest.mark.parametrize("lookup", ["static", "dynamic", "top_p"])
 def test_residual_mixture_is_weighted_sum_of_lime_normed_sources(lookup):
     cfg = gpt2_cfg(lime_mode="residual", lime_lookup=lookup, lime_top_p=0.6)
-    router = ResidualRouter(cfg, layer=2)
+    router = router_class(cfg)(cfg, layer=2)
+    assert isinstance(router, ResidualRouter)
     with torch.no_grad():
         router.ln.w.copy_(torch.rand(cfg.d_model) + 0.5)
         router.ln.b.copy_(torch.randn(cfg.d_model))

@@ -1,0 +1,80 @@
+"""Router registry: ``(lime_mode, lime_lookup)`` -> the ``blocks.{l}.lime`` class, imported on use.
+
+A leaf module (it imports nothing from lime_lens), so ``LIMeConfig`` validates against it while
+the routers import ``LIMeConfig``. Built-in routers are named by ``"module:ClassName"`` strings
+and imported lazily with importlib; :func:`register_router` adds a class (or such a string).
+Each entry also has a short name: ``python -m lime_lens.train --arch lime-{name}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, NamedTuple
+
+
+class RouterEntry(NamedTuple):
+    name: str
+    """Short name, e.g. ``"kv"`` or ``"residual-dynamic"`` (training arch ``"lime-{name}"``)."""
+    target: Any
+    """The router class, or ``"module:ClassName"`` imported on first use."""
+
+
+_ROUTERS: dict[tuple[str, str], RouterEntry] = {
+    ("kv", "static"): RouterEntry("kv", "lime_lens.routers.kv:KVStaticRouter"),  # v2 §4
+    ("residual", "static"): RouterEntry(
+        "residual-static", "lime_lens.routers.residual_static:ResidualStaticRouter"
+    ),  # v1 §3
+    ("residual", "dynamic"): RouterEntry(
+        "residual-dynamic", "lime_lens.routers.residual_dynamic:ResidualDynamicRouter"
+    ),
+    ("residual", "top_p"): RouterEntry(
+        "residual-top_p", "lime_lens.routers.residual_top_p:ResidualTopPRouter"
+    ),
+}
+
+
+def register_router(lime_mode: str, lime_lookup: str, router: Any, name: str | None = None) -> None:
+    """Make ``LIMeConfig(lime_mode=..., lime_lookup=...)`` build ``router`` at layers l >= 1.
+
+    ``router`` is a ``lime_lens.routers.LIMeRouter`` subclass or a ``"module:ClassName"``
+    string. Refuses to replace an entry that holds a different router.
+    """
+    key = (lime_mode, lime_lookup)
+    entry = RouterEntry(name or f"{lime_mode}-{lime_lookup}", router)
+    if key in _ROUTERS and _ROUTERS[key].target is not router:
+        raise ValueError(f"lime_mode={lime_mode!r}, lime_lookup={lime_lookup!r} already names {_ROUTERS[key].target}")
+    _ROUTERS[key] = entry
+
+
+def router_entries() -> dict[tuple[str, str], RouterEntry]:
+    """Every registered ``(lime_mode, lime_lookup) -> RouterEntry``, in registration order."""
+    return dict(_ROUTERS)
+
+
+def check_router_key(lime_mode: str, lime_lookup: str) -> None:
+    """Raise a ValueError naming the config field that selects no registered router."""
+    modes = tuple(dict.fromkeys(mode for mode, _ in _ROUTERS))
+    if lime_mode not in modes:
+        raise ValueError(f"lime_mode must be one of {modes}, got {lime_mode!r}")
+    lookups = tuple(lookup for mode, lookup in _ROUTERS if mode == lime_mode)
+    if (lime_mode, lime_lookup) not in _ROUTERS:
+        raise ValueError(
+            f"lime_lookup must be one of {lookups} for lime_mode={lime_mode!r}, got {lime_lookup!r}"
+        )
+
+
+def router_class_for(lime_mode: str, lime_lookup: str) -> type:
+    """The router class registered under ``(lime_mode, lime_lookup)``, imported if needed."""
+    check_router_key(lime_mode, lime_lookup)
+    target = _ROUTERS[(lime_mode, lime_lookup)].target
+    if isinstance(target, str):
+        module, _, name = target.partition(":")
+        target = getattr(importlib.import_module(module), name)
+    return target
+
+
+def router_class(cfg: Any) -> type | None:
+    """The router class of a LIMe config; None for a config without ``lime_mode`` (vanilla)."""
+    if getattr(cfg, "lime_mode", None) is None:
+        return None
+    return router_class_for(cfg.lime_mode, cfg.lime_lookup)

@@ -1,0 +1,122 @@
+"""Every TransformerLens internal that lime_lens relies on, in one place.
+
+Checked against transformer-lens 3.9.0. ``tests/lime_lens/test_tl_internals.py`` pins each
+assumption below (names exist, signatures keep their parameter order, shapes, state-dict keys),
+so a TransformerLens upgrade that moves one of them fails there, loudly, and in one place.
+Other lime_lens modules import TransformerLens' public API (``HookedTransformer``,
+``HookedTransformerConfig``, ``HookPoint``) directly and everything else from here.
+
+Assumptions:
+- Attention: ``AbstractAttention.forward`` calls ``self.calculate_qkv_matrices(query_input,
+  key_input, value_input)`` and then caches K/V and applies rotary to what it returns; that
+  method is the override point for routed K/V (:data:`QKV_OVERRIDE`, :data:`QKV_ARGS`).
+  ``_apply_qk_norm(x, norm)`` applies the QK norm per head.
+- Grouped-query attention stores K/V at n_kv heads as private ``_W_K``, ``_W_V`` [n_kv, d_model,
+  d_head] and ``_b_K``, ``_b_V`` [n_kv, d_head]; the public ``W_K`` etc. are repeat_interleaved
+  to n_heads (:func:`kv_weights`, :func:`kv_param_prefix`).
+- Block skeleton: ``TransformerBlock(cfg, block_index)`` has the attributes in
+  :data:`BLOCK_ATTRIBUTES`; ``HookedTransformer.__init__`` builds ``TransformerBlock``\\s, which
+  the LIMe model replaces afterwards.
+- Forward skeleton: ``HookedTransformer`` has the members in :data:`MODEL_MEMBERS`, and the
+  helpers imported below; ``check_hooks_to_add`` takes :data:`CHECK_HOOKS_TO_ADD_ARGS`.
+- Weight processing: state-dict keys ``blocks.{l}.ln1.w`` / ``.b``, ``attn.W_Q`` / ``b_Q``,
+  ``attn.(_)W_K`` ...; ``load_and_process_state_dict`` calls ``fill_missing_keys`` (which would
+  re-initialise absent weights) and, with fold_ln, turns LN/RMS into LNPre/RMSPre modules.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
+from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValueCacheEntry
+from transformer_lens.components import (
+    Attention,
+    GroupedQueryAttention,
+    LayerNorm,
+    LayerNormPre,
+    RMSNorm,
+    RMSNormPre,
+    TransformerBlock,
+)
+from transformer_lens.HookedTransformer import Output
+from transformer_lens.utilities import (
+    USE_DEFAULT_VALUE,
+    LocallyOverridenDefaults,
+    TypedModuleList,
+    apply_softcap,
+    get_device_for_block_index,
+)
+from transformer_lens.utilities.architectures import POST_NORM_ARCHITECTURES
+from transformer_lens.utilities.attention import complex_attn_linear, simple_attn_linear
+
+__all__ = [
+    "BLOCK_ATTRIBUTES",
+    "CHECK_HOOKS_TO_ADD_ARGS",
+    "MODEL_MEMBERS",
+    "POST_NORM_ARCHITECTURES",
+    "QKV_ARGS",
+    "QKV_OVERRIDE",
+    "USE_DEFAULT_VALUE",
+    "Attention",
+    "GroupedQueryAttention",
+    "LayerNorm",
+    "LayerNormPre",
+    "LocallyOverridenDefaults",
+    "Output",
+    "RMSNorm",
+    "RMSNormPre",
+    "TransformerBlock",
+    "TransformerLensKeyValueCache",
+    "TransformerLensKeyValueCacheEntry",
+    "TypedModuleList",
+    "apply_qk_norm",
+    "apply_softcap",
+    "complex_attn_linear",
+    "get_device_for_block_index",
+    "kv_param_prefix",
+    "kv_weights",
+    "simple_attn_linear",
+    "value_bias",
+]
+
+QKV_OVERRIDE = "calculate_qkv_matrices"
+"""The attention method LIMe overrides to return routed K/V."""
+QKV_ARGS = ("query_input", "key_input", "value_input")
+"""Its parameters after ``self``, in order."""
+BLOCK_ATTRIBUTES = (
+    "ln1", "ln2", "attn", "apply_mlp", "hook_resid_pre", "hook_attn_out", "hook_resid_mid",
+    "hook_mlp_in", "hook_resid_post",
+)
+"""``TransformerBlock`` members the LIMe block's forward uses (ln2 / hook_resid_mid: not attn_only)."""
+MODEL_MEMBERS = (
+    "blocks", "input_to_embed", "ln_final", "unembed", "loss_fn", "init_weights", "setup",
+    "move_model_modules_to_device", "fill_missing_keys", "load_and_process_state_dict",
+    "process_weights_",
+)
+"""``HookedTransformer`` members the LIMe model calls or overrides."""
+CHECK_HOOKS_TO_ADD_ARGS = ("hook_point", "hook_point_name", "hook", "dir", "is_permanent", "prepend")
+"""``HookedTransformer.check_hooks_to_add`` parameters after ``self``, in order."""
+
+
+def kv_weights(attn: Attention | GroupedQueryAttention) -> tuple[torch.Tensor, ...]:
+    """``(W_K, b_K, W_V, b_V)`` at n_kv heads: GQA's private unexpanded parameters, else the public ones."""
+    if isinstance(attn, GroupedQueryAttention):  # routing is per KV head: never expand
+        return attn._W_K, attn._b_K, attn._W_V, attn._b_V
+    return attn.W_K, attn.b_K, attn.W_V, attn.b_V
+
+
+def value_bias(attn: Attention | GroupedQueryAttention) -> torch.nn.Parameter:
+    """The b_V parameter itself, [n_kv, d_head] (GQA keeps n_kv biases under ``_b_V``)."""
+    return attn._b_V if isinstance(attn, GroupedQueryAttention) else attn.b_V
+
+
+def kv_param_prefix(n_key_value_heads: int | None) -> str:
+    """State-dict prefix of the K/V parameters under ``blocks.{l}.``: ``"attn._"`` under GQA."""
+    return "attn._" if n_key_value_heads is not None else "attn."
+
+
+def apply_qk_norm(
+    attn: Attention | GroupedQueryAttention, q: torch.Tensor, k: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stock per-head QK norm (``cfg.use_qk_norm``), as ``calculate_qkv_matrices`` applies it."""
+    return attn._apply_qk_norm(q, attn.q_norm), attn._apply_qk_norm(k, attn.k_norm)
