@@ -1,6 +1,6 @@
 """HierarchicalTopK vs SAELens TopK: full training step time and peak memory, side by side.
 
-Issue 3 "Performance": d_in=512, d_sae=8192, batch 4096, float32, CPU, K in {32, 64, 128};
+Setting: d_in=512, d_sae=8192, batch 4096, float32, CPU, K in {32, 64, 128};
 one training step = SAELens's ``SAETrainer._train_step`` body (training_forward_pass, backward,
 grad-norm clip at 1.0, Adam step, zero_grad). Variants, built from the same seed (same weights)
 and fed the same batches:
@@ -18,6 +18,9 @@ runs two steps and reads ``VmHWM`` from ``/proc/self/status``: "peak" is that wh
 peak RSS, "step" is the peak minus the RSS before the steps, i.e. what a step adds.
 (``getrusage`` ru_maxrss is not used: Linux carries it over from the parent across exec.)
 
+The table is printed, and the same rows with their ratios to ``topk`` are written as JSON to
+``--out`` (default ``results/benchmarks/hierarchical_topk.json``, replaced atomically).
+
     OMP_NUM_THREADS=1 python benchmarks/bench_hierarchical_topk.py [--repeats 5] [--ks 32 64 128]
 """
 
@@ -29,16 +32,20 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import torch
-from sae_lens.saes.sae import TrainStepInput, TrainingSAE
+from sae_lens.saes.sae import TrainingSAE, TrainStepInput
 from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
 
 from saelens_hierarchical import HierarchicalTopKTrainingSAE, HierarchicalTopKTrainingSAEConfig
+from saelens_hierarchical.atomic_write import write_atomic
 
 D_IN, D_SAE, BATCH = 512, 8192, 4096
 VARIANTS = ("topk", "fused", "reference")  # run by default
 CHOICES = (*VARIANTS, "chunked")  # chunked: the CUDA default, measurable on CPU too
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "results" / "benchmarks" / "hierarchical_topk.json"
 
 
 def build(variant: str, k: int) -> tuple[TrainingSAE, torch.optim.Optimizer]:
@@ -113,32 +120,66 @@ def memory_in_subprocess(variant: str, k: int) -> dict[str, float]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def rows_for_k(k: int, repeats: int, variants: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One row per variant at K=k: step time, peak and per-step memory, and their ratios to topk
+    (None when topk is not among the variants)."""
+    seconds = time_variants(k, repeats, variants)
+    memory = {v: memory_in_subprocess(v, k) for v in variants}
+    base_t, base_m = seconds.get("topk"), memory.get("topk")
+    rows = []
+    for v in variants:
+        t, m = seconds[v], memory[v]
+        rows.append({
+            "K": k, "variant": v, "step_s": t, "peak_mib": m["peak_mib"], "step_mib": m["step_mib"],
+            "time_ratio": t / base_t if base_t else None,
+            "peak_ratio": m["peak_mib"] / base_m["peak_mib"] if base_m else None,
+            "step_mem_ratio": m["step_mib"] / base_m["step_mib"] if base_m else None,
+        })
+    return rows
+
+
+def format_row(row: dict[str, Any]) -> str:
+    def ratio(value: float | None, width: int) -> str:
+        return f"{value:{width}.3f}" if value is not None else f"{'-':>{width}}"
+
+    return (f"{row['K']:>4} {row['variant']:>10} {row['step_s']:8.3f} {ratio(row['time_ratio'], 9)} "
+            f"{row['peak_mib']:9.0f} {ratio(row['peak_ratio'], 9)} {row['step_mib']:9.0f} "
+            f"{ratio(row['step_mem_ratio'], 12)}")
+
+
+def write_json(out: Path, settings: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """The settings and every row (with its ratios to topk), replacing ``out`` atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, json.dumps({"benchmark": "bench_hierarchical_topk", "settings": settings,
+                                  "rows": rows}, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ks", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=CHOICES)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file for the rows and ratios")
     parser.add_argument("--memory-child", nargs=2, metavar=("VARIANT", "K"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         print(json.dumps(measure_memory(args.memory_child[0], int(args.memory_child[1]))))
         return
     variants = tuple(args.variants)
+    settings = {"d_in": D_IN, "d_sae": D_SAE, "batch": BATCH, "dtype": "float32", "device": "cpu",
+                "threads": torch.get_num_threads(), "repeats": args.repeats, "ks": args.ks,
+                "variants": list(variants), "torch": torch.__version__}
     print(f"d_in={D_IN} d_sae={D_SAE} batch={BATCH} float32 CPU threads={torch.get_num_threads()} "
           f"repeats={args.repeats}")
-    header = f"{'K':>4} {'variant':>10} {'step s':>8} {'time/topk':>9} {'peak MiB':>9} {'peak/topk':>9} {'step MiB':>9} {'stepmem/topk':>12}"
-    print(header)
+    print(f"{'K':>4} {'variant':>10} {'step s':>8} {'time/topk':>9} {'peak MiB':>9} {'peak/topk':>9} "
+          f"{'step MiB':>9} {'stepmem/topk':>12}")
+    rows = []
     for k in args.ks:
-        seconds = time_variants(k, args.repeats, variants)
-        memory = {v: memory_in_subprocess(v, k) for v in variants}
-        base_t = seconds.get("topk")
-        base_m = memory.get("topk")
-        for v in variants:
-            t, m = seconds[v], memory[v]
-            t_ratio = f"{t / base_t:9.3f}" if base_t else f"{'-':>9}"
-            p_ratio = f"{m['peak_mib'] / base_m['peak_mib']:9.3f}" if base_m else f"{'-':>9}"
-            s_ratio = f"{m['step_mib'] / base_m['step_mib']:12.3f}" if base_m else f"{'-':>12}"
-            print(f"{k:>4} {v:>10} {t:8.3f} {t_ratio} {m['peak_mib']:9.0f} {p_ratio} {m['step_mib']:9.0f} {s_ratio}", flush=True)
+        for row in rows_for_k(k, args.repeats, variants):
+            print(format_row(row), flush=True)
+            rows.append(row)
+    write_json(args.out, settings, rows)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ does not rewind (it resets ``iterable_dataset``, but ``get_batch_tokens`` reads
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,8 @@ from sae_lens.evals import EvalConfig, run_evals
 from sae_lens.training.activation_scaler import ActivationScaler
 from transformer_lens import HookedTransformer
 
-import saelens_hierarchical
+from saelens_hierarchical.budget import at_budget
+from saelens_hierarchical.table import save_table
 
 # Column order of the tidy table; per-budget rows share every column.
 COLUMNS = [
@@ -148,7 +147,7 @@ def sweep_budgets(
         if getattr(sae.cfg, "k", None) is None:
             raise ValueError(f"budgets need a TopK-family SAE; got {sae.cfg.architecture()!r}")
         for k in budgets:
-            with saelens_hierarchical.at_budget(sae, k):
+            with at_budget(sae, k):
                 rows.append({"budget": k, **evaluate(sae, model, dataset, cfg)})
     table = pd.DataFrame([{"method": method, "trained_k": trained_k, **r} for r in rows])
     table = table[[c for c in COLUMNS if c in table.columns]]
@@ -156,31 +155,3 @@ def sweep_budgets(
         save_table(table, out_dir, "sweep", extra={"sweep_config": asdict(cfg)})
     return table
 
-
-def save_table(
-    table: pd.DataFrame, out_dir: str | Path, stem: str, extra: dict[str, Any] | None = None
-) -> tuple[Path, Path]:
-    """Write ``<stem>.csv`` and ``<stem>.json`` (records plus ``extra`` provenance).
-
-    Each file is written beside its final name and renamed into place, so an interrupted run
-    leaves the previous table or none, never a truncated one.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path, json_path = out / f"{stem}.csv", out / f"{stem}.json"
-    payload = {**(extra or {}), "rows": json.loads(table.to_json(orient="records"))}
-    _write_atomic(csv_path, table.to_csv(index=False))
-    _write_atomic(json_path, json.dumps(payload, indent=2))
-    return csv_path, json_path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

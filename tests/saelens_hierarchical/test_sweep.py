@@ -7,7 +7,7 @@ import pytest
 import torch
 from comparison_helpers import HOOK, random_topk_sae, tiny_model, token_dataset
 
-from saelens_hierarchical.sweep import COLUMNS, SweepConfig, save_table, sweep_budgets, token_store
+from saelens_hierarchical.sweep import COLUMNS, SweepConfig, sweep_budgets, token_store
 
 CFG = SweepConfig(n_batches=2, batch_size_prompts=3, context_size=16)
 
@@ -75,23 +75,3 @@ def test_sweep_config_rejects_bad_fields():
     with pytest.raises(ValueError, match="n_batches"):
         SweepConfig(n_batches=0)
 
-
-def test_save_table_interrupted_mid_write_keeps_the_previous_table_and_no_temp_files(
-    tmp_path, monkeypatch
-):
-    old, new = pd.DataFrame({"budget": [1, 2]}), pd.DataFrame({"budget": [1, 2, 4]})
-    csv_path, json_path = save_table(old, tmp_path, "sweep", extra={"run": "old"})
-    before = (csv_path.read_text(), json_path.read_text())
-
-    def interrupted(src, dst):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr("saelens_hierarchical.sweep.os.replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        save_table(new, tmp_path, "sweep", extra={"run": "new"})
-    assert (csv_path.read_text(), json_path.read_text()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.csv", "sweep.json"]
-    monkeypatch.undo()
-    save_table(new, tmp_path, "sweep", extra={"run": "new"})
-    assert pd.read_csv(csv_path)["budget"].tolist() == [1, 2, 4]
-    assert json.loads(json_path.read_text())["run"] == "new"

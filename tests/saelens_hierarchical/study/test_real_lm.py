@@ -8,8 +8,8 @@ import pytest
 import torch
 from comparison_helpers import CTX, HOOK, VOCAB, tiny_model
 
-from saelens_hierarchical import real_lm
-from saelens_hierarchical.real_lm import (
+from saelens_hierarchical.study import real_lm
+from saelens_hierarchical.study.real_lm import (
     SmolLM2Unavailable,
     cache_activations,
     cached_batches,

@@ -9,8 +9,8 @@ from sae_lens import SAE, TopKSAE
 from sae_lens.registry import SAE_TRAINING_CLASS_REGISTRY, get_sae_training_class
 from sae_lens.saes.sae import TrainStepInput
 
-from saelens_hierarchical import multi_topk
-from saelens_hierarchical.multi_topk import MultiTopKTrainingSAE, MultiTopKTrainingSAEConfig
+from saelens_hierarchical.study import multi_topk
+from saelens_hierarchical.study.multi_topk import MultiTopKTrainingSAE, MultiTopKTrainingSAEConfig
 
 
 def _random_sae(rescale: bool, d_in: int = 6, d_sae: int = 24, k: int = 3) -> MultiTopKTrainingSAE:
@@ -69,11 +69,17 @@ def test_multi_topk_saves_as_plain_topk_with_identical_outputs(tmp_path):
     torch.testing.assert_close(loaded.W_dec.norm(dim=-1), torch.ones(24))
 
 
-def test_multi_topk_registration_survives_reimport():
+def test_multi_topk_registration_survives_reimport(monkeypatch):
+    # A reload makes new classes and re-points the registry at them; undo both afterwards so
+    # the classes other modules imported stay the registered ones.
+    monkeypatch.setitem(SAE_TRAINING_CLASS_REGISTRY, "multi_topk", SAE_TRAINING_CLASS_REGISTRY["multi_topk"])
+    for name in ("MultiTopKTrainingSAE", "MultiTopKTrainingSAEConfig"):
+        monkeypatch.setattr(multi_topk, name, getattr(multi_topk, name))
     importlib.reload(multi_topk)
     multi_topk.register()
     assert "multi_topk" in SAE_TRAINING_CLASS_REGISTRY
     assert get_sae_training_class("multi_topk")[0].__name__ == "MultiTopKTrainingSAE"
+    assert get_sae_training_class("multi_topk")[0] is multi_topk.MultiTopKTrainingSAE
 
 
 def test_multi_topk_config_json_round_trip():

@@ -7,8 +7,12 @@ import pytest
 import torch
 from comparison_helpers import tiny_model, token_dataset
 
-from saelens_hierarchical.baselines import BaselineConfig
-from saelens_hierarchical.comparison import ComparisonConfig, budget_differences, run_comparison
+from saelens_hierarchical.study.baselines import BaselineConfig
+from saelens_hierarchical.study.comparison import (
+    ComparisonConfig,
+    budget_differences,
+    run_comparison,
+)
 from saelens_hierarchical.sweep import SweepConfig
 
 
@@ -31,7 +35,7 @@ def test_run_comparison_end_to_end_on_tiny_model(tmp_path):
         context_size=16,
     )
     out = run_comparison(tiny_model(), token_dataset(64), token_dataset(16, seed=1), cfg, tmp_path)
-    table = out["table"]
+    table = out.table
     hier = table[table["method"] == "hierarchical_topk"]
     assert list(hier["budget"]) == [1, 2, 4] and (hier["trained_k"] == 4).all()
     assert (hier["l0"] <= hier["budget"] + 1e-9).all()
@@ -40,42 +44,16 @@ def test_run_comparison_end_to_end_on_tiny_model(tmp_path):
         assert sorted(rows["trained_k"]) == [1, 2, 4], method
     topk = table[table["method"] == "topk"]
     assert (topk["budget"] == topk["trained_k"]).all()
-    diffs = out["differences"]
+    diffs = out.differences
     expected = hier.set_index("budget")["explained_variance"] - topk.set_index("budget")["explained_variance"]
     torch.testing.assert_close(list(diffs["difference"]), [float(expected[k]) for k in (1, 2, 4)])
     assert not any(math.isnan(v) for v in table["ce_loss_score"])
     for key in ("table_csv", "table_json", "differences_csv", "plot_png", "plot_html"):
-        assert out[key].exists(), key
-    assert pd.read_csv(out["table_csv"]).shape == table.shape
+        assert getattr(out, key).exists(), key
+    assert pd.read_csv(out.table_csv).shape == table.shape
 
 
 def test_comparison_config_rejects_mismatched_context_sizes():
     with pytest.raises(ValueError, match="context_size"):
         ComparisonConfig(baselines=BaselineConfig(d_sae=32, K=4, budgets=[4]), context_size=64)
 
-
-def test_cli_compare_runs_the_chosen_target_and_prints_where_results_are(monkeypatch, capsys, tmp_path):
-    from saelens_hierarchical import __main__ as cli
-
-    calls = []
-    fake = {"differences": pd.DataFrame({"budget": [4], "difference": [0.01]}),
-            **{k: tmp_path / f"{k}.x" for k in ("table_csv", "differences_csv", "plot_png", "plot_html")}}
-    monkeypatch.setattr(cli, "_run", lambda *args: calls.append(args) or fake)
-    assert cli.main(["compare", "--target", "synthetic", "--out", str(tmp_path), "--seed", "3",
-                     "--methods", "hierarchical_topk,topk"]) == 0
-    assert calls == [("synthetic", "demo", tmp_path,
-                      {"seed": 3, "methods": ("hierarchical_topk", "topk"), "training_tokens": None})]
-    printed = capsys.readouterr().out
-    assert f"plot_png: {tmp_path / 'plot_png.x'}" in printed and "0.01" in printed
-    with pytest.raises(SystemExit):
-        cli.main(["compare", "--target", "nope", "--out", str(tmp_path)])
-
-
-def test_cli_overrides_are_validated_like_the_config():
-    from saelens_hierarchical.__main__ import _override
-
-    cfg = BaselineConfig(d_sae=32, K=4, budgets=[2, 4])
-    _override(cfg, {"seed": 5, "methods": ("topk",), "training_tokens": None})
-    assert cfg.seed == 5 and cfg.methods == ("topk",) and cfg.training_tokens == 500_000
-    with pytest.raises(ValueError, match="methods"):
-        _override(cfg, {"methods": ("nope",)})

@@ -2,10 +2,15 @@
 
 import pytest
 import torch
-from sae_lens.synthetic import HierarchyConfig, SyntheticModel, SyntheticModelConfig, ZipfianFiringProbabilityConfig
+from sae_lens.synthetic import (
+    HierarchyConfig,
+    SyntheticModel,
+    SyntheticModelConfig,
+    ZipfianFiringProbabilityConfig,
+)
 
-from saelens_hierarchical.baselines import BaselineConfig
-from saelens_hierarchical.synthetic import (
+from saelens_hierarchical.study.baselines import BaselineConfig
+from saelens_hierarchical.study.synthetic import (
     SyntheticComparisonConfig,
     paper_scale_config,
     run_synthetic_comparison,
@@ -42,7 +47,7 @@ def test_sample_stream_is_reproducible_and_leaves_global_rng_alone():
 
 def test_synthetic_comparison_scores_every_method_on_one_held_out_sample(tmp_path):
     out = run_synthetic_comparison(_tiny(), tmp_path)
-    table = out["table"]
+    table = out.table
     assert set(table["method"]) == {"hierarchical_topk", "multi_topk", "topk", "batchtopk",
                                     "matryoshka_batchtopk"}
     # true L0 depends only on the held-out sample: equal everywhere means one shared sample.
@@ -51,12 +56,12 @@ def test_synthetic_comparison_scores_every_method_on_one_held_out_sample(tmp_pat
     assert list(hier["budget"]) == [1, 2, 4] and (hier["l0"] <= hier["budget"] + 1e-9).all()
     # MCC is a property of W_dec alone, so one SAE has one MCC at every budget.
     torch.testing.assert_close(hier["mcc"].min(), hier["mcc"].max())
-    diffs = out["differences"]
+    diffs = out.differences
     assert set(diffs["metric"]) == {"explained_variance", "mcc", "f1"}
     ev = diffs[diffs["metric"] == "explained_variance"].set_index("budget")["difference"]
     topk = table[table["method"] == "topk"].set_index("budget")["explained_variance"]
     torch.testing.assert_close(float(ev[2]), float(hier.set_index("budget")["explained_variance"][2] - topk[2]))
-    assert out["plot_png"].exists() and out["table_csv"].exists()
+    assert out.plot_png.exists() and out.table_csv.exists()
 
 
 @pytest.mark.parametrize("factory", [small_config, paper_scale_config])

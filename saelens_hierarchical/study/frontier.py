@@ -2,22 +2,21 @@
 
 The paper's headline figure (Balagansky et al. 2025, Fig. 3) is explained variance against L0
 with one curve per method; we add CE-loss score (the SAE spliced into the model) next to it.
-Saved as a static PNG (matplotlib) and an interactive HTML (plotly).
+Saved as a static PNG (matplotlib) and an interactive HTML (plotly). Only files are written, so
+any matplotlib backend works; entry points that run headless choose "Agg".
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import plotly.graph_objects as go
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+from plotly.subplots import make_subplots
 
-matplotlib.use("Agg")  # headless: tests, CI and the demo write files, never open windows
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
-import pandas as pd  # noqa: E402
-import plotly.graph_objects as go  # noqa: E402
-from plotly.subplots import make_subplots  # noqa: E402
+from saelens_hierarchical.atomic_write import atomic_path
 
 LABELS = {
     "explained_variance": "explained variance",
@@ -62,9 +61,13 @@ def plot_frontier(
     out.mkdir(parents=True, exist_ok=True)
     png, html = out / f"{stem}.png", out / f"{stem}.html"
     fig = matplotlib_figure(table, metrics, title)
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    plotly_figure(table, metrics, title).write_html(html, include_plotlyjs=True)
+    try:
+        with atomic_path(png) as tmp:
+            fig.savefig(tmp, dpi=120)
+    finally:
+        plt.close(fig)
+    with atomic_path(html) as tmp:
+        plotly_figure(table, metrics, title).write_html(tmp, include_plotlyjs=True)
     return {"png": png, "html": html}
 
 

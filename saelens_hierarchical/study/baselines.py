@@ -1,7 +1,7 @@
 """Train one ``hierarchical_topk`` SAE at K and its peers on IDENTICAL activations, in lockstep.
 
-Peers (htopk.md §6): TopK trained at each budget k, BatchTopK and Matryoshka-BatchTopK at each
-budget (all three from SAELens), and OpenAI's Multi-TopK at K (``saelens_hierarchical.multi_topk``).
+Which peers exist, and whether each is one SAE at K or one SAE per budget, is the table in
+``saelens_hierarchical.study.peers``.
 Every SAE gets the same batch at every step: SAELens's ``MultiSAETrainingRunner`` when a model and
 token dataset drive training, its ``MultiSAETrainer`` when activations come from elsewhere
 (the synthetic benchmark, or an activation cache).
@@ -17,12 +17,7 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from sae_lens import (
-    BatchTopKTrainingSAEConfig,
-    LoggingConfig,
-    MatryoshkaBatchTopKTrainingSAEConfig,
-    TopKTrainingSAEConfig,
-)
+from sae_lens import LoggingConfig
 from sae_lens.config import SAETrainerConfig
 from sae_lens.multi_sae_training_runner import MultiSAETrainingRunner, MultiSAETrainingRunnerConfig
 from sae_lens.registry import get_sae_training_class
@@ -30,13 +25,8 @@ from sae_lens.saes.sae import TrainingSAE, TrainingSAEConfig
 from sae_lens.training.multi_sae_trainer import MultiSAETrainer
 from transformer_lens import HookedTransformer
 
-import saelens_hierarchical
-from saelens_hierarchical.multi_topk import MultiTopKTrainingSAEConfig
-
-METHODS = ("hierarchical_topk", "topk", "batchtopk", "matryoshka_batchtopk", "multi_topk")
-"""Every method the comparison knows; the first and ``multi_topk`` are single SAEs at K."""
-
-SINGLE_SAE_METHODS = ("hierarchical_topk", "multi_topk")
+from saelens_hierarchical.activations import mixing_buffer_batches
+from saelens_hierarchical.study.peers import PEERS, PeerArgs, build_config, sae_name
 
 
 @dataclass
@@ -52,8 +42,8 @@ class BaselineConfig:
     budgets: list[int]
     """Budgets k <= K; TopK, BatchTopK and Matryoshka get one SAE trained at each k."""
 
-    methods: tuple[str, ...] = METHODS
-    """Subset of ``METHODS`` to train."""
+    methods: tuple[str, ...] = tuple(PEERS)
+    """Subset of the peer table's methods to train."""
 
     training_tokens: int = 500_000
     """Activations each SAE sees (the same ones for all)."""
@@ -80,15 +70,17 @@ class BaselineConfig:
     """Extra fields for every training SAE config (e.g. ``decoder_init_norm``)."""
 
     def __post_init__(self) -> None:
-        unknown = set(self.methods) - set(METHODS)
+        unknown = set(self.methods) - set(PEERS)
         if unknown:
-            raise ValueError(f"methods: unknown {sorted(unknown)}; choose from {METHODS}")
+            raise ValueError(f"methods: unknown {sorted(unknown)}; choose from {tuple(PEERS)}")
         if not 1 <= self.K <= self.d_sae:
             raise ValueError(f"K must be in 1..d_sae={self.d_sae}, got {self.K}")
         if not self.budgets or any(not 1 <= k <= self.K for k in self.budgets):
             raise ValueError(f"budgets must be non-empty and within 1..K={self.K}: {self.budgets}")
-        if "multi_topk" in self.methods and 4 * self.K > self.d_sae:
-            raise ValueError(f"multi_topk needs 4*K <= d_sae; K={self.K}, d_sae={self.d_sae}")
+        for method in self.methods:
+            factor = PEERS[method].d_sae_per_k
+            if factor * self.K > self.d_sae:
+                raise ValueError(f"{method} needs {factor}*K <= d_sae; K={self.K}, d_sae={self.d_sae}")
         if self.training_tokens < self.train_batch_size_tokens:
             raise ValueError("training_tokens must be >= train_batch_size_tokens")
 
@@ -99,25 +91,17 @@ class BaselineConfig:
 
 
 def peer_configs(cfg: BaselineConfig, d_in: int) -> dict[str, TrainingSAEConfig]:
-    """Name -> SAELens training config for every SAE to train (names encode method and k)."""
+    """Name -> SAELens training config for every SAE to train, in the peer table's order: the
+    swept peers at K, then each budget's per-budget peers. Method and k go in the metadata."""
     common = {"d_in": d_in, "d_sae": cfg.d_sae, "normalize_activations": cfg.normalize_activations,
               **cfg.extra_sae_kwargs}
-    out: dict[str, TrainingSAEConfig] = {}
-    if "hierarchical_topk" in cfg.methods:
-        htopk_cfg = saelens_hierarchical.HierarchicalTopKTrainingSAEConfig
-        out[f"hierarchical_topk_K{cfg.K}"] = htopk_cfg(k=cfg.K, **common)
-    if "multi_topk" in cfg.methods:
-        out[f"multi_topk_K{cfg.K}"] = MultiTopKTrainingSAEConfig(k=cfg.K, **common)
-    for k in cfg.budgets:
-        if "topk" in cfg.methods:
-            out[f"topk_k{k}"] = TopKTrainingSAEConfig(k=k, **common)
-        if "batchtopk" in cfg.methods:
-            out[f"batchtopk_k{k}"] = BatchTopKTrainingSAEConfig(k=k, **common)
-        if "matryoshka_batchtopk" in cfg.methods:
-            out[f"matryoshka_batchtopk_k{k}"] = MatryoshkaBatchTopKTrainingSAEConfig(
-                k=k, matryoshka_widths=cfg.widths, **common
-            )
-    return out
+    swept = [m for m in PEERS if m in cfg.methods and PEERS[m].swept]
+    per_budget = [m for m in PEERS if m in cfg.methods and not PEERS[m].swept]
+    plan = [(m, cfg.K) for m in swept] + [(m, k) for k in cfg.budgets for m in per_budget]
+    return {
+        sae_name(method, k): build_config(method, PeerArgs(k, common, cfg.widths))
+        for method, k in plan
+    }
 
 
 def build_saes(
@@ -131,23 +115,6 @@ def build_saes(
         torch.manual_seed(cfg.seed + zlib.crc32(name.encode()))
         saes[name] = get_sae_training_class(sae_cfg.architecture())[0](sae_cfg)
     return saes
-
-
-def method_of(name: str) -> str:
-    """``"matryoshka_batchtopk_k8"`` -> ``"matryoshka_batchtopk"``."""
-    return name.rsplit("_", 1)[0]
-
-
-def trained_k_of(name: str) -> int:
-    """``"batchtopk_k8"`` -> 8, ``"hierarchical_topk_K32"`` -> 32 (saved JumpReLU SAEs lose k)."""
-    return int(name.rsplit("_", 1)[1][1:])
-
-
-def mixing_buffer_batches(train_batch_size_tokens: int, context_size: int) -> int:
-    """``n_batches_in_buffer`` for SAELens's ``ActivationsStore``: its mixing buffer holds
-    ``n_batches_in_buffer * context_size`` activations and must fit two training batches
-    (it keeps half for mixing)."""
-    return max(4, -(-2 * train_batch_size_tokens // context_size))
 
 
 def train_on_model(

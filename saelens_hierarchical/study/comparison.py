@@ -17,15 +17,12 @@ from datasets import Dataset
 from sae_lens import SAE
 from transformer_lens import HookedTransformer
 
-from saelens_hierarchical.baselines import (
-    SINGLE_SAE_METHODS,
-    BaselineConfig,
-    method_of,
-    train_on_model,
-    trained_k_of,
-)
-from saelens_hierarchical.frontier import plot_frontier
-from saelens_hierarchical.sweep import SweepConfig, save_table, sweep_budgets
+from saelens_hierarchical.study.baselines import BaselineConfig, train_on_model
+from saelens_hierarchical.study.frontier import plot_frontier
+from saelens_hierarchical.study.peers import PEERS, method_of, trained_k_of
+from saelens_hierarchical.study.result import ComparisonResult
+from saelens_hierarchical.sweep import SweepConfig, sweep_budgets
+from saelens_hierarchical.table import save_table
 
 
 @dataclass
@@ -61,15 +58,16 @@ def sweep_trained(
     paths: dict[str, Path], model: HookedTransformer, dataset: Dataset, budgets: list[int],
     cfg: SweepConfig,
 ) -> pd.DataFrame:
-    """Load each saved SAE with plain SAELens and evaluate it: single SAEs at every budget,
-    per-budget peers at their own operating point."""
+    """Load each saved SAE with plain SAELens and evaluate it as its peer-table entry says:
+    swept SAEs at every budget, per-budget peers at their own operating point. Method and
+    trained k come from each SAE's metadata."""
     tables = []
-    for name, path in paths.items():
+    for path in paths.values():
         sae = SAE.load_from_disk(path)
-        method = method_of(name)
-        sweep = budgets if method in SINGLE_SAE_METHODS else None
+        method = method_of(sae.cfg)
         tables.append(sweep_budgets(
-            sae, model, dataset, sweep, method=method, trained_k=trained_k_of(name), cfg=cfg
+            sae, model, dataset, PEERS[method].eval_budgets(budgets), method=method,
+            trained_k=trained_k_of(sae.cfg), cfg=cfg,
         ))
     return pd.concat(tables, ignore_index=True)
 
@@ -99,7 +97,7 @@ def run_comparison(
     eval_dataset: Dataset,
     cfg: ComparisonConfig,
     out_dir: str | Path,
-) -> dict[str, Any]:
+) -> ComparisonResult:
     """Train, sweep, plot and diff; returns the tables and the paths of everything written."""
     out = Path(out_dir)
     hook = cfg.hook_name or middle_resid_hook(model)
@@ -115,7 +113,7 @@ def finish_comparison(
     hook: str,
     out_dir: str | Path,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> ComparisonResult:
     """Sweep the trained SAEs, write ``comparison``/``differences`` tables and the frontier plot."""
     out = Path(out_dir)
     table = sweep_trained(paths, model, eval_dataset, cfg.baselines.budgets, cfg.sweep)
@@ -124,9 +122,10 @@ def finish_comparison(
     diffs = {m: budget_differences(table, m) for m in ("explained_variance", "ce_loss_score")}
     diff_csv, _ = save_table(pd.concat(diffs.values(), ignore_index=True), out, "differences")
     plots = plot_frontier(table, out, title=f"{model.cfg.model_name} {hook}: HierarchicalTopK vs peers")
-    return {"table": table, "differences": diffs["explained_variance"], "table_csv": csv,
-            "table_json": js, "differences_csv": diff_csv, "plot_png": plots["png"],
-            "plot_html": plots["html"], "sae_dirs": paths}
+    return ComparisonResult(
+        table=table, differences=diffs["explained_variance"], table_csv=csv, table_json=js,
+        differences_csv=diff_csv, plot_png=plots["png"], plot_html=plots["html"], sae_dirs=paths,
+    )
 
 
 def demo_config() -> ComparisonConfig:
@@ -150,14 +149,3 @@ def results_config() -> ComparisonConfig:
         sweep=SweepConfig(n_batches=4, batch_size_prompts=8),
     )
 
-
-def run_demo_comparison(out_dir: str | Path, cfg: ComparisonConfig | None = None) -> dict[str, Any]:
-    """The comparison on the embedded default model and Austen corpus (``lime_lens.assets``)."""
-    from lime_lens.assets import load_default_model, load_token_dataset
-    from sae_lens import HookedSAETransformer
-
-    cfg = cfg or demo_config()
-    model = load_default_model(HookedSAETransformer)
-    train = load_token_dataset("train", context_size=cfg.context_size)
-    validation = load_token_dataset("validation", context_size=cfg.context_size)
-    return run_comparison(model, train, validation, cfg, out_dir)

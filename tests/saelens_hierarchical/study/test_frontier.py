@@ -5,7 +5,12 @@ import math
 import pandas as pd
 import pytest
 
-from saelens_hierarchical.frontier import frontier_lines, matplotlib_figure, plot_frontier, plotly_figure
+from saelens_hierarchical.study.frontier import (
+    frontier_lines,
+    matplotlib_figure,
+    plot_frontier,
+    plotly_figure,
+)
 
 
 def _table() -> pd.DataFrame:

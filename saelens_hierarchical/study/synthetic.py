@@ -28,16 +28,13 @@ from sae_lens.synthetic import (
     eval_sae_on_synthetic_data,
 )
 
-from saelens_hierarchical.baselines import (
-    SINGLE_SAE_METHODS,
-    BaselineConfig,
-    method_of,
-    train_on_provider,
-    trained_k_of,
-)
-from saelens_hierarchical.comparison import budget_differences
-from saelens_hierarchical.frontier import plot_frontier
-from saelens_hierarchical.sweep import save_table
+from saelens_hierarchical.budget import at_budget
+from saelens_hierarchical.study.baselines import BaselineConfig, train_on_provider
+from saelens_hierarchical.study.comparison import budget_differences
+from saelens_hierarchical.study.frontier import plot_frontier
+from saelens_hierarchical.study.peers import PEERS, method_of, trained_k_of
+from saelens_hierarchical.study.result import ComparisonResult
+from saelens_hierarchical.table import save_table
 
 HOOK = "synthetic"  # the metadata hook name SAEs trained here carry
 
@@ -128,14 +125,14 @@ def evaluate(sae: SAE[Any], model: SyntheticModel, cfg: SyntheticComparisonConfi
 def sweep_synthetic(
     paths: dict[str, Path], model: SyntheticModel, cfg: SyntheticComparisonConfig
 ) -> pd.DataFrame:
-    """Single SAEs at every budget, per-budget peers at their own k."""
-    from saelens_hierarchical import at_budget
-
+    """Swept SAEs at every budget, per-budget peers at their own k (as the peer table says)."""
     rows = []
-    for name, path in paths.items():
-        sae, method, trained_k = SAE.load_from_disk(path), method_of(name), trained_k_of(name)
-        if method in SINGLE_SAE_METHODS:
-            for k in cfg.baselines.budgets:
+    for path in paths.values():
+        sae = SAE.load_from_disk(path)
+        method, trained_k = method_of(sae.cfg), trained_k_of(sae.cfg)
+        budgets = PEERS[method].eval_budgets(cfg.baselines.budgets)
+        if budgets is not None:
+            for k in budgets:
                 with at_budget(sae, k):
                     rows.append({"method": method, "budget": k, "trained_k": trained_k,
                                  **evaluate(sae, model, cfg)})
@@ -147,7 +144,7 @@ def sweep_synthetic(
 
 def run_synthetic_comparison(
     cfg: SyntheticComparisonConfig, out_dir: str | Path
-) -> dict[str, Any]:
+) -> ComparisonResult:
     """Train every peer on the same synthetic samples, evaluate against the truth, plot, diff."""
     out = Path(out_dir)
     model = SyntheticModel(cfg.model)
@@ -160,7 +157,8 @@ def run_synthetic_comparison(
     diff_csv, _ = save_table(diffs, out, "synthetic_differences")
     plots = plot_frontier(table, out, metrics=("explained_variance", "mcc", "f1"),
                           title="Synthetic ground truth: HierarchicalTopK vs peers", stem="synthetic_frontier")
-    return {"table": table, "differences": diffs, "table_csv": csv, "table_json": js,
-            "differences_csv": diff_csv, "plot_png": plots["png"], "plot_html": plots["html"],
-            "sae_dirs": paths}
+    return ComparisonResult(
+        table=table, differences=diffs, table_csv=csv, table_json=js, differences_csv=diff_csv,
+        plot_png=plots["png"], plot_html=plots["html"], sae_dirs=paths,
+    )
 

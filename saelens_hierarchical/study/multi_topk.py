@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import torch
 from jaxtyping import Float
 from sae_lens import TopKSAEConfig
-from sae_lens.registry import SAE_TRAINING_CLASS_REGISTRY, register_sae_training_class
 from sae_lens.saes.sae import SAEConfig, TrainStepInput
 from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig, act_times_W_dec
 from typing_extensions import override
+
+from saelens_hierarchical.registration import register_architecture
 
 ARCHITECTURE = "multi_topk"
 
@@ -102,9 +103,8 @@ class MultiTopKTrainingSAE(TopKTrainingSAE):
 
 
 def register() -> None:
-    """Register ``"multi_topk"`` for training; a no-op when already registered (re-import)."""
-    if ARCHITECTURE not in SAE_TRAINING_CLASS_REGISTRY:
-        register_sae_training_class(ARCHITECTURE, MultiTopKTrainingSAE, MultiTopKTrainingSAEConfig)
+    """Register ``"multi_topk"`` for training; a reload re-points the entry at the new classes."""
+    register_architecture(ARCHITECTURE, MultiTopKTrainingSAE, MultiTopKTrainingSAEConfig)
 
 
 register()
