@@ -27,7 +27,6 @@ from jaxtyping import Float, Int
 from transformer_lens import HookedTransformer
 
 from lime_lens.analysis.routing import mean_abs_routes, require_lime, route_hook_name
-from lime_lens.analysis.states import lime_mode
 
 Granularity = Literal["source_layer", "source_head"]
 
@@ -38,17 +37,20 @@ def zero_route_hook(
     """A hook for ``blocks.{l}.lime.hook_route`` that zeroes route (head, source[, source_head]).
 
     ``source_head`` (kv mode only) selects one source KV head; None zeroes all of them.
+    The route's axes are the router's ``route_dims``, e.g. kv [batch, n_kv, n_src, n_kv_src],
+    static [batch, n_kv, n_src], dynamic [batch, pos, n_kv, n_src].
     """
-    kv = lime_mode(model) == "kv"
-    if source_head is not None and not kv:
+    dims = require_lime(model).route_dims
+    if source_head is not None and "n_kv_src" not in dims:
         raise ValueError("source_head applies to lime_mode='kv' only")
+    index: list[int | slice] = [slice(None)] * len(dims)
+    index[dims.index("n_kv")], index[dims.index("n_src")] = head, source
+    if "n_kv_src" in dims:
+        index[dims.index("n_kv_src")] = slice(None) if source_head is None else source_head
 
     def hook(route: torch.Tensor, hook=None) -> torch.Tensor:
-        route = route.clone()  # the unpatched kv route is a stride-0 view of the parameter
-        if kv:
-            route[:, head, source, slice(None) if source_head is None else source_head] = 0
-        else:
-            route[..., head, source] = 0  # static [b, n_kv, n_src] and dynamic [b, pos, n_kv, n_src]
+        route = route.clone()  # the unpatched route is a stride-0 view of the parameter
+        route[tuple(index)] = 0
         return route
 
     return hook
@@ -75,7 +77,7 @@ def corpus_loss(
 
 def _routes(model: HookedTransformer, granularity: Granularity, layers) -> list[tuple]:
     n_kv = model.cfg.n_key_value_heads or model.cfg.n_heads
-    per_head = granularity == "source_head" and lime_mode(model) == "kv"
+    per_head = granularity == "source_head" and "n_kv_src" in require_lime(model).route_dims
     return [
         (layer, head, source, source_head)
         for layer in layers
@@ -137,10 +139,10 @@ def decompose_kv_input(
     which: Literal["k", "v"] = "k",
 ) -> KVDecomposition:
     """Split KV head ``head``'s K/V input at ``layer`` into per-source contributions (module doc)."""
-    require_lime(model)
+    router = require_lime(model)
     if not 1 <= layer < model.cfg.n_layers:
         raise ValueError(f"layer must be in [1, {model.cfg.n_layers - 1}] (layer 0 has no router)")
-    kv = lime_mode(model) == "kv"
+    kv = router.source == "kv"
     if kv:
         srcs = [f"blocks.{j}.attn.hook_{which}_raw" for j in range(layer + 1)]
         total_name = f"blocks.{layer}.attn.hook_{which}"

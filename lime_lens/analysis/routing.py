@@ -24,7 +24,8 @@ import torch
 from jaxtyping import Float, Int
 from transformer_lens import HookedTransformer
 
-from lime_lens.analysis.states import lime_mode
+from lime_lens.analysis.states import lime_router
+from lime_lens.routers import LIMeRouter
 
 
 class RoutingHeatmaps(NamedTuple):
@@ -39,13 +40,17 @@ def route_hook_name(layer: int) -> str:
 
 
 def is_dynamic(model: HookedTransformer) -> bool:
-    """True for the per-token (dynamic) router, whose weights depend on the input."""
-    return lime_mode(model) == "residual" and model.cfg.lime_lookup == "dynamic"
+    """True for a per-token (dynamic) router, whose weights depend on the input."""
+    router = lime_router(model)
+    return router is not None and router.per_token
 
 
-def require_lime(model: HookedTransformer) -> None:
-    if lime_mode(model) is None:
+def require_lime(model: HookedTransformer) -> type[LIMeRouter]:
+    """The model's router class; a ValueError for a vanilla model."""
+    router = lime_router(model)
+    if router is None:
         raise ValueError("routing analysis needs a LIMe model (cfg.lime_mode is missing)")
+    return router
 
 
 @torch.no_grad()
@@ -61,9 +66,9 @@ def mean_abs_routes(
     router's prior is averaged over every position of ``tokens``. ``per_source_head`` (kv mode)
     keeps the source-head axis: |R^l[h, l', h']| of shape [n_kv, n_src, n_kv].
     """
-    require_lime(model)
+    router = require_lime(model)
     if tokens is None:
-        if is_dynamic(model):
+        if router.per_token:
             raise ValueError("tokens: the dynamic router's mean weights need a corpus")
         tokens = torch.zeros(1, 1, dtype=torch.long)
     layers = range(1, model.cfg.n_layers)
@@ -76,12 +81,12 @@ def mean_abs_routes(
         )
         for layer in layers:
             w = cache[route_hook_name(layer)].abs().double()
-            if lime_mode(model) == "kv" and not per_source_head:
+            if "n_kv_src" in router.route_dims and not per_source_head:
                 w = w.mean(-1)  # [batch, n_kv, n_src]: average over source heads h'
             # sum over batch (and positions, dynamic); all tokens weigh equally
-            lead = 2 if is_dynamic(model) else 1  # (batch, pos) or (batch,)
+            lead = 2 if router.per_token else 1  # (batch, pos) or (batch,)
             sums[layer] = sums.get(layer, 0) + w.flatten(0, lead - 1).sum(0)
-        count += batch.numel() if is_dynamic(model) else batch.shape[0]
+        count += batch.numel() if router.per_token else batch.shape[0]
     return {layer: (s / count).float().cpu() for layer, s in sums.items()}
 
 

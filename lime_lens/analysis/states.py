@@ -1,12 +1,13 @@
 """Which activations the analyses read: value states (pre/post routing) and residual states.
 
-The LIMe paper's text and its code disagree on what "values" are (notes/lime.md §4): the text says
-"output of W_V" (pre-routing), the entropy code captures the attention's *post-routing* values.
+The LIMe paper's text and its code disagree on what "values" are: the text (v2 §5.2) says "output
+of W_V" (pre-routing), the entropy code captures the attention's *post-routing* values.
 Both are offered here, under names that say which is which:
 
 - ``"values_pre"``: the layer's own W_V output on its own input, before any cross-layer routing.
-  kv mode (v2): ``blocks.{l}.attn.hook_v_raw``. residual mode (v1): ``ln1(resid_pre_l) W_V + b_V``,
-  computed from ``blocks.{l}.hook_resid_pre`` (no routing has happened there).
+  Routers with ``raw_kv_hooks`` (kv, v2): ``blocks.{l}.attn.hook_v_raw``. Otherwise (residual, v1):
+  ``ln1(resid_pre_l) W_V + b_V``, computed from ``blocks.{l}.hook_resid_pre`` (no routing has
+  happened there).
   A vanilla HookedTransformer has no routing, so its pre- and post-routing values are both
   ``blocks.{l}.attn.hook_v``.
 - ``"values_post"``: the values attention actually uses, ``blocks.{l}.attn.hook_v`` (mixed K/V in
@@ -26,13 +27,17 @@ import torch
 from jaxtyping import Float, Int
 from transformer_lens import HookedTransformer
 
+from lime_lens.router_registry import router_class
+from lime_lens.routers import LIMeRouter
+from lime_lens.tl_internals import kv_weights
+
 StateKind = Literal["values_pre", "values_post", "resid"]
 STATE_KINDS: tuple[str, ...] = ("values_pre", "values_post", "resid")
 
 
-def lime_mode(model: HookedTransformer) -> str | None:
-    """``"kv"`` / ``"residual"`` for a LIMe model, ``None`` for a vanilla HookedTransformer."""
-    return getattr(model.cfg, "lime_mode", None)
+def lime_router(model: HookedTransformer) -> type[LIMeRouter] | None:
+    """The router class of a LIMe model, ``None`` for a vanilla HookedTransformer."""
+    return router_class(model.cfg)
 
 
 def _check_kind(kind: str) -> None:
@@ -45,9 +50,10 @@ def hook_names_for(model: HookedTransformer, kind: StateKind, layer: int) -> lis
     _check_kind(kind)
     if kind == "resid":
         return [f"blocks.{layer}.hook_resid_post"]
-    if kind == "values_post" or lime_mode(model) is None:
+    router = lime_router(model)
+    if kind == "values_post" or router is None:
         return [f"blocks.{layer}.attn.hook_v"]
-    if lime_mode(model) == "kv":
+    if router.raw_kv_hooks:
         return [f"blocks.{layer}.attn.hook_v_raw"]
     return [f"blocks.{layer}.hook_resid_pre"]  # residual mode: ln1 and W_V applied below
 
@@ -55,16 +61,14 @@ def hook_names_for(model: HookedTransformer, kind: StateKind, layer: int) -> lis
 def _own_values(model: HookedTransformer, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
     """``ln1(resid_pre) W_V + b_V`` per KV head: the values a vanilla layer would compute."""
     normalized = model.blocks[layer].ln1(resid_pre)
-    attn = model.blocks[layer].attn
-    grouped = hasattr(attn, "_W_V") and not model.cfg.ungroup_grouped_query_attention
-    W_V, b_V = (attn._W_V, attn._b_V) if grouped else (attn.W_V, attn.b_V)
+    _, _, W_V, b_V = kv_weights(model.blocks[layer].attn)  # LIMe refuses ungrouped GQA
     return torch.einsum("bpd,hde->bphe", normalized, W_V) + b_V
 
 
 def _state_from_cache(model: HookedTransformer, cache, kind: StateKind, layer: int) -> torch.Tensor:
     (name,) = hook_names_for(model, kind, layer)
     act = cache[name]
-    if kind == "values_pre" and lime_mode(model) == "residual":
+    if kind == "values_pre" and name.endswith("hook_resid_pre"):  # no raw-V hook: recompute W_V
         act = _own_values(model, layer, act)
     return act.flatten(2) if act.ndim == 4 else act  # heads concatenated: [batch, pos, n_kv*d_head]
 

@@ -12,19 +12,16 @@ from typing import Any
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 from transformers import PreTrainedTokenizerBase
 
-ARCHES = (
-    "vanilla",
-    "lime-kv",
-    "lime-residual-static",
-    "lime-residual-dynamic",
-    "lime-residual-top_p",
-)
-_LIME_FIELDS = {  # arch -> (lime_mode, lime_lookup), as in lime_lens.LIMeConfig
-    "lime-kv": ("kv", "static"),
-    "lime-residual-static": ("residual", "static"),
-    "lime-residual-dynamic": ("residual", "dynamic"),
-    "lime-residual-top_p": ("residual", "top_p"),
-}
+from lime_lens.router_registry import router_entries
+
+
+def lime_arches() -> dict[str, tuple[str, str]]:
+    """``"lime-{name}"`` -> ``(lime_mode, lime_lookup)`` for every registered router."""
+    return {f"lime-{entry.name}": key for key, entry in router_entries().items()}
+
+
+ARCHES = ("vanilla", *lime_arches())
+"""The built-in architectures (the CLI's choices); build_model also accepts routers registered later."""
 
 
 @dataclass
@@ -91,14 +88,15 @@ def build_model(
     device: str = "cpu",
 ) -> HookedTransformer:
     """A freshly initialised (seeded) model: HookedTransformer or lime_lens.HookedLIMeTransformer."""
-    if arch not in ARCHES:
-        raise ValueError(f"arch must be one of {ARCHES}, got {arch!r}")
+    lime = lime_arches()
+    if arch != "vanilla" and arch not in lime:
+        raise ValueError(f"arch must be one of {('vanilla', *lime)}, got {arch!r}")
     kwargs = {**llama_config_kwargs(shape, d_vocab, seed), "device": device}
     if arch == "vanilla":
         return HookedTransformer(HookedTransformerConfig(**kwargs), tokenizer=tokenizer)
     from lime_lens import HookedLIMeTransformer, LIMeConfig
 
-    mode, lookup = _LIME_FIELDS[arch]
+    mode, lookup = lime[arch]
     cfg = LIMeConfig(**kwargs, lime_mode=mode, lime_lookup=lookup, lime_top_p=lime_top_p)
     return HookedLIMeTransformer(cfg, tokenizer=tokenizer)
 
