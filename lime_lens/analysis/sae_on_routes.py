@@ -7,7 +7,7 @@ Because one HierarchicalTopK SAE serves every budget k <= K, :func:`sweep_route_
 the same SAE at several budgets (``saelens_hierarchical.sweep.sweep_budgets``: SAELens
 ``run_evals`` per budget on identical held-out tokens).
 
-Default hook per routing mode (:func:`route_sae_hook`):
+Default hook per router source (``LIMeRouter.source``, :func:`route_sae_hook`):
 - kv (v2): ``blocks.{l}.attn.hook_v``, the MIXED values attention reads, [batch, pos, n_kv, d_head];
 - residual (v1): ``blocks.{l}.lime.hook_kv_in``, the per-head route mixture that W_K/W_V project,
   [batch, pos, n_kv, d_model].
@@ -27,18 +27,17 @@ from sae_lens import SAE, LanguageModelSAERunnerConfig, LanguageModelSAETraining
 from transformer_lens import HookedTransformer
 
 from lime_lens.analysis.routing import require_lime
-from lime_lens.analysis.states import lime_mode
 
 
 def route_sae_hook(model: HookedTransformer, layer: int, head: int | None = 0) -> tuple[str, int | None, int]:
     """``(hook_name, hook_head_index, d_in)`` of the default route hook at ``layer`` (module doc)."""
-    require_lime(model)
+    router = require_lime(model)
     if not 1 <= layer < model.cfg.n_layers:
         raise ValueError(f"layer must be in [1, {model.cfg.n_layers - 1}] (layer 0 has no route)")
     n_kv = model.cfg.n_key_value_heads or model.cfg.n_heads
     if head is not None and not 0 <= head < n_kv:
         raise ValueError(f"head must be in [0, {n_kv - 1}] or None, got {head}")
-    if lime_mode(model) == "kv":
+    if router.source == "kv":
         name, width = f"blocks.{layer}.attn.hook_v", model.cfg.d_head
     else:
         name, width = f"blocks.{layer}.lime.hook_kv_in", model.cfg.d_model
@@ -72,7 +71,7 @@ def route_sae_runner_config(
 
     kwargs: dict[str, Any] = dict(
         sae=HierarchicalTopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k),
-        model_name=f"lime-{lime_mode(model)}",  # a label only: the model is passed in
+        model_name=f"lime-{model.cfg.lime_mode}",  # a label only: the model is passed in
         hook_name=hook_name,
         hook_head_index=hook_head_index,
         dataset_path="",
