@@ -1,6 +1,6 @@
 """LIMe vs vanilla HookedTransformer: forward, training step, KV-cached generation, training memory.
 
-Issue 5 "Performance": LLaMA-style (RMSNorm, rotary, gated SiLU MLP), 8 layers, d_model 256,
+Performance targets: LLaMA-style (RMSNorm, rotary, gated SiLU MLP), 8 layers, d_model 256,
 8 heads, sequence 256, batch 8, float32, CPU. Targets for LIMe-kv / vanilla: forward <= 1.05,
 training step <= 1.10, generation tokens/s >= 0.95, peak training memory <= 1.10. The
 residual-dynamic (paper v1) figures are reported too. Every model is built from the same seed,
@@ -20,7 +20,12 @@ reads ``VmHWM``; "step" is that peak minus the RSS before the steps (what traini
 RSS depends on the allocator, so the deterministic "saved" figure is also reported: the bytes of
 the distinct storages autograd saves for backward in one training step (activation memory).
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_lime.py [--repeats 5] [--n-kv-heads 8]
+    OMP_NUM_THREADS=1 python benchmarks/bench_lime.py [--repeats 5] [--n-kv-heads 8] [--out FILE]
+
+Besides printing, writes every figure and the ratios to ``--out`` (default
+``results/benchmarks/lime.json``, or ``lime_gqa.json`` with fewer K/V heads than heads).
+``--quick`` shrinks the models and the run to check the script in seconds; it writes JSON
+only to an explicit ``--out``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ from lime_lens import HookedLIMeTransformer, LIMeConfig
 
 warnings.filterwarnings("ignore")
 N_LAYERS, D_MODEL, N_HEADS, SEQ, BATCH, D_VOCAB = 8, 256, 8, 256, 8, 4096
+QUICK = dict(N_LAYERS=2, D_MODEL=64, N_HEADS=4, SEQ=32, BATCH=2)
+"""Module sizes under ``--quick`` (a smoke run, not a measurement)."""
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
+TARGETS = {"forward": 1.05, "train": 1.10, "gen": 0.95, "peak_mib": 1.10}
+"""lime-kv / vanilla: at most (forward, train, peak memory) or at least (gen tok/s) these ratios."""
 VARIANTS = {"vanilla": None, "lime-kv": ("kv", "static"), "lime-residual-dynamic": ("residual", "dynamic")}
 
 
@@ -81,9 +91,9 @@ CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
 clock = CLOCKS["cpu"]
 
 
-def timed(fn) -> float:
+def timed(fn, *args, **kwargs) -> float:
     start = clock()
-    fn()
+    fn(*args, **kwargs)
     return clock() - start
 
 
@@ -96,9 +106,9 @@ def time_all(variants: list[str], n_kv: int | None, repeats: int, prompt: int, n
     for rep, tokens in enumerate(batches):
         for v, model in models.items():  # alternate models within each rep
             with torch.no_grad():
-                fwd = timed(lambda: model(tokens))
-            step = timed(lambda: train_step(model, optimizers[v], tokens))
-            gen = timed(lambda: model.generate(tokens[:, :prompt], **gen_kwargs))
+                fwd = timed(model, tokens)
+            step = timed(train_step, model, optimizers[v], tokens)
+            gen = timed(model.generate, tokens[:, :prompt], **gen_kwargs)
             if rep:  # rep 0 is the warm-up
                 results[v]["forward"].append(fwd)
                 results[v]["train"].append(step)
@@ -147,49 +157,89 @@ def memory_child(variant: str, n_kv: int | None) -> None:
     print(json.dumps({"peak_mib": peak / 1024, "step_mib": (peak - before) / 1024, "saved_mib": saved}))
 
 
-def memory_all(variants: list[str], n_kv: int | None) -> dict:
+def memory_all(variants: list[str], n_kv: int | None, quick: bool) -> dict:
     out = {}
     for v in variants:
         cmd = [sys.executable, __file__, "--memory-child", v, "--n-kv-heads", str(n_kv or N_HEADS)]
+        cmd += ["--quick"] if quick else []
         out[v] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
     return out
+
+
+def ratios(times: dict, memory: dict) -> dict:
+    """Every variant / vanilla: time medians and bests (gen: tokens/s), memory figures."""
+    out = {}
+    for v in times:
+        if v == "vanilla":
+            continue
+        t, m, base_t, base_m = times[v], memory[v], times["vanilla"], memory["vanilla"]
+        out[v] = {k: t[k] / base_t[k] for k in t} | {k: m[k] / base_m[k] for k in m}
+    return out
+
+
+def print_tables(times: dict, memory: dict, ratio: dict, header: str) -> None:
+    print(header)
+    print(f"{'model':<24}{'forward s':>10}{'train s':>10}{'gen tok/s':>11}{'peak MiB':>10}{'step MiB':>10}{'saved MiB':>10}")
+    for v in times:
+        t, m = times[v], memory[v]
+        print(f"{v:<24}{t['forward']:>10.3f}{t['train']:>10.3f}{t['gen']:>11.1f}{m['peak_mib']:>10.0f}"
+              f"{m['step_mib']:>10.0f}{m['saved_mib']:>10.0f}")
+    print(f"\n{'ratio vs vanilla':<24}{'forward':>10}{'train':>10}{'gen tok/s':>11}{'peak':>10}{'step':>10}{'saved':>10}")
+    for v, r in ratio.items():
+        for stat, suffix in (("median", ""), ("best", "_best")):
+            print(f"{v + ' (' + stat + ')':<24}{r['forward' + suffix]:>10.3f}{r['train' + suffix]:>10.3f}"
+                  f"{r['gen' + suffix]:>11.3f}"
+                  + (f"{r['peak_mib']:>10.3f}{r['step_mib']:>10.3f}{r['saved_mib']:>10.3f}" if not suffix else ""))
+    print("targets (lime-kv): forward <= 1.05, train <= 1.10, gen tok/s >= 0.95, peak memory <= 1.10")
+
+
+def write_json(path: Path, settings: dict, times: dict, memory: dict, ratio: dict) -> None:
+    """The printed figures as JSON, written atomically (temp file + rename)."""
+    payload = {"settings": settings, "targets_lime_kv": TARGETS, "times": times, "memory": memory,
+               "ratio_vs_vanilla": ratio}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)
+    print(f"wrote {path}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--n-kv-heads", type=int, default=N_HEADS, help="8 = full MHA; 2 = GQA")
+    parser.add_argument("--n-kv-heads", type=int, default=None, help="default: full MHA; 2 = GQA")
     parser.add_argument("--prompt", type=int, default=128)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--clock", choices=list(CLOCKS), default="cpu")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (see the module docstring)")
+    parser.add_argument("--quick", action="store_true", help="tiny models: check the script, not a measurement")
     parser.add_argument("--memory-child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        globals().update(QUICK)
+        args.repeats, args.prompt = min(args.repeats, 2), min(args.prompt, SEQ // 2)
+        args.new_tokens = min(args.new_tokens, 4)
+    n_kv = args.n_kv_heads or N_HEADS
     torch.set_num_threads(1)  # one compute thread, so the thread's CPU time is the model's
     global clock
     clock = CLOCKS[args.clock]
     if args.memory_child:
-        return memory_child(args.memory_child, args.n_kv_heads)
+        return memory_child(args.memory_child, n_kv)
     variants = list(VARIANTS)
-    times = time_all(variants, args.n_kv_heads, args.repeats, args.prompt, args.new_tokens)
-    memory = memory_all(variants, args.n_kv_heads)
-    print(f"LLaMA-style L={N_LAYERS} d_model={D_MODEL} heads={N_HEADS} kv_heads={args.n_kv_heads} "
-          f"seq={SEQ} batch={BATCH} fp32 CPU, {torch.get_num_threads()} thread(s), {args.clock} clock, "
-          f"median of {args.repeats}")
-    print(f"{'model':<24}{'forward s':>10}{'train s':>10}{'gen tok/s':>11}{'peak MiB':>10}{'step MiB':>10}{'saved MiB':>10}")
-    for v in variants:
-        t, m = times[v], memory[v]
-        print(f"{v:<24}{t['forward']:>10.3f}{t['train']:>10.3f}{t['gen']:>11.1f}{m['peak_mib']:>10.0f}"
-              f"{m['step_mib']:>10.0f}{m['saved_mib']:>10.0f}")
-    base_t, base_m = times["vanilla"], memory["vanilla"]
-    print(f"\n{'ratio vs vanilla':<24}{'forward':>10}{'train':>10}{'gen tok/s':>11}{'peak':>10}{'step':>10}{'saved':>10}")
-    for v in variants[1:]:
-        t, m = times[v], memory[v]
-        for stat, suffix in (("median", ""), ("best", "_best")):
-            print(f"{v + ' (' + stat + ')':<24}{t['forward' + suffix] / base_t['forward' + suffix]:>10.3f}"
-                  f"{t['train' + suffix] / base_t['train' + suffix]:>10.3f}{t['gen' + suffix] / base_t['gen' + suffix]:>11.3f}"
-                  + (f"{m['peak_mib'] / base_m['peak_mib']:>10.3f}{m['step_mib'] / base_m['step_mib']:>10.3f}"
-                     f"{m['saved_mib'] / base_m['saved_mib']:>10.3f}" if not suffix else ""))
-    print("targets (lime-kv): forward <= 1.05, train <= 1.10, gen tok/s >= 0.95, peak memory <= 1.10")
+    times = time_all(variants, n_kv, args.repeats, args.prompt, args.new_tokens)
+    memory = memory_all(variants, n_kv, args.quick)
+    ratio = ratios(times, memory)
+    settings = dict(n_layers=N_LAYERS, d_model=D_MODEL, n_heads=N_HEADS, n_kv_heads=n_kv, seq=SEQ,
+                    batch=BATCH, d_vocab=D_VOCAB, repeats=args.repeats, prompt=args.prompt,
+                    new_tokens=args.new_tokens, clock=args.clock, threads=torch.get_num_threads(),
+                    torch=torch.__version__, quick=args.quick)
+    print_tables(times, memory, ratio,
+                 f"LLaMA-style L={N_LAYERS} d_model={D_MODEL} heads={N_HEADS} kv_heads={n_kv} seq={SEQ} "
+                 f"batch={BATCH} fp32 CPU, {torch.get_num_threads()} thread(s), {args.clock} clock, "
+                 f"median of {args.repeats}")
+    out = args.out or (None if args.quick else RESULTS / ("lime.json" if n_kv == N_HEADS else "lime_gqa.json"))
+    if out is not None:
+        write_json(out, settings, times, memory, ratio)
 
 
 if __name__ == "__main__":

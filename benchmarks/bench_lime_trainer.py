@@ -1,30 +1,36 @@
 """Throughput of the trainer (``lime_lens.train.train``): vanilla vs LIMe-kv vs LIMe-residual-dynamic.
 
-Shapes and batch of the shipped tiny models (``lime_lens.assets.pretrained``: 4 layers, d_model 64,
-BPE-4096, 16 rows of 64 tokens per step; the vanilla MLP widened to equal parameters). All models
+Shapes, rows and batch of the shipped tiny models, as their ``metrics.json`` recorded them
+(``lime_lens.assets.tiny_model_metrics``: 4 layers, d_model 64, BPE-4096, 16 rows of 64 tokens
+per step; the vanilla MLP widened to equal parameters). All models
 live in one process and alternate rep by rep (rep 0 is a warm-up), so load drift on a shared
 machine hits them alike. Reports the median over reps of the trainer's own ``tokens_per_s``
 (wall clock, optimizer steps only) and of tokens per CPU-second of this process (robust to
 other processes), with ratios to vanilla.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_lime_trainer.py [--steps 40] [--repeats 3]
+    OMP_NUM_THREADS=1 python benchmarks/bench_lime_trainer.py [--steps 40] [--repeats 3] [--out FILE]
+
+Besides printing, writes the medians and ratios to ``--out`` (default
+``results/benchmarks/lime_trainer.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
-from lime_lens.assets import load_corpus, load_tokenizer
-from lime_lens.assets.pretrained import TINY_CONTEXT_SIZE, TINY_SHAPE, matched_baseline_shape
+from lime_lens.assets import load_corpus, load_tokenizer, tiny_model_metrics, tokenize_rows
 from lime_lens.train import TrainConfig, train
 from lime_lens.train.architectures import ModelShape, build_model
-from lime_lens.train.data import tokenize_rows
 
-BATCH = 16
+SHIPPED = {"vanilla": "vanilla", "lime-kv": "lime", "lime-residual-dynamic": "dynamic"}
+"""Benchmarked architecture -> the shipped tiny model whose recorded shape it uses."""
+RESULT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "lime_trainer.json"
 
 
 def main() -> None:
@@ -33,15 +39,14 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULT, help="JSON file")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tokenizer = load_tokenizer()
-    rows = tokenize_rows(load_corpus("train"), tokenizer, TINY_CONTEXT_SIZE)[: 100 * BATCH]
-    shapes = {
-        "vanilla": matched_baseline_shape(len(tokenizer)),
-        "lime-kv": TINY_SHAPE,
-        "lime-residual-dynamic": TINY_SHAPE,
-    }
+    shipped = {arch: tiny_model_metrics(name) for arch, name in SHIPPED.items()}
+    context, batch = shipped["lime-kv"]["context_size"], shipped["lime-kv"]["train_config"]["batch_size"]
+    rows = tokenize_rows(load_corpus("train"), tokenizer, context)[: 100 * batch]
+    shapes = {arch: metrics["model_shape"] for arch, metrics in shipped.items()}
     wall: dict[str, list[float]] = {arch: [] for arch in shapes}
     cpu: dict[str, list[float]] = {arch: [] for arch in shapes}
     for rep in range(args.repeats + 1):
@@ -49,7 +54,7 @@ def main() -> None:
             model = build_model(arch, ModelShape(**shape), len(tokenizer), seed=rep)
             cfg = TrainConfig(
                 max_steps=args.steps,
-                batch_size=BATCH,
+                batch_size=batch,
                 warmup_steps=5,
                 eval_interval=0,
                 progress=False,
@@ -60,13 +65,28 @@ def main() -> None:
             if rep:
                 wall[arch].append(result.tokens_per_s)
                 cpu[arch].append(
-                    args.steps * BATCH * TINY_CONTEXT_SIZE / (time.process_time() - start)
+                    args.steps * batch * context / (time.process_time() - start)
                 )
-    base_wall, base_cpu = statistics.median(wall["vanilla"]), statistics.median(cpu["vanilla"])
+    medians = {
+        arch: {"wall_tokens_per_s": statistics.median(wall[arch]), "cpu_tokens_per_s": statistics.median(cpu[arch])}
+        for arch in shapes
+    }
+    base = medians["vanilla"]
     print(f"{'model':>22} | trainer tok/s (wall) | ratio | tok per CPU-second | ratio")
-    for arch in shapes:
-        w, c = statistics.median(wall[arch]), statistics.median(cpu[arch])
-        print(f"{arch:>22} | {w:20,.0f} | {w / base_wall:5.2f} | {c:18,.0f} | {c / base_cpu:5.2f}")
+    for arch, m in medians.items():
+        m["wall_ratio"] = m["wall_tokens_per_s"] / base["wall_tokens_per_s"]
+        m["cpu_ratio"] = m["cpu_tokens_per_s"] / base["cpu_tokens_per_s"]
+        print(
+            f"{arch:>22} | {m['wall_tokens_per_s']:20,.0f} | {m['wall_ratio']:5.2f} "
+            f"| {m['cpu_tokens_per_s']:18,.0f} | {m['cpu_ratio']:5.2f}"
+        )
+    settings = {"steps": args.steps, "repeats": args.repeats, "batch_size": batch, "context_size": context,
+                "threads": torch.get_num_threads(), "torch": torch.__version__, "shapes": shapes}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_text(json.dumps({"settings": settings, "median_over_repeats": medians}, indent=2))
+    tmp.replace(args.out)  # atomic
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

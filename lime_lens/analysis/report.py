@@ -18,23 +18,28 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import pandas as pd
+import torch
+from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-matplotlib.use("Agg")
+from lime_lens import HookedLIMeTransformer, LIMeConfig
+from lime_lens.analysis import plots
+from lime_lens.analysis.attribution import decompose_kv_input, route_ablation_table
+from lime_lens.analysis.circuits import depthwise_circuits
+from lime_lens.analysis.entropy import entropy_per_layer
+from lime_lens.analysis.probe import token_separability
+from lime_lens.analysis.routing import is_dynamic, mean_abs_routes, routing_heatmaps
+from lime_lens.assets import load_gpt2_tokenizer, load_token_dataset, load_tokenizer
+from lime_lens.serialization import load_model
 
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from transformer_lens import HookedTransformer, HookedTransformerConfig  # noqa: E402
+STAND_IN_CONTEXT_SIZE = 64
+STAND_IN_SHAPE = dict(n_layers=4, d_model=64, n_heads=4, n_key_value_heads=None, d_head=16, d_mlp=172, n_ctx=64)
+STAND_IN_TRAIN = dict(batch_size=16, lr=1e-3, router_lr=1e-2)
+STAND_IN_MATCHED_ARCHES = ("lime-kv", "lime-residual-dynamic")
+"""The stand-in recipe: the shipped tiny models' context size, shape, optimiser and baseline
+matching (``scripts/tiny_lime_recipe.py``, which the package cannot import; a test pins the two
+equal), cut to a few steps by :func:`train_stand_in`."""
 
-from lime_lens import HookedLIMeTransformer, LIMeConfig  # noqa: E402
-from lime_lens.analysis import plots  # noqa: E402
-from lime_lens.analysis.attribution import decompose_kv_input, route_ablation_table  # noqa: E402
-from lime_lens.analysis.circuits import depthwise_circuits  # noqa: E402
-from lime_lens.analysis.entropy import entropy_per_layer  # noqa: E402
-from lime_lens.analysis.probe import token_separability  # noqa: E402
-from lime_lens.analysis.routing import is_dynamic, mean_abs_routes, routing_heatmaps  # noqa: E402
-from lime_lens.assets import load_gpt2_tokenizer, load_token_dataset, load_tokenizer  # noqa: E402
-from lime_lens.serialization import load_model  # noqa: E402
 
 def _tokenizer_for(d_vocab: int):
     """The embedded tokenizer with ``d_vocab`` entries (BPE-4096 or GPT-2), else None."""
@@ -84,16 +89,18 @@ def token_rows(split: str, context_size: int) -> torch.Tensor:
 
 def train_stand_in(arch: str, steps: int = 60, seed: int = 0) -> HookedTransformer:
     """``arch`` ("vanilla", "lime-kv", "lime-residual-dynamic", ...) built and trained with the
-    shipped tiny recipe (``lime_lens.assets.pretrained``), truncated to ``steps`` steps."""
-    from lime_lens.assets.pretrained import TINY_CONTEXT_SIZE, TINY_SHAPE, TINY_TRAIN, matched_baseline_shape
+    shipped tiny recipe (the ``STAND_IN_*`` constants), truncated to ``steps`` steps."""
     from lime_lens.train import TrainConfig, train
     from lime_lens.train.architectures import ModelShape, build_model
+    from lime_lens.train.baseline import equal_size_baseline_shape
 
     tokenizer = load_tokenizer()
-    shape = matched_baseline_shape(len(tokenizer)) if arch == "vanilla" else TINY_SHAPE
+    shape = STAND_IN_SHAPE
+    if arch == "vanilla":
+        shape = equal_size_baseline_shape(STAND_IN_SHAPE, len(tokenizer), STAND_IN_MATCHED_ARCHES)
     model = build_model(arch, ModelShape(**shape), len(tokenizer), seed=seed, tokenizer=tokenizer)
-    recipe = {**TINY_TRAIN, "max_steps": steps, "warmup_steps": max(1, steps // 10), "eval_interval": 0}
-    train(model, TrainConfig(**recipe, seed=seed, progress=False), token_rows("train", TINY_CONTEXT_SIZE))
+    recipe = {**STAND_IN_TRAIN, "max_steps": steps, "warmup_steps": max(1, steps // 10), "eval_interval": 0}
+    train(model, TrainConfig(**recipe, seed=seed, progress=False), token_rows("train", STAND_IN_CONTEXT_SIZE))
     return model.eval()
 
 
@@ -126,7 +133,7 @@ def _circuit_readouts(model: HookedTransformer, tokens: torch.Tensor, n: int = 6
 def run_report(lime: HookedTransformer, baseline: HookedTransformer, dynamic: HookedTransformer | None,
                tokens: torch.Tensor, out: Path, probe_rows: torch.Tensor, sae_rows: torch.Tensor | None = None,
                probe_epochs: int = 1) -> dict[str, Any]:
-    """Every analysis of issue 7 on (lime, baseline); figures and tables are written to ``out``.
+    """Every ``lime_lens.analysis`` tool on (lime, baseline); figures and tables are written to ``out``.
 
     ``tokens``: analysis corpus (entropy, routing, ablation); ``probe_rows``: a larger corpus for
     the probe (the embedded validation split has only 39 " are"); ``sae_rows``: SAE training rows.
@@ -156,7 +163,10 @@ def run_report(lime: HookedTransformer, baseline: HookedTransformer, dynamic: Ho
     if sae_rows is not None:
         import datasets
 
-        from lime_lens.analysis.sae_on_routes import sweep_route_sae, train_route_sae  # imports SAELens
+        from lime_lens.analysis.sae_on_routes import (  # imports SAELens
+            sweep_route_sae,
+            train_route_sae,
+        )
 
         ds = datasets.Dataset.from_dict({"tokens": sae_rows.numpy()}).with_format("torch")
         ctx = sae_rows.shape[1]
@@ -170,6 +180,9 @@ def run_report(lime: HookedTransformer, baseline: HookedTransformer, dynamic: Ho
 
 
 def main(argv: list[str] | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI only writes figures to files; set here, not at import
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lime", help="saved LIMe model folder")
     parser.add_argument("--baseline", help="saved vanilla baseline folder")

@@ -1,10 +1,11 @@
 """Embedded offline assets: Austen corpus, GPT-2 and BPE-4096 tokenizers, default model, tiny LIMe models.
 
 Everything loads from package data with ``HF_HUB_OFFLINE=1``; provenance in data/PROVENANCE.md.
+``tokenize_rows`` cuts any text into the BOS-prefixed token rows the trainer and SAELens consume.
 """
 
 from lime_lens.assets.corpus import load_corpus
-from lime_lens.assets.dataset import load_token_dataset
+from lime_lens.assets.dataset import load_token_dataset, tokenize_rows
 from lime_lens.assets.models import default_model_metrics, load_default_model
 from lime_lens.assets.pretrained import (
     load_tiny_baseline_model,
@@ -25,4 +26,5 @@ __all__ = [
     "load_token_dataset",
     "load_tokenizer",
     "tiny_model_metrics",
+    "tokenize_rows",
 ]

@@ -1,4 +1,5 @@
-"""Token datasets over the embedded corpus, in the layout SAELens and the trainer consume."""
+"""Text -> packed token rows, and token datasets over the embedded corpus in that layout (what
+SAELens and ``lime_lens.train`` consume)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,16 @@ def tokenize_text(text: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     return tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
 
 
+def tokenize_rows(
+    text: str, tokenizer: PreTrainedTokenizerBase, context_size: int
+) -> Int64[torch.Tensor, "n_rows context_size"]:
+    """BOS-prefixed, non-overlapping rows of ``context_size`` tokens of any ``text`` (see
+    :func:`pack_tokens`): the rows ``lime_lens.train.train`` and SAELens consume."""
+    if tokenizer.bos_token_id is None:
+        raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no bos_token_id")
+    return pack_tokens(tokenize_text(text, tokenizer), context_size, tokenizer.bos_token_id)
+
+
 def load_token_dataset(
     split: Split = "train",
     context_size: int = 128,
@@ -50,11 +61,7 @@ def load_token_dataset(
     ``tokenizer`` defaults to :func:`load_tokenizer` (BPE-4096).
     """
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
-    if tokenizer.bos_token_id is None:
-        raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no bos_token_id")
-    rows = pack_tokens(
-        tokenize_text(load_corpus(split), tokenizer), context_size, tokenizer.bos_token_id
-    )
+    rows = tokenize_rows(load_corpus(split), tokenizer, context_size)
     features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("int64"))})
     ds = datasets.Dataset.from_dict({"tokens": rows.numpy()}, features=features)
     return ds.with_format("torch")

@@ -4,9 +4,11 @@
     torchrun --nproc_per_node 8 -m lime_lens.train --arch lime-kv --parallel fsdp --out runs/big
     python -m lime_lens.train --arch vanilla --hf-dataset roneneldan/TinyStories --tokenizer gpt2
 
-Every TrainConfig and ModelShape field is a flag (``--max-steps``, ``--d-model``, ...). The run
-folder gets ``checkpoints/step_*`` and the final ``model/`` (``lime_lens.serialization`` format,
-with ``metrics.json``); ``--resume auto`` continues from the newest checkpoint there.
+This entry point is where the embedded corpus and tokenizers (``lime_lens.assets``) are wired in;
+the training library itself takes its rows as arguments. Every TrainConfig and ModelShape field is
+a flag (``--max-steps``, ``--d-model``, ...). The run folder gets ``checkpoints/step_*`` and the
+final ``model/`` (``lime_lens.serialization`` format, with ``metrics.json``); ``--resume auto``
+continues from the newest checkpoint there.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from lime_lens.assets import load_gpt2_tokenizer, load_tokenizer
+from lime_lens.assets import load_corpus, load_gpt2_tokenizer, load_tokenizer
+from lime_lens.assets.dataset import tokenize_rows
 from lime_lens.train.architectures import ARCHES, ModelShape, build_model, count_params
 from lime_lens.train.checkpoint import list_checkpoints, save_trained_model
 from lime_lens.train.config import TrainConfig
-from lime_lens.train.data import load_texts, tokenize_rows
 from lime_lens.train.distributed import exit_worker, init_distributed, shutdown_distributed
+from lime_lens.train.texts import read_texts
 from lime_lens.train.trainer import TrainResult, train
 
 _OPTIONAL_TYPES = {
@@ -101,6 +104,23 @@ def pick_tokenizer(name: str) -> PreTrainedTokenizerBase:
     if name == "gpt2":
         return load_gpt2_tokenizer()
     return AutoTokenizer.from_pretrained(name)
+
+
+def load_texts(
+    text_file: str | None = None,
+    hf_dataset: str | None = None,
+    hf_config: str | None = None,
+    hf_split: str = "train",
+    hf_val_split: str | None = None,
+    hf_text_column: str = "text",
+    val_fraction: float = 0.05,
+) -> tuple[str, str]:
+    """(train, validation) text: the embedded Austen corpus unless a file or HF dataset is named."""
+    if text_file is None and hf_dataset is None:
+        return load_corpus("train"), load_corpus("validation")
+    return read_texts(
+        text_file, hf_dataset, hf_config, hf_split, hf_val_split, hf_text_column, val_fraction
+    )
 
 
 def _fields(args: argparse.Namespace, cls: type) -> dict[str, Any]:

@@ -1,16 +1,12 @@
-"""Training data: text sources -> packed token rows -> a deterministic, resumable batch order."""
+"""Training data: rows (packed token rows, e.g. from ``lime_lens.assets.dataset.tokenize_rows``)
+and a deterministic, resumable batch order over them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 from jaxtyping import Int64
-from transformers import PreTrainedTokenizerBase
-
-from lime_lens.assets import load_corpus
-from lime_lens.assets.dataset import pack_tokens, tokenize_text
 
 Rows = torch.Tensor | Mapping[str, torch.Tensor]
 """Training data: a ``[n_rows, ...]`` tensor, or a mapping of equal-length tensors (e.g. tokens
@@ -70,61 +66,3 @@ def rank_slice(global_batch: int, rank: int, world_size: int) -> slice:
         )
     per_rank = global_batch // world_size
     return slice(rank * per_rank, (rank + 1) * per_rank)
-
-
-def split_text(text: str, val_fraction: float) -> tuple[str, str]:
-    """Hold out the last ``val_fraction`` of lines (at least one) as validation."""
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    lines = text.split("\n")
-    if len(lines) < 2:
-        raise ValueError("text has a single line; cannot hold out validation lines")
-    cut = min(len(lines) - 1, round((1 - val_fraction) * len(lines)))
-    return "\n".join(lines[:cut]), "\n".join(lines[cut:])
-
-
-def load_texts(
-    text_file: str | None = None,
-    hf_dataset: str | None = None,
-    hf_config: str | None = None,
-    hf_split: str = "train",
-    hf_val_split: str | None = None,
-    hf_text_column: str = "text",
-    val_fraction: float = 0.05,
-) -> tuple[str, str]:
-    """(train, validation) text: the embedded Austen corpus unless a file or HF dataset is named."""
-    if text_file is not None and hf_dataset is not None:
-        raise ValueError("give either text_file or hf_dataset, not both")
-    if text_file is not None:
-        path = Path(text_file)
-        if not path.is_file():
-            raise ValueError(f"text_file {text_file!r} is not a file")
-        return split_text(path.read_text(encoding="utf-8"), val_fraction)
-    if hf_dataset is not None:
-        return _hf_texts(
-            hf_dataset, hf_config, hf_split, hf_val_split, hf_text_column, val_fraction
-        )
-    return load_corpus("train"), load_corpus("validation")
-
-
-def _hf_texts(name, config, split, val_split, column, val_fraction) -> tuple[str, str]:  # noqa: ANN001
-    import datasets  # the real hub path; needs network or a local cache
-
-    def text_of(split_name: str) -> str:
-        ds = datasets.load_dataset(name, config, split=split_name)
-        if column not in ds.column_names:
-            raise ValueError(f"hf_text_column {column!r} not in {name} columns {ds.column_names}")
-        return "\n".join(ds[column])
-
-    if val_split is not None:
-        return text_of(split), text_of(val_split)
-    return split_text(text_of(split), val_fraction)
-
-
-def tokenize_rows(
-    text: str, tokenizer: PreTrainedTokenizerBase, context_size: int
-) -> Int64[torch.Tensor, "n_rows context_size"]:
-    """BOS-prefixed, non-overlapping rows of ``context_size`` tokens (see ``pack_tokens``)."""
-    if tokenizer.bos_token_id is None:
-        raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no bos_token_id")
-    return pack_tokens(tokenize_text(text, tokenizer), context_size, tokenizer.bos_token_id)

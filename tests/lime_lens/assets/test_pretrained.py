@@ -2,22 +2,26 @@ import re
 
 import pytest
 import torch
-from transformer_lens import HookedTransformer
-
-from lime_lens import HookedLIMeTransformer
-from lime_lens.assets import load_corpus
-from lime_lens.assets.pretrained import (
+from tiny_lime_recipe import (  # scripts/, put on sys.path by conftest.py
     MATCHED_ARCHES,
     TINY_CONTEXT_SIZE,
     TINY_SHAPE,
+    TINY_TRAIN,
+    matched_baseline_shape,
+)
+from transformer_lens import HookedTransformer
+
+from lime_lens import HookedLIMeTransformer
+from lime_lens.analysis import report
+from lime_lens.assets import load_corpus
+from lime_lens.assets.dataset import tokenize_rows
+from lime_lens.assets.pretrained import (
     load_tiny_baseline_model,
     load_tiny_dynamic_model,
     load_tiny_lime_model,
-    matched_baseline_shape,
     tiny_model_metrics,
 )
 from lime_lens.train.architectures import ModelShape, build_model, count_params
-from lime_lens.train.data import tokenize_rows
 
 ROUTE = re.compile(r"\.lime\.route")
 LIME_CHECKPOINTS = {
@@ -90,3 +94,15 @@ def test_recorded_validation_loss_is_reproduced_on_the_validation_split(models, 
     torch.testing.assert_close(
         torch.stack(losses).sum().item() / rows.shape[0], metrics["val_loss"], rtol=0, atol=1e-4
     )
+
+
+def test_the_recipe_is_the_one_the_shipped_models_recorded_and_the_report_stand_in_uses():
+    for which in ("lime", "dynamic", "vanilla"):
+        metrics = tiny_model_metrics(which)
+        assert metrics["context_size"] == TINY_CONTEXT_SIZE
+        assert {k: metrics["train_config"][k] for k in TINY_TRAIN} == TINY_TRAIN
+    assert tiny_model_metrics("lime")["model_shape"] == TINY_SHAPE
+    assert report.STAND_IN_CONTEXT_SIZE == TINY_CONTEXT_SIZE
+    assert report.STAND_IN_SHAPE == TINY_SHAPE
+    assert report.STAND_IN_TRAIN == {k: TINY_TRAIN[k] for k in report.STAND_IN_TRAIN}
+    assert report.STAND_IN_MATCHED_ARCHES == MATCHED_ARCHES
