@@ -1,0 +1,102 @@
+"""Pins every TransformerLens internal that lime_lens.tl_internals names (see its docstring), so a
+TransformerLens upgrade that moves one fails here, in one place."""
+
+import inspect
+
+import pytest
+import torch
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+from lime_lens import tl_internals as tl
+
+
+def _cfg(**overrides):
+    kwargs = dict(n_layers=2, d_model=16, d_head=4, n_heads=4, d_mlp=32, d_vocab=11, n_ctx=8,
+                  act_fn="gelu", normalization_type="LN", device="cpu", seed=0)
+    kwargs.update(overrides)
+    return HookedTransformerConfig(**kwargs)
+
+
+def _params(fn) -> tuple[str, ...]:
+    return tuple(inspect.signature(fn).parameters)[1:]  # after self
+
+
+def test_calculate_qkv_matrices_is_the_override_point_with_its_argument_order():
+    for cls in (tl.Attention, tl.GroupedQueryAttention):
+        assert _params(getattr(cls, tl.QKV_OVERRIDE)) == tl.QKV_ARGS
+    forward = inspect.getsource(tl.Attention.__mro__[1].forward)  # AbstractAttention.forward
+    assert f"self.{tl.QKV_OVERRIDE}({', '.join(tl.QKV_ARGS)})" in forward
+    assert "past_kv_cache_entry.append(k, v)" in forward  # routed K/V are what gets cached
+    assert _params(tl.Attention.__mro__[1]._apply_qk_norm) == ("x", "norm_module")
+
+
+def test_grouped_query_attention_keeps_private_kv_parameters_at_n_kv_heads():
+    attn = tl.GroupedQueryAttention(_cfg(n_key_value_heads=2))
+    assert tuple(attn._W_K.shape) == tuple(attn._W_V.shape) == (2, 16, 4)
+    assert tuple(attn._b_K.shape) == tuple(attn._b_V.shape) == (2, 4)
+    assert tuple(attn.W_K.shape) == (4, 16, 4)  # the public one is expanded to n_heads
+    assert torch.equal(attn.W_K[1], attn._W_K[0])  # repeat_interleave: heads 0, 1 share KV head 0
+    W_K, b_K, W_V, b_V = tl.kv_weights(attn)
+    assert W_K is attn._W_K and b_V is attn._b_V and tl.value_bias(attn) is attn._b_V
+    assert {"_W_K", "_W_V", "_b_K", "_b_V"} <= {n for n, _ in attn.named_parameters()}
+
+
+def test_full_attention_kv_parameters_are_public():
+    attn = tl.Attention(_cfg())
+    assert tl.kv_weights(attn)[0] is attn.W_K and tl.value_bias(attn) is attn.b_V
+
+
+def test_kv_state_dict_prefix_matches_the_models_keys():
+    for n_kv in (None, 2):
+        model = HookedTransformer(_cfg(n_key_value_heads=n_kv))
+        prefix = "blocks.1." + tl.kv_param_prefix(n_kv)
+        assert {prefix + k for k in ("W_K", "W_V", "b_K", "b_V")} <= set(model.state_dict())
+
+
+def test_block_skeleton_has_the_attributes_the_lime_block_uses():
+    block = tl.TransformerBlock(_cfg(), 0)
+    for name in tl.BLOCK_ATTRIBUTES:
+        assert hasattr(block, name), name
+    assert _params(tl.TransformerBlock.__init__) == ("cfg", "block_index")
+    assert "TransformerBlock(" in inspect.getsource(HookedTransformer.__init__)
+
+
+def test_forward_skeleton_and_hook_check_signature():
+    model = HookedTransformer(_cfg())
+    for name in tl.MODEL_MEMBERS:
+        assert hasattr(model, name), name
+    assert isinstance(model.blocks, tl.TypedModuleList)
+    assert _params(HookedTransformer.check_hooks_to_add) == tl.CHECK_HOOKS_TO_ADD_ARGS
+    assert "input" in _params(HookedTransformer.input_to_embed)
+    assert {"prepend_bos", "padding_side", "attention_mask", "past_kv_cache"} <= set(
+        _params(HookedTransformer.input_to_embed)
+    )
+    assert tl.Output._fields == ("logits", "loss")
+    assert callable(tl.get_device_for_block_index) and callable(tl.apply_softcap)
+    assert _params(tl.LocallyOverridenDefaults.__init__)[0] == "model"
+    assert hasattr(tl.TransformerLensKeyValueCacheEntry, "append")
+    assert hasattr(tl.TransformerLensKeyValueCache, "__getitem__")
+
+
+def test_weight_processing_keys_fill_missing_keys_and_pre_norm_swap():
+    model = HookedTransformer(_cfg())
+    keys = set(model.state_dict())
+    assert {"blocks.1.ln1.w", "blocks.1.ln1.b", "blocks.1.attn.W_Q", "blocks.1.attn.b_Q"} <= keys
+    assert "self.fill_missing_keys(state_dict)" in inspect.getsource(HookedTransformer.load_and_process_state_dict)
+    model.process_weights_(fold_ln=True)
+    assert model.cfg.normalization_type == "LNPre"
+    assert isinstance(model.blocks[1].ln1, tl.LayerNormPre)
+
+
+@pytest.mark.parametrize("norm", ["LN", "LNPre", "RMS", "RMSPre"])
+def test_norm_classes_take_the_config(norm):
+    cls = {"LN": tl.LayerNorm, "LNPre": tl.LayerNormPre, "RMS": tl.RMSNorm, "RMSPre": tl.RMSNormPre}[norm]
+    assert cls(_cfg(normalization_type=norm))(torch.randn(2, 3, 16)).shape == (2, 3, 16)
+
+
+def test_attention_linear_helpers_and_post_norm_list():
+    x, W, b = torch.randn(2, 3, 16), torch.randn(4, 16, 5), torch.randn(4, 5)
+    assert tl.simple_attn_linear(x, W, b).shape == (2, 3, 4, 5)
+    assert tl.complex_attn_linear(torch.randn(2, 3, 4, 16), W, b).shape == (2, 3, 4, 5)
+    assert "Olmo2ForCausalLM" in tl.POST_NORM_ARCHITECTURES  # the set LIMeConfig refuses
+    assert tl.USE_DEFAULT_VALUE is None  # forward's "use the model default" sentinel
