@@ -80,18 +80,26 @@ def section_default_model() -> dict:
 
 def section_hierarchical_topk() -> dict:
     """Train hierarchical_topk + peers on the default model, sweep budgets, plot the frontier."""
-    from saelens_hierarchical.comparison import run_demo_comparison
+    from sae_lens import HookedSAETransformer
+
+    from lime_lens.assets import load_default_model, load_token_dataset
+    from saelens_hierarchical.study.comparison import demo_config, run_comparison
 
     start = time.perf_counter()
-    run = run_demo_comparison(OUT_DIR / "hierarchical_topk")
-    diffs = run["differences"]
+    cfg = demo_config()
+    model = load_default_model(HookedSAETransformer)
+    train, validation = (
+        load_token_dataset(split, context_size=cfg.context_size) for split in ("train", "validation")
+    )
+    run = run_comparison(model, train, validation, cfg, OUT_DIR / "hierarchical_topk")
     print("\n[HierarchicalTopK] EV(hierarchical at k) - EV(TopK trained at k):")
-    print(diffs.to_string(index=False))
-    for key in ("table_csv", "differences_csv", "plot_png", "plot_html"):
-        print(f"  {key}: {Path(run[key]).resolve()}")
+    print(run.differences.to_string(index=False))
+    files = ("table_csv", "table_json", "differences_csv", "plot_png", "plot_html")
+    for key in files:
+        print(f"  {key}: {Path(getattr(run, key)).resolve()}")
     return {
-        "differences": diffs.to_dict(orient="records"),
-        **{key: str(run[key]) for key in ("table_csv", "table_json", "differences_csv", "plot_png", "plot_html")},
+        "differences": run.differences.to_dict(orient="records"),
+        **{key: str(getattr(run, key)) for key in files},
         "seconds": time.perf_counter() - start,
     }
 

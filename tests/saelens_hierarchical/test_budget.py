@@ -71,7 +71,7 @@ def test_at_budget_restores_the_previous_budget_even_on_error(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [0, 7, -1, 2.0])
-def test_budget_outside_1_to_K_raises_naming_k_and_K(tmp_path, bad):
+def test_budget_outside_1_to_K_raises_naming_k_and_K(tmp_path, bad, unchecked):
     sae, _ = _saved_inference_sae(tmp_path)
     set_budget(sae, 3)  # K must still come from metadata once cfg.k has changed
     with pytest.raises(ValueError, match=rf"k={bad!r} is outside 1\.\.K=6"):

@@ -38,7 +38,7 @@ def _cfg(**kw):
         ({"loss_impl": "triton"}, "loss_impl must be one of"),
     ],
 )
-def test_invalid_config_raises_value_error_naming_the_field(kwargs, field):
+def test_invalid_config_raises_value_error_naming_the_field(kwargs, field, unchecked):
     with pytest.raises(ValueError, match=field.replace("(", r"\(").replace("[", r"\[")):
         _cfg(**kwargs)
 
@@ -55,7 +55,7 @@ def test_config_survives_json_round_trip_through_the_training_registry():
     assert restored.to_dict() == cfg.to_dict()
 
 
-def test_tuples_are_stored_as_lists_so_the_round_trip_is_exact():
+def test_tuples_are_stored_as_lists_so_the_round_trip_is_exact(unchecked):
     cfg = _cfg(budgets=(2, 8))
     assert cfg.budgets == [2, 8]
 
