@@ -11,6 +11,7 @@ normalised to sum to one (the paper's uniform mean over j when left at their def
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -110,7 +111,7 @@ class HierarchicalTopKTrainingSAEConfig(TopKTrainingSAEConfig):
         raw = self.budget_weights if self.budget_weights is not None else [1.0] * len(budgets)
         total = float(sum(raw))
         weights = [0.0] * self.k
-        for j, w in zip(budgets, raw):
+        for j, w in zip(budgets, raw, strict=True):
             weights[j - 1] = float(w) / total
         return weights
 
@@ -131,5 +132,5 @@ def _check_budget_list(
     for j in values:
         if isinstance(j, bool) or not isinstance(j, int) or not 1 <= j <= k:
             raise ValueError(f"{name} must hold ints in 1..k={k}; got {j!r} in {list(values)}")
-    if strictly_increasing and any(a >= b for a, b in zip(values, values[1:])):
+    if strictly_increasing and any(a >= b for a, b in itertools.pairwise(values)):
         raise ValueError(f"{name} must be strictly increasing; got {list(values)}")

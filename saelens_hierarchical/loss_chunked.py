@@ -80,7 +80,7 @@ class _ChunkedHierarchicalLoss(torch.autograd.Function):
 
 def hierarchical_loss_chunked(
     sae_in: Float[torch.Tensor, "batch d_in"],
-    b_dec: Float[torch.Tensor, "d_in"],
+    b_dec: Float[torch.Tensor, " d_in"],
     acts: Float[torch.Tensor, "batch k"],
     indices: Int[torch.Tensor, "batch k"],
     W_dec: Float[torch.Tensor, "d_sae d_in"],

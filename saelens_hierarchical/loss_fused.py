@@ -98,7 +98,7 @@ def _common_dtype(*tensors: torch.Tensor) -> torch.dtype:
 
 def hierarchical_loss_fused(
     sae_in: Float[torch.Tensor, "batch d_in"],
-    b_dec: Float[torch.Tensor, "d_in"],
+    b_dec: Float[torch.Tensor, " d_in"],
     acts: Float[torch.Tensor, "batch k"],
     indices: Int[torch.Tensor, "batch k"],
     W_dec: Float[torch.Tensor, "d_sae d_in"],
@@ -119,12 +119,12 @@ def hierarchical_loss_fused(
 @torch.no_grad()
 def prefix_squared_errors(
     sae_in: Float[torch.Tensor, "batch d_in"],
-    b_dec: Float[torch.Tensor, "d_in"],
+    b_dec: Float[torch.Tensor, " d_in"],
     acts: Float[torch.Tensor, "batch k"],
     indices: Int[torch.Tensor, "batch k"],
     W_dec: Float[torch.Tensor, "d_sae d_in"],
     budgets: list[int],
-) -> dict[int, Float[torch.Tensor, "batch"]]:
+) -> dict[int, Float[torch.Tensor, " batch"]]:
     """||x - x_hat_j||^2 per sample for each j in ``budgets`` (for logging; no gradients)."""
     dtype = _common_dtype(sae_in, b_dec, acts, W_dec)
     acts_t = acts.to(dtype).t().contiguous()[: max(budgets)]

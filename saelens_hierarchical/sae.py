@@ -13,6 +13,7 @@ saving are SAELens's TopK; only the training step differs (Balagansky et al., 20
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -148,7 +149,7 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
                 cache.update({b: float(1 - e.mean() / total_variance) for b, e in errors.items()})
             return cache[j]
 
-        return {f"explained_variance_k{j}": (lambda j=j: explained_variance(j)) for j in budgets}
+        return {f"explained_variance_k{j}": functools.partial(explained_variance, j) for j in budgets}
 
 
 def _raise_if_not_finite(tensors: dict[str, torch.Tensor]) -> None:
@@ -157,7 +158,7 @@ def _raise_if_not_finite(tensors: dict[str, torch.Tensor]) -> None:
     All flags are fetched in one ``tolist()``: one host sync per training step, not one per check.
     """
     finite = torch.stack([torch.isfinite(t).all() for t in tensors.values()]).tolist()
-    for what, ok in zip(tensors, finite):
+    for what, ok in zip(tensors, finite, strict=True):
         if not ok:
             raise ValueError(
                 f"hierarchical_topk: NaN or inf in the {what}; the loss would be NaN. "

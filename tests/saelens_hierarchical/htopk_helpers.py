@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+
+# The tiny random model and token data are the issue-4 tests' builders, shared, not copied.
+from comparison_helpers import CTX, D_MODEL, HOOK, tiny_model, token_dataset  # noqa: F401
 from sae_lens import LanguageModelSAERunnerConfig, LoggingConfig
 from sae_lens.saes.sae import TrainStepInput
 
 from saelens_hierarchical import HierarchicalTopKTrainingSAE, HierarchicalTopKTrainingSAEConfig
-
-# The tiny random model and token data are the issue-4 tests' builders, shared, not copied.
-from comparison_helpers import CTX, D_MODEL, HOOK, tiny_model, token_dataset  # noqa: E402,F401
 
 
 def make_sae(
@@ -59,7 +59,7 @@ def grads_of(module: torch.nn.Module, loss: torch.Tensor) -> dict[str, torch.Ten
     """Gradients of ``loss`` for every parameter (zeros where it does not depend on one)."""
     params = dict(module.named_parameters())
     grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
-    return {n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(params.items(), grads)}
+    return {n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(params.items(), grads, strict=True)}
 
 
 def runner_config(tmp_path: Any, **overrides: Any) -> LanguageModelSAERunnerConfig:

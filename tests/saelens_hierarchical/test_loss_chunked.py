@@ -7,7 +7,11 @@ import torch
 from htopk_helpers import grads_of, loss_inputs, make_sae, step_input
 
 from saelens_hierarchical import hierarchical_loss_reference
-from saelens_hierarchical.loss_chunked import DISABLE_ENV, gpu_path_enabled, hierarchical_loss_chunked
+from saelens_hierarchical.loss_chunked import (
+    DISABLE_ENV,
+    gpu_path_enabled,
+    hierarchical_loss_chunked,
+)
 from saelens_hierarchical.sae import select_loss_fn
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -38,7 +42,7 @@ def test_chunked_loss_and_gradients_equal_reference(chunk):
         results.append((out.loss, out.sae_out, grads))
     torch.testing.assert_close(results[1][0], results[0][0])
     torch.testing.assert_close(results[1][1], results[0][1])
-    for chunked, ref in zip(results[1][2], results[0][2]):
+    for chunked, ref in zip(results[1][2], results[0][2], strict=True):
         torch.testing.assert_close(chunked, ref)
 
 

@@ -45,7 +45,7 @@ def test_fused_loss_and_all_input_gradients_equal_reference(weights):
         results.append((out.loss, out.sae_out, grads))
     torch.testing.assert_close(results[1][0], results[0][0])
     torch.testing.assert_close(results[1][1], results[0][1])
-    for fused, ref in zip(results[1][2], results[0][2]):
+    for fused, ref in zip(results[1][2], results[0][2], strict=True):
         torch.testing.assert_close(fused, ref)
 
 

@@ -87,9 +87,12 @@ def test_trainer_logs_per_budget_explained_variance_among_saelens_metrics(tmp_pa
 
 @pytest.mark.slow
 def test_multi_sae_runner_trains_hierarchical_and_topk_side_by_side(tmp_path):
-    from sae_lens.multi_sae_training_runner import MultiSAETrainingRunner, MultiSAETrainingRunnerConfig
-    from sae_lens.saes.topk_sae import TopKTrainingSAEConfig
     from sae_lens import LoggingConfig
+    from sae_lens.multi_sae_training_runner import (
+        MultiSAETrainingRunner,
+        MultiSAETrainingRunnerConfig,
+    )
+    from sae_lens.saes.topk_sae import TopKTrainingSAEConfig
 
     cfg = MultiSAETrainingRunnerConfig(
         saes={
@@ -110,7 +113,11 @@ def test_multi_sae_runner_trains_hierarchical_and_topk_side_by_side(tmp_path):
 
 @pytest.mark.slow
 def test_synthetic_runner_trains_hierarchical_topk(tmp_path):
-    from sae_lens.synthetic import SyntheticModelConfig, SyntheticSAERunner, SyntheticSAERunnerConfig
+    from sae_lens.synthetic import (
+        SyntheticModelConfig,
+        SyntheticSAERunner,
+        SyntheticSAERunnerConfig,
+    )
 
     cfg = SyntheticSAERunnerConfig(
         synthetic_model=SyntheticModelConfig(num_features=64, hidden_dim=16, seed=0),
