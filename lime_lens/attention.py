@@ -72,7 +72,7 @@ def _add_lime_hooks(attn: Any) -> None:
         attn.hook_v_raw = HookPoint()  # [batch, pos, n_kv, d_head]
 
 
-def _routed_forward(attn: Any, parent: type, kv_router: KVRouter | None, args: Any, kwargs: Any):
+def _routed_forward(attn: Any, parent: type[Attention | GroupedQueryAttention], kv_router: KVRouter | None, args: Any, kwargs: Any):
     # The router is a call argument, not a submodule: it lives at blocks.{l}.lime, and a second
     # registration under attn would duplicate its parameters in the state dict.
     attn.kv_router = kv_router
@@ -84,6 +84,11 @@ def _routed_forward(attn: Any, parent: type, kv_router: KVRouter | None, args: A
 
 class LIMeAttention(Attention):
     """Multi-head attention whose K/V come from a LIMe route."""
+
+    kv_router: KVRouter | None
+    raw_kv_hooks: bool
+    hook_k_raw: HookPoint
+    hook_v_raw: HookPoint
 
     def __init__(self, cfg: Any, attn_type: str = "global", layer_id: int | None = None):
         super().__init__(cfg, attn_type, layer_id)
@@ -98,6 +103,11 @@ class LIMeAttention(Attention):
 
 class LIMeGroupedQueryAttention(GroupedQueryAttention):
     """Grouped-query attention whose n_kv K/V heads come from a LIMe route."""
+
+    kv_router: KVRouter | None
+    raw_kv_hooks: bool
+    hook_k_raw: HookPoint
+    hook_v_raw: HookPoint
 
     def __init__(self, cfg: Any, attn_type: str = "global", layer_id: int | None = None):
         super().__init__(cfg, attn_type, layer_id)

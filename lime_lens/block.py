@@ -10,6 +10,7 @@ from jaxtyping import Float, Int
 from lime_lens.attention import LIMeAttention, LIMeGroupedQueryAttention
 from lime_lens.config import LIMeConfig
 from lime_lens.router_registry import router_class
+from lime_lens.routers.base import LIMeRouter
 from lime_lens.routers.kv import to_heads_major
 from lime_lens.tl_internals import TransformerBlock, TransformerLensKeyValueCacheEntry
 
@@ -38,9 +39,9 @@ class LIMeBlock(TransformerBlock):
         attn_type = cfg.attn_types[block_index] if cfg.use_local_attn else "global"
         self.attn = attention(cfg, attn_type, block_index)
         self.layer = block_index
-        router = router_class(cfg)
+        router: type[LIMeRouter] = router_class(cfg)
         self.routes_raw_kv = router.source == "kv"  # else it reads the residual inputs (v1)
-        self.lime = router(cfg, block_index) if block_index >= 1 else None
+        self.lime: LIMeRouter | None = router(cfg, block_index) if block_index >= 1 else None
 
     def route_kv(
         self,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import torch
 from jaxtyping import Float, Int
-from transformer_lens import HookedTransformer
+from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from lime_lens.block import LIMeBlock, LIMeMemory
 from lime_lens.config import LIMeConfig
@@ -41,11 +41,11 @@ class HookedLIMeTransformer(HookedTransformer):
     """LIMe (arXiv 2502.09245) as a HookedTransformer; see ``LIMeConfig`` for the two modes."""
 
     cfg: LIMeConfig
-    blocks: TypedModuleList[LIMeBlock]  # type: ignore[valid-type]
+    blocks: TypedModuleList[LIMeBlock]  # type: ignore[valid-type, assignment]
 
     def __init__(
         self,
-        cfg: LIMeConfig,
+        cfg: HookedTransformerConfig,  # a LIMeConfig; checked below with a ValueError that says why
         tokenizer: Any = None,
         move_to_device: bool = True,
         default_padding_side: Literal["left", "right"] | None = None,

@@ -63,7 +63,7 @@ def check_router_key(lime_mode: str, lime_lookup: str) -> None:
         )
 
 
-def router_class_for(lime_mode: str, lime_lookup: str) -> type:
+def router_class_for(lime_mode: str, lime_lookup: str) -> type[Any]:
     """The router class registered under ``(lime_mode, lime_lookup)``, imported if needed."""
     check_router_key(lime_mode, lime_lookup)
     target = _ROUTERS[(lime_mode, lime_lookup)].target
@@ -73,8 +73,6 @@ def router_class_for(lime_mode: str, lime_lookup: str) -> type:
     return target
 
 
-def router_class(cfg: Any) -> type | None:
-    """The router class of a LIMe config; None for a config without ``lime_mode`` (vanilla)."""
-    if getattr(cfg, "lime_mode", None) is None:
-        return None
+def router_class(cfg: Any) -> type[Any]:
+    """The router class (a ``lime_lens.routers.LIMeRouter``) that ``cfg`` (a LIMeConfig) selects."""
     return router_class_for(cfg.lime_mode, cfg.lime_lookup)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sae_lens import HookedSAETransformer
+from sae_lens import HookedSAETransformer  # type: ignore[import-untyped]
 
 from lime_lens.model import HookedLIMeTransformer
 

@@ -119,4 +119,5 @@ def apply_qk_norm(
     attn: Attention | GroupedQueryAttention, q: torch.Tensor, k: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The stock per-head QK norm (``cfg.use_qk_norm``), as ``calculate_qkv_matrices`` applies it."""
+    assert attn.q_norm is not None and attn.k_norm is not None  # set when cfg.use_qk_norm
     return attn._apply_qk_norm(q, attn.q_norm), attn._apply_qk_norm(k, attn.k_norm)

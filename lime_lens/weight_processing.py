@@ -21,11 +21,13 @@ Each router declares what each step needs (``LIMeRouter.ln_fold``, ``value_bias_
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from transformer_lens import HookedTransformer
 
 from lime_lens.config import LIMeConfig
-from lime_lens.routers.base import LIMeRouter
+from lime_lens.routers.base import LIMeRouter, ProcessingStep
 from lime_lens.tl_internals import LayerNormPre, RMSNormPre, kv_param_prefix, value_bias
 
 
@@ -36,7 +38,7 @@ def check_processing_supported(
 
     ``router`` is the model's ``LIMeRouter`` subclass (``lime_lens.router_registry.router_class``).
     """
-    steps = {"fold_ln": fold_ln, "refactor_factored_attn_matrices": refactor_factored_attn_matrices}
+    steps: dict[ProcessingStep, bool] = {"fold_ln": fold_ln, "refactor_factored_attn_matrices": refactor_factored_attn_matrices}
     for step, requested in steps.items():
         reason = router.refusal(cfg, step) if requested else None
         if reason is not None:
@@ -46,7 +48,7 @@ def check_processing_supported(
 def _fold_into(state: dict[str, torch.Tensor], weight_keys: list[str], bias_keys: list[str], norm: str) -> None:
     """Fold norm ``{norm}.w`` (and ``{norm}.b``) into the readers' weights/biases, then reset the norm."""
     gain, shift = state[f"{norm}.w"], state.get(f"{norm}.b")
-    for w_key, b_key in zip(weight_keys, bias_keys):
+    for w_key, b_key in zip(weight_keys, bias_keys, strict=True):
         W = state[w_key]
         if shift is not None:  # (n g + b) W = n (g W) + b W
             state[b_key] = state[b_key] + torch.einsum("m,hmd->hd", shift, W)
@@ -79,7 +81,7 @@ def use_pre_lime_norms(model: HookedTransformer) -> None:
     """After :func:`fold_lime_norms`: the LIMe norms become weightless, like the folded ln1/ln2."""
     pre = RMSNormPre if model.cfg.normalization_type == "RMSPre" else LayerNormPre
     for block in model.blocks[1:]:
-        block.lime.ln = pre(model.cfg)
+        cast(LIMeRouter, block.lime).ln = pre(model.cfg)
 
 
 @torch.no_grad()
@@ -93,7 +95,7 @@ def fold_routed_value_biases(model: HookedTransformer) -> None:
     for layer, block in enumerate(model.blocks):
         routed = biases[0]
         if block.lime is not None:
-            routed = block.lime.route_constants(biases[: layer + 1])
+            routed = cast(LIMeRouter, block.lime).route_constants(biases[: layer + 1])
         per_query_head = routed.repeat_interleave(model.cfg.n_heads // routed.shape[0], dim=0)
         block.attn.b_O += torch.einsum("hd,hdm->m", per_query_head, block.attn.W_O)
     for block in model.blocks:

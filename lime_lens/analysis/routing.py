@@ -77,7 +77,7 @@ def mean_abs_routes(
     for start in range(0, tokens.shape[0], batch_size):
         batch = tokens[start : start + batch_size].to(model.cfg.device)
         _, cache = model.run_with_cache(
-            batch, names_filter=[route_hook_name(l) for l in layers], return_type=None
+            batch, names_filter=[route_hook_name(layer) for layer in layers], return_type=None
         )
         for layer in layers:
             w = cache[route_hook_name(layer)].abs().double()

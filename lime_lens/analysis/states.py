@@ -37,7 +37,7 @@ STATE_KINDS: tuple[str, ...] = ("values_pre", "values_post", "resid")
 
 def lime_router(model: HookedTransformer) -> type[LIMeRouter] | None:
     """The router class of a LIMe model, ``None`` for a vanilla HookedTransformer."""
-    return router_class(model.cfg)
+    return router_class(model.cfg) if hasattr(model.cfg, "lime_mode") else None
 
 
 def _check_kind(kind: str) -> None:

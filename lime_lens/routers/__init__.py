@@ -7,7 +7,13 @@
 """
 
 from lime_lens.routers.base import LIMeRouter
-from lime_lens.routers.kv import KVStaticRouter, from_heads_major, route_kv, route_kv_reference, to_heads_major
+from lime_lens.routers.kv import (
+    KVStaticRouter,
+    from_heads_major,
+    route_kv,
+    route_kv_reference,
+    to_heads_major,
+)
 from lime_lens.routers.lookups import softmax_weights, top_p_weights
 from lime_lens.routers.residual import ResidualRouter
 from lime_lens.routers.residual_dynamic import ResidualDynamicRouter

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
+from jaxtyping import Float
 from torch import nn
 
 from lime_lens.config import LIMeConfig
@@ -83,6 +84,13 @@ class LIMeRouter(nn.Module):
                 "layers route this layer's K/V against their own queries and W_O."
             )
         return None
+
+    def route_constants(
+        self, per_layer: list[Float[torch.Tensor, "n_kv_src d"]]
+    ) -> Float[torch.Tensor, "n_kv d"]:
+        """value_bias_fold "routed": the routed image of one constant per source head and layer
+        (e.g. b_V), i.e. what the route makes of a K/V that is that constant at every position."""
+        raise NotImplementedError
 
     @classmethod
     def fold_norm_gain(cls, state: dict[str, torch.Tensor], prefix: str, gain: torch.Tensor) -> None:

@@ -7,6 +7,8 @@ each subclass implements :meth:`ResidualRouter.weights`.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from jaxtyping import Float
 from torch import nn
@@ -27,7 +29,7 @@ class ResidualRouter(LIMeRouter):
     """``blocks.{l}.lime`` in residual mode: the shared mixing; subclasses give the weights."""
 
     source = "residual"
-    route_dims = ("batch", "n_kv", "n_src")
+    route_dims: ClassVar[tuple[str, ...]] = ("batch", "n_kv", "n_src")
     ln_fold = "lime_norm"
     hook_names = ("hook_route", "hook_kv_in")
 

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from lime_helpers import gpt2_cfg, llama_cfg
 from torch.testing import assert_close
 
 from lime_lens.router_registry import router_class
@@ -16,8 +17,6 @@ from lime_lens.routers import (
     to_heads_major,
     top_p_weights,
 )
-
-from lime_helpers import gpt2_cfg, llama_cfg
 
 
 def _raws(n_src, batch=3, pos=5, n_kv=2, d_head=4, seed=0):
@@ -37,7 +36,7 @@ def test_heads_major_buffer_round_trips_and_orders_rows_like_the_paper_kv_buffer
 def test_fast_kv_mixing_equals_reference_in_values_and_gradients():
     ks, vs = _raws(n_src=3), _raws(n_src=3, seed=1)
     weights = torch.randn(2, 3, 2, requires_grad=True)
-    fast_k, fast_v = from_heads_major(route_kv(weights, [to_heads_major(k, v) for k, v in zip(ks, vs)]), 3, 5)
+    fast_k, fast_v = from_heads_major(route_kv(weights, [to_heads_major(k, v) for k, v in zip(ks, vs, strict=True)]), 3, 5)
     route = weights.unsqueeze(0).expand(3, -1, -1, -1)
     ref_k, ref_v = route_kv_reference(route, ks), route_kv_reference(route, vs)
     assert_close(fast_k, ref_k)
@@ -45,12 +44,12 @@ def test_fast_kv_mixing_equals_reference_in_values_and_gradients():
     inputs = ks + vs + [weights]
     grads_fast = torch.autograd.grad((fast_k.square() + fast_v.sin()).sum(), inputs)
     grads_ref = torch.autograd.grad((ref_k.square() + ref_v.sin()).sum(), inputs)
-    for gf, gr in zip(grads_fast, grads_ref):
+    for gf, gr in zip(grads_fast, grads_ref, strict=True):
         assert_close(gf, gr)
 
 
 def test_inference_path_concatenating_the_buffer_equals_the_training_path():
-    buffers = [to_heads_major(k, v) for k, v in zip(_raws(n_src=4), _raws(n_src=4, seed=1))]
+    buffers = [to_heads_major(k, v) for k, v in zip(_raws(n_src=4), _raws(n_src=4, seed=1), strict=True)]
     route = torch.randn(2, 4, 2)
     with torch.no_grad():
         inference = route_kv(route, buffers)
@@ -61,7 +60,7 @@ def test_router_uses_per_prompt_routes_when_a_hook_makes_them_differ():
     cfg = llama_cfg()
     router = KVStaticRouter(cfg, layer=1)
     ks, vs = _raws(n_src=2), _raws(n_src=2, seed=1)
-    buffers = [to_heads_major(k, v) for k, v in zip(ks, vs)]
+    buffers = [to_heads_major(k, v) for k, v in zip(ks, vs, strict=True)]
     per_prompt = torch.randn(3, 2, 2, 2)
     router.hook_route.add_hook(lambda route, hook: per_prompt)
     k, v = router(buffers, batch=3, pos=5)

@@ -5,14 +5,13 @@ import re
 
 import pytest
 import torch
+from lime_helpers import MODES, build, gpt2_cfg, llama_cfg, tokens
 from torch.testing import assert_close
 
 from lime_lens import HookedLIMeTransformer, LIMeConfig, router_registry
 from lime_lens.routers import LIMeRouter, ResidualRouter
 from lime_lens.train.architectures import ModelShape, build_model
 from lime_lens.train.config import TrainConfig
-
-from lime_helpers import MODES, build, gpt2_cfg, llama_cfg, tokens
 
 
 class FixedAverageRouter(ResidualRouter):
@@ -64,11 +63,12 @@ def test_builtin_routers_declare_what_they_build(mode, lookup):
     assert ("blocks.0.attn.hook_k_raw" in cache.keys()) == router_cls.raw_kv_hooks
 
 
-def test_vanilla_config_has_no_router_and_a_taken_key_is_refused(fixed_average):
+def test_a_vanilla_config_selects_no_router_and_a_taken_key_is_refused(fixed_average):
     from transformer_lens import HookedTransformerConfig
 
     vanilla = HookedTransformerConfig(n_layers=1, d_model=8, d_head=4, n_ctx=8, act_fn="relu")
-    assert router_registry.router_class(vanilla) is None
+    with pytest.raises(AttributeError):
+        router_registry.router_class(vanilla)
     router_registry.register_router("residual", "fixed_average", FixedAverageRouter)  # same: no-op
     with pytest.raises(ValueError, match="already"):
         router_registry.register_router("residual", "static", FixedAverageRouter)
