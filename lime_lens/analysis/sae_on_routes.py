@@ -67,7 +67,7 @@ def route_sae_runner_config(
     passed to ``LanguageModelSAERunnerConfig`` as-is.
     """
     from saelens_hierarchical import HierarchicalTopKTrainingSAEConfig  # registers the architecture
-    from saelens_hierarchical.baselines import mixing_buffer_batches
+    from saelens_hierarchical.activations import mixing_buffer_batches
 
     kwargs: dict[str, Any] = dict(
         sae=HierarchicalTopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k),
