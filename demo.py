@@ -70,9 +70,7 @@ def section_default_model() -> dict:
         "seconds": time.perf_counter() - start,
     }
     print(f"[default model] {result['model']}")
-    print(
-        f"  validation loss now: {measured:.4f} (perplexity {math.exp(measured):.1f})"
-    )
+    print(f"  validation loss now: {measured:.4f} (perplexity {math.exp(measured):.1f})")
     print(f"  validation loss recorded at training time: {recorded['val_loss']:.4f}")
     print(f"  greedy generation: {text!r}")
     return result
@@ -89,7 +87,8 @@ def section_hierarchical_topk() -> dict:
     cfg = demo_config()
     model = load_default_model(HookedSAETransformer)
     train, validation = (
-        load_token_dataset(split, context_size=cfg.context_size) for split in ("train", "validation")
+        load_token_dataset(split, context_size=cfg.context_size)
+        for split in ("train", "validation")
     )
     run = run_comparison(model, train, validation, cfg, OUT_DIR / "hierarchical_topk")
     print("\n[HierarchicalTopK] EV(hierarchical at k) - EV(TopK trained at k):")
@@ -121,13 +120,17 @@ def section_lime() -> dict:
         "baseline_params": sum(p.numel() for p in base.parameters()),
         "lime_val_loss_recorded": tiny_model_metrics("lime")["val_loss"],
         "baseline_val_loss_recorded": tiny_model_metrics("vanilla")["val_loss"],
-        "routing_per_layer": [[round(float(v), 3) for v in row] for row in heatmaps.per_layer.nan_to_num(0.0).tolist()],
+        "routing_per_layer": [
+            [round(float(v), 3) for v in row] for row in heatmaps.per_layer.nan_to_num(0.0).tolist()
+        ],
         "routing_heatmap_png": str(png),
         "seconds": time.perf_counter() - start,
     }
-    print(f"\n[LIMe] tiny LIMe-kv ({result['lime_params']:,} params) val loss "
-          f"{result['lime_val_loss_recorded']:.4f} vs vanilla baseline ({result['baseline_params']:,} "
-          f"params) {result['baseline_val_loss_recorded']:.4f}")
+    print(
+        f"\n[LIMe] tiny LIMe-kv ({result['lime_params']:,} params) val loss "
+        f"{result['lime_val_loss_recorded']:.4f} vs vanilla baseline ({result['baseline_params']:,} "
+        f"params) {result['baseline_val_loss_recorded']:.4f}"
+    )
     print(f"  routing heatmap (rows: target layer, cols: source layer): {png.resolve()}")
     return result
 

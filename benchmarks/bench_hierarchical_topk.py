@@ -45,7 +45,9 @@ from saelens_hierarchical.atomic_write import write_atomic
 D_IN, D_SAE, BATCH = 512, 8192, 4096
 VARIANTS = ("topk", "fused", "reference")  # run by default
 CHOICES = (*VARIANTS, "chunked")  # chunked: the CUDA default, measurable on CPU too
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "results" / "benchmarks" / "hierarchical_topk.json"
+DEFAULT_OUT = (
+    Path(__file__).resolve().parent.parent / "results" / "benchmarks" / "hierarchical_topk.json"
+)
 
 
 def build(variant: str, k: int) -> tuple[TrainingSAE, torch.optim.Optimizer]:
@@ -129,12 +131,18 @@ def rows_for_k(k: int, repeats: int, variants: tuple[str, ...]) -> list[dict[str
     rows = []
     for v in variants:
         t, m = seconds[v], memory[v]
-        rows.append({
-            "K": k, "variant": v, "step_s": t, "peak_mib": m["peak_mib"], "step_mib": m["step_mib"],
-            "time_ratio": t / base_t if base_t else None,
-            "peak_ratio": m["peak_mib"] / base_m["peak_mib"] if base_m else None,
-            "step_mem_ratio": m["step_mib"] / base_m["step_mib"] if base_m else None,
-        })
+        rows.append(
+            {
+                "K": k,
+                "variant": v,
+                "step_s": t,
+                "peak_mib": m["peak_mib"],
+                "step_mib": m["step_mib"],
+                "time_ratio": t / base_t if base_t else None,
+                "peak_ratio": m["peak_mib"] / base_m["peak_mib"] if base_m else None,
+                "step_mem_ratio": m["step_mib"] / base_m["step_mib"] if base_m else None,
+            }
+        )
     return rows
 
 
@@ -142,16 +150,23 @@ def format_row(row: dict[str, Any]) -> str:
     def ratio(value: float | None, width: int) -> str:
         return f"{value:{width}.3f}" if value is not None else f"{'-':>{width}}"
 
-    return (f"{row['K']:>4} {row['variant']:>10} {row['step_s']:8.3f} {ratio(row['time_ratio'], 9)} "
-            f"{row['peak_mib']:9.0f} {ratio(row['peak_ratio'], 9)} {row['step_mib']:9.0f} "
-            f"{ratio(row['step_mem_ratio'], 12)}")
+    return (
+        f"{row['K']:>4} {row['variant']:>10} {row['step_s']:8.3f} {ratio(row['time_ratio'], 9)} "
+        f"{row['peak_mib']:9.0f} {ratio(row['peak_ratio'], 9)} {row['step_mib']:9.0f} "
+        f"{ratio(row['step_mem_ratio'], 12)}"
+    )
 
 
 def write_json(out: Path, settings: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     """The settings and every row (with its ratios to topk), replacing ``out`` atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, json.dumps({"benchmark": "bench_hierarchical_topk", "settings": settings,
-                                  "rows": rows}, indent=2) + "\n")
+    write_atomic(
+        out,
+        json.dumps(
+            {"benchmark": "bench_hierarchical_topk", "settings": settings, "rows": rows}, indent=2
+        )
+        + "\n",
+    )
 
 
 def main() -> None:
@@ -159,20 +174,35 @@ def main() -> None:
     parser.add_argument("--ks", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=CHOICES)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file for the rows and ratios")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="JSON file for the rows and ratios"
+    )
     parser.add_argument("--memory-child", nargs=2, metavar=("VARIANT", "K"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         print(json.dumps(measure_memory(args.memory_child[0], int(args.memory_child[1]))))
         return
     variants = tuple(args.variants)
-    settings = {"d_in": D_IN, "d_sae": D_SAE, "batch": BATCH, "dtype": "float32", "device": "cpu",
-                "threads": torch.get_num_threads(), "repeats": args.repeats, "ks": args.ks,
-                "variants": list(variants), "torch": torch.__version__}
-    print(f"d_in={D_IN} d_sae={D_SAE} batch={BATCH} float32 CPU threads={torch.get_num_threads()} "
-          f"repeats={args.repeats}")
-    print(f"{'K':>4} {'variant':>10} {'step s':>8} {'time/topk':>9} {'peak MiB':>9} {'peak/topk':>9} "
-          f"{'step MiB':>9} {'stepmem/topk':>12}")
+    settings = {
+        "d_in": D_IN,
+        "d_sae": D_SAE,
+        "batch": BATCH,
+        "dtype": "float32",
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "repeats": args.repeats,
+        "ks": args.ks,
+        "variants": list(variants),
+        "torch": torch.__version__,
+    }
+    print(
+        f"d_in={D_IN} d_sae={D_SAE} batch={BATCH} float32 CPU threads={torch.get_num_threads()} "
+        f"repeats={args.repeats}"
+    )
+    print(
+        f"{'K':>4} {'variant':>10} {'step s':>8} {'time/topk':>9} {'peak MiB':>9} {'peak/topk':>9} "
+        f"{'step MiB':>9} {'stepmem/topk':>12}"
+    )
     rows = []
     for k in args.ks:
         for row in rows_for_k(k, args.repeats, variants):

@@ -51,15 +51,30 @@ QUICK = dict(N_LAYERS=2, D_MODEL=64, N_HEADS=4, SEQ=32, BATCH=2)
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
 TARGETS = {"forward": 1.05, "train": 1.10, "gen": 0.95, "peak_mib": 1.10}
 """lime-kv / vanilla: at most (forward, train, peak memory) or at least (gen tok/s) these ratios."""
-VARIANTS = {"vanilla": None, "lime-kv": ("kv", "static"), "lime-residual-dynamic": ("residual", "dynamic")}
+VARIANTS = {
+    "vanilla": None,
+    "lime-kv": ("kv", "static"),
+    "lime-residual-dynamic": ("residual", "dynamic"),
+}
 
 
 def build(variant: str, n_kv_heads: int | None) -> HookedTransformer:
     fields = dict(
-        n_layers=N_LAYERS, d_model=D_MODEL, n_heads=N_HEADS, d_head=D_MODEL // N_HEADS,
-        n_key_value_heads=n_kv_heads if n_kv_heads != N_HEADS else None, d_mlp=4 * D_MODEL,
-        d_vocab=D_VOCAB, n_ctx=SEQ, act_fn="silu", gated_mlp=True, normalization_type="RMS",
-        final_rms=True, positional_embedding_type="rotary", device="cpu", seed=0,
+        n_layers=N_LAYERS,
+        d_model=D_MODEL,
+        n_heads=N_HEADS,
+        d_head=D_MODEL // N_HEADS,
+        n_key_value_heads=n_kv_heads if n_kv_heads != N_HEADS else None,
+        d_mlp=4 * D_MODEL,
+        d_vocab=D_VOCAB,
+        n_ctx=SEQ,
+        act_fn="silu",
+        gated_mlp=True,
+        normalization_type="RMS",
+        final_rms=True,
+        positional_embedding_type="rotary",
+        device="cpu",
+        seed=0,
     )
     mode = VARIANTS[variant]
     if mode is None:
@@ -81,7 +96,9 @@ def train_setup(model: HookedTransformer) -> torch.optim.Optimizer:
     return optimizer
 
 
-def train_step(model: HookedTransformer, optimizer: torch.optim.Optimizer, tokens: torch.Tensor) -> None:
+def train_step(
+    model: HookedTransformer, optimizer: torch.optim.Optimizer, tokens: torch.Tensor
+) -> None:
     model(tokens, return_type="loss").backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -97,12 +114,22 @@ def timed(fn, *args, **kwargs) -> float:
     return clock() - start
 
 
-def time_all(variants: list[str], n_kv: int | None, repeats: int, prompt: int, new_tokens: int) -> dict:
+def time_all(
+    variants: list[str], n_kv: int | None, repeats: int, prompt: int, new_tokens: int
+) -> dict:
     models = {v: build(v, n_kv) for v in variants}
     optimizers = {v: train_setup(m) for v, m in models.items()}
     batches = data(repeats + 1)
-    results: dict[str, dict[str, list[float]]] = {v: {"forward": [], "train": [], "gen": []} for v in variants}
-    gen_kwargs = dict(max_new_tokens=new_tokens, do_sample=False, stop_at_eos=False, use_past_kv_cache=True, verbose=False)
+    results: dict[str, dict[str, list[float]]] = {
+        v: {"forward": [], "train": [], "gen": []} for v in variants
+    }
+    gen_kwargs = dict(
+        max_new_tokens=new_tokens,
+        do_sample=False,
+        stop_at_eos=False,
+        use_past_kv_cache=True,
+        verbose=False,
+    )
     for rep, tokens in enumerate(batches):
         for v, model in models.items():  # alternate models within each rep
             with torch.no_grad():
@@ -154,7 +181,11 @@ def memory_child(variant: str, n_kv: int | None) -> None:
         train_step(model, optimizer, tokens)
     peak = _rss_kib("VmHWM")
     saved = saved_activation_mib(model, batches[0])
-    print(json.dumps({"peak_mib": peak / 1024, "step_mib": (peak - before) / 1024, "saved_mib": saved}))
+    print(
+        json.dumps(
+            {"peak_mib": peak / 1024, "step_mib": (peak - before) / 1024, "saved_mib": saved}
+        )
+    )
 
 
 def memory_all(variants: list[str], n_kv: int | None, quick: bool) -> dict:
@@ -162,7 +193,11 @@ def memory_all(variants: list[str], n_kv: int | None, quick: bool) -> dict:
     for v in variants:
         cmd = [sys.executable, __file__, "--memory-child", v, "--n-kv-heads", str(n_kv or N_HEADS)]
         cmd += ["--quick"] if quick else []
-        out[v] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        out[v] = json.loads(
+            subprocess.run(cmd, check=True, capture_output=True, text=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
     return out
 
 
@@ -179,24 +214,43 @@ def ratios(times: dict, memory: dict) -> dict:
 
 def print_tables(times: dict, memory: dict, ratio: dict, header: str) -> None:
     print(header)
-    print(f"{'model':<24}{'forward s':>10}{'train s':>10}{'gen tok/s':>11}{'peak MiB':>10}{'step MiB':>10}{'saved MiB':>10}")
+    print(
+        f"{'model':<24}{'forward s':>10}{'train s':>10}{'gen tok/s':>11}{'peak MiB':>10}{'step MiB':>10}{'saved MiB':>10}"
+    )
     for v in times:
         t, m = times[v], memory[v]
-        print(f"{v:<24}{t['forward']:>10.3f}{t['train']:>10.3f}{t['gen']:>11.1f}{m['peak_mib']:>10.0f}"
-              f"{m['step_mib']:>10.0f}{m['saved_mib']:>10.0f}")
-    print(f"\n{'ratio vs vanilla':<24}{'forward':>10}{'train':>10}{'gen tok/s':>11}{'peak':>10}{'step':>10}{'saved':>10}")
+        print(
+            f"{v:<24}{t['forward']:>10.3f}{t['train']:>10.3f}{t['gen']:>11.1f}{m['peak_mib']:>10.0f}"
+            f"{m['step_mib']:>10.0f}{m['saved_mib']:>10.0f}"
+        )
+    print(
+        f"\n{'ratio vs vanilla':<24}{'forward':>10}{'train':>10}{'gen tok/s':>11}{'peak':>10}{'step':>10}{'saved':>10}"
+    )
     for v, r in ratio.items():
         for stat, suffix in (("median", ""), ("best", "_best")):
-            print(f"{v + ' (' + stat + ')':<24}{r['forward' + suffix]:>10.3f}{r['train' + suffix]:>10.3f}"
-                  f"{r['gen' + suffix]:>11.3f}"
-                  + (f"{r['peak_mib']:>10.3f}{r['step_mib']:>10.3f}{r['saved_mib']:>10.3f}" if not suffix else ""))
-    print("targets (lime-kv): forward <= 1.05, train <= 1.10, gen tok/s >= 0.95, peak memory <= 1.10")
+            print(
+                f"{v + ' (' + stat + ')':<24}{r['forward' + suffix]:>10.3f}{r['train' + suffix]:>10.3f}"
+                f"{r['gen' + suffix]:>11.3f}"
+                + (
+                    f"{r['peak_mib']:>10.3f}{r['step_mib']:>10.3f}{r['saved_mib']:>10.3f}"
+                    if not suffix
+                    else ""
+                )
+            )
+    print(
+        "targets (lime-kv): forward <= 1.05, train <= 1.10, gen tok/s >= 0.95, peak memory <= 1.10"
+    )
 
 
 def write_json(path: Path, settings: dict, times: dict, memory: dict, ratio: dict) -> None:
     """The printed figures as JSON, written atomically (temp file + rename)."""
-    payload = {"settings": settings, "targets_lime_kv": TARGETS, "times": times, "memory": memory,
-               "ratio_vs_vanilla": ratio}
+    payload = {
+        "settings": settings,
+        "targets_lime_kv": TARGETS,
+        "times": times,
+        "memory": memory,
+        "ratio_vs_vanilla": ratio,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2))
@@ -211,8 +265,12 @@ def main() -> None:
     parser.add_argument("--prompt", type=int, default=128)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--clock", choices=list(CLOCKS), default="cpu")
-    parser.add_argument("--out", type=Path, default=None, help="JSON file (see the module docstring)")
-    parser.add_argument("--quick", action="store_true", help="tiny models: check the script, not a measurement")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON file (see the module docstring)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny models: check the script, not a measurement"
+    )
     parser.add_argument("--memory-child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
@@ -229,15 +287,33 @@ def main() -> None:
     times = time_all(variants, n_kv, args.repeats, args.prompt, args.new_tokens)
     memory = memory_all(variants, n_kv, args.quick)
     ratio = ratios(times, memory)
-    settings = dict(n_layers=N_LAYERS, d_model=D_MODEL, n_heads=N_HEADS, n_kv_heads=n_kv, seq=SEQ,
-                    batch=BATCH, d_vocab=D_VOCAB, repeats=args.repeats, prompt=args.prompt,
-                    new_tokens=args.new_tokens, clock=args.clock, threads=torch.get_num_threads(),
-                    torch=torch.__version__, quick=args.quick)
-    print_tables(times, memory, ratio,
-                 f"LLaMA-style L={N_LAYERS} d_model={D_MODEL} heads={N_HEADS} kv_heads={n_kv} seq={SEQ} "
-                 f"batch={BATCH} fp32 CPU, {torch.get_num_threads()} thread(s), {args.clock} clock, "
-                 f"median of {args.repeats}")
-    out = args.out or (None if args.quick else RESULTS / ("lime.json" if n_kv == N_HEADS else "lime_gqa.json"))
+    settings = dict(
+        n_layers=N_LAYERS,
+        d_model=D_MODEL,
+        n_heads=N_HEADS,
+        n_kv_heads=n_kv,
+        seq=SEQ,
+        batch=BATCH,
+        d_vocab=D_VOCAB,
+        repeats=args.repeats,
+        prompt=args.prompt,
+        new_tokens=args.new_tokens,
+        clock=args.clock,
+        threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        quick=args.quick,
+    )
+    print_tables(
+        times,
+        memory,
+        ratio,
+        f"LLaMA-style L={N_LAYERS} d_model={D_MODEL} heads={N_HEADS} kv_heads={n_kv} seq={SEQ} "
+        f"batch={BATCH} fp32 CPU, {torch.get_num_threads()} thread(s), {args.clock} clock, "
+        f"median of {args.repeats}",
+    )
+    out = args.out or (
+        None if args.quick else RESULTS / ("lime.json" if n_kv == N_HEADS else "lime_gqa.json")
+    )
     if out is not None:
         write_json(out, settings, times, memory, ratio)
 

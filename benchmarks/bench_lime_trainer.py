@@ -44,7 +44,10 @@ def main() -> None:
     torch.set_num_threads(1)
     tokenizer = load_tokenizer()
     shipped = {arch: tiny_model_metrics(name) for arch, name in SHIPPED.items()}
-    context, batch = shipped["lime-kv"]["context_size"], shipped["lime-kv"]["train_config"]["batch_size"]
+    context, batch = (
+        shipped["lime-kv"]["context_size"],
+        shipped["lime-kv"]["train_config"]["batch_size"],
+    )
     rows = tokenize_rows(load_corpus("train"), tokenizer, context)[: 100 * batch]
     shapes = {arch: metrics["model_shape"] for arch, metrics in shipped.items()}
     wall: dict[str, list[float]] = {arch: [] for arch in shapes}
@@ -64,11 +67,12 @@ def main() -> None:
             result = train(model, cfg, rows)
             if rep:
                 wall[arch].append(result.tokens_per_s)
-                cpu[arch].append(
-                    args.steps * batch * context / (time.process_time() - start)
-                )
+                cpu[arch].append(args.steps * batch * context / (time.process_time() - start))
     medians = {
-        arch: {"wall_tokens_per_s": statistics.median(wall[arch]), "cpu_tokens_per_s": statistics.median(cpu[arch])}
+        arch: {
+            "wall_tokens_per_s": statistics.median(wall[arch]),
+            "cpu_tokens_per_s": statistics.median(cpu[arch]),
+        }
         for arch in shapes
     }
     base = medians["vanilla"]
@@ -80,8 +84,15 @@ def main() -> None:
             f"{arch:>22} | {m['wall_tokens_per_s']:20,.0f} | {m['wall_ratio']:5.2f} "
             f"| {m['cpu_tokens_per_s']:18,.0f} | {m['cpu_ratio']:5.2f}"
         )
-    settings = {"steps": args.steps, "repeats": args.repeats, "batch_size": batch, "context_size": context,
-                "threads": torch.get_num_threads(), "torch": torch.__version__, "shapes": shapes}
+    settings = {
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "batch_size": batch,
+        "context_size": context,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "shapes": shapes,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(json.dumps({"settings": settings, "median_over_repeats": medians}, indent=2))

@@ -40,8 +40,10 @@ QKV = tuple[
 def lime_qkv(
     attn: LIMeAttention | LIMeGroupedQueryAttention,
     query_input: Float[torch.Tensor, "batch pos d_model"],
-    key_input: Float[torch.Tensor, "batch kv_pos d_model"] | Float[torch.Tensor, "batch kv_pos n_kv d_model"],
-    value_input: Float[torch.Tensor, "batch kv_pos d_model"] | Float[torch.Tensor, "batch kv_pos n_kv d_model"],
+    key_input: Float[torch.Tensor, "batch kv_pos d_model"]
+    | Float[torch.Tensor, "batch kv_pos n_kv d_model"],
+    value_input: Float[torch.Tensor, "batch kv_pos d_model"]
+    | Float[torch.Tensor, "batch kv_pos n_kv d_model"],
 ) -> QKV:
     """The shared ``calculate_qkv_matrices`` of both LIMe attention classes."""
     if attn.cfg.ungroup_grouped_query_attention:
@@ -72,7 +74,13 @@ def _add_lime_hooks(attn: Any) -> None:
         attn.hook_v_raw = HookPoint()  # [batch, pos, n_kv, d_head]
 
 
-def _routed_forward(attn: Any, parent: type[Attention | GroupedQueryAttention], kv_router: KVRouter | None, args: Any, kwargs: Any):
+def _routed_forward(
+    attn: Any,
+    parent: type[Attention | GroupedQueryAttention],
+    kv_router: KVRouter | None,
+    args: Any,
+    kwargs: Any,
+):
     # The router is a call argument, not a submodule: it lives at blocks.{l}.lime, and a second
     # registration under attn would duplicate its parameters in the state dict.
     attn.kv_router = kv_router

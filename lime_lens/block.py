@@ -36,7 +36,10 @@ class LIMeBlock(TransformerBlock):
     def __init__(self, cfg: LIMeConfig, block_index: int):
         super().__init__(cfg, block_index)
         attention = LIMeAttention if cfg.n_key_value_heads is None else LIMeGroupedQueryAttention
-        attn_type = cfg.attn_types[block_index] if cfg.use_local_attn else "global"
+        attn_type = "global"
+        if cfg.use_local_attn:
+            assert cfg.attn_types is not None  # HookedTransformerConfig requires it with local attn
+            attn_type = cfg.attn_types[block_index]
         self.attn = attention(cfg, attn_type, block_index)
         self.layer = block_index
         router: type[LIMeRouter] = router_class(cfg)
@@ -48,7 +51,9 @@ class LIMeBlock(TransformerBlock):
         memory: LIMeMemory,
         k_raw: Float[torch.Tensor, "batch pos n_kv d_head"],
         v_raw: Float[torch.Tensor, "batch pos n_kv d_head"],
-    ) -> tuple[Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]]:
+    ) -> tuple[
+        Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]
+    ]:
         """Source "kv": file this layer's raw K/V in the buffer, then read the routed mixture."""
         memory.kv_buffers.append(to_heads_major(k_raw, v_raw))
         if self.lime is None:  # layer 0: identity on its own heads (FirstLayerRouter)

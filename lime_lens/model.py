@@ -8,7 +8,7 @@ unchanged; this class only replaces the blocks, the layer loop, and weight proce
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from jaxtyping import Float, Int
@@ -55,7 +55,9 @@ class HookedLIMeTransformer(HookedTransformer):
                 f"cfg must be a LIMeConfig, got {type(cfg).__name__}; vanilla models are "
                 "plain HookedTransformer"
             )
-        super().__init__(cfg, tokenizer, move_to_device=False, default_padding_side=default_padding_side)
+        super().__init__(
+            cfg, tokenizer, move_to_device=False, default_padding_side=default_padding_side
+        )
         # The parent hard-codes TransformerBlock; swap in LIMe blocks, then redo init/move/setup.
         self.blocks = TypedModuleList([LIMeBlock(self.cfg, i) for i in range(self.cfg.n_layers)])
         if self.cfg.init_weights:
@@ -75,14 +77,19 @@ class HookedLIMeTransformer(HookedTransformer):
         self, hook_point, hook_point_name, hook, dir="fwd", is_permanent=False, prepend=False
     ) -> None:
         # LIMe hooks are always computed; no config flag gates them (unlike hook_k_input etc.).
-        raw_kv = router_class(self.cfg).raw_kv_hooks and hook_point_name.endswith(_RAW_KV_HOOK_SUFFIXES)
+        raw_kv = router_class(self.cfg).raw_kv_hooks and hook_point_name.endswith(
+            _RAW_KV_HOOK_SUFFIXES
+        )
         if ".lime." in hook_point_name or raw_kv:
             return
         super().check_hooks_to_add(hook_point, hook_point_name, hook, dir, is_permanent, prepend)
 
     def forward(  # type: ignore[override]
         self,
-        input: str | list[str] | Int[torch.Tensor, "batch pos"] | Float[torch.Tensor, "batch pos d_model"],
+        input: str
+        | list[str]
+        | Int[torch.Tensor, "batch pos"]
+        | Float[torch.Tensor, "batch pos d_model"],
         return_type: str | None = "logits",
         loss_per_token: bool = False,
         prepend_bos: bool | None = USE_DEFAULT_VALUE,
@@ -112,7 +119,7 @@ class HookedLIMeTransformer(HookedTransformer):
                     past_kv_cache=past_kv_cache,
                 )
             else:
-                residual = input
+                residual = cast(torch.Tensor, input)
             memory = LIMeMemory()
             for i, block in list(enumerate(self.blocks))[:stop_at_layer]:
                 residual = block(
@@ -123,7 +130,9 @@ class HookedLIMeTransformer(HookedTransformer):
                 )  # [batch, pos, d_model]
             if stop_at_layer is not None:
                 return residual
-            return self._unembed_and_loss(residual, return_type, tokens, attention_mask, loss_per_token)
+            return self._unembed_and_loss(
+                residual, return_type, tokens, attention_mask, loss_per_token
+            )
 
     def _unembed_and_loss(
         self,
@@ -165,7 +174,11 @@ class HookedLIMeTransformer(HookedTransformer):
         if missing:  # TransformerLens' fill_missing_keys would silently re-initialise them
             raise ValueError(f"state_dict lacks LIMe router weights {missing}")
         routed_fold = fold_value_biases and router.value_bias_fold == "routed"
-        lime_norm_fold = fold_ln and router.ln_fold == "lime_norm" and self.cfg.normalization_type in ("LN", "RMS")
+        lime_norm_fold = (
+            fold_ln
+            and router.ln_fold == "lime_norm"
+            and self.cfg.normalization_type in ("LN", "RMS")
+        )
         if lime_norm_fold:
             state_dict = fold_lime_norms(state_dict, self.cfg, router)
         super().load_and_process_state_dict(

@@ -42,7 +42,9 @@ def register_router(lime_mode: str, lime_lookup: str, router: Any, name: str | N
     key = (lime_mode, lime_lookup)
     entry = RouterEntry(name or f"{lime_mode}-{lime_lookup}", router)
     if key in _ROUTERS and _ROUTERS[key].target is not router:
-        raise ValueError(f"lime_mode={lime_mode!r}, lime_lookup={lime_lookup!r} already names {_ROUTERS[key].target}")
+        raise ValueError(
+            f"lime_mode={lime_mode!r}, lime_lookup={lime_lookup!r} already names {_ROUTERS[key].target}"
+        )
     _ROUTERS[key] = entry
 
 

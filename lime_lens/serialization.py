@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -91,8 +91,19 @@ def atomic_write_dir(final_dir: str | os.PathLike[str], write: Any) -> Path:
     return final
 
 
+@runtime_checkable
+class SavableModel(Protocol):
+    """What :func:`save_model` reads: a HookedTransformer, or the gathered full view of a DDP- or
+    FSDP-wrapped one that the trainer builds (``cfg`` plus the full ``state_dict``)."""
+
+    @property
+    def cfg(self) -> HookedTransformerConfig: ...
+
+    def state_dict(self) -> dict[str, torch.Tensor]: ...
+
+
 def save_model(
-    model: HookedTransformer,
+    model: SavableModel,
     path: str | os.PathLike[str],
     extra_json: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
@@ -154,4 +165,5 @@ def load_model(
         cfg.device = str(device)
     model = model_class(cfg, move_to_device=False, **model_kwargs)
     load_state_dict_strict(model, path)
+    assert cfg.device is not None  # HookedTransformerConfig.__post_init__ always sets it
     return model.to(cfg.device)

@@ -84,17 +84,39 @@ QKV_OVERRIDE = "calculate_qkv_matrices"
 QKV_ARGS = ("query_input", "key_input", "value_input")
 """Its parameters after ``self``, in order."""
 BLOCK_ATTRIBUTES = (
-    "ln1", "ln2", "attn", "apply_mlp", "hook_resid_pre", "hook_attn_out", "hook_resid_mid",
-    "hook_mlp_in", "hook_resid_post",
+    "ln1",
+    "ln2",
+    "attn",
+    "apply_mlp",
+    "hook_resid_pre",
+    "hook_attn_out",
+    "hook_resid_mid",
+    "hook_mlp_in",
+    "hook_resid_post",
 )
 """``TransformerBlock`` members the LIMe block's forward uses (ln2 / hook_resid_mid: not attn_only)."""
 MODEL_MEMBERS = (
-    "blocks", "input_to_embed", "ln_final", "unembed", "loss_fn", "init_weights", "setup",
-    "move_model_modules_to_device", "fill_missing_keys", "load_and_process_state_dict",
+    "blocks",
+    "input_to_embed",
+    "ln_final",
+    "unembed",
+    "loss_fn",
+    "init_weights",
+    "setup",
+    "move_model_modules_to_device",
+    "fill_missing_keys",
+    "load_and_process_state_dict",
     "process_weights_",
 )
 """``HookedTransformer`` members the LIMe model calls or overrides."""
-CHECK_HOOKS_TO_ADD_ARGS = ("hook_point", "hook_point_name", "hook", "dir", "is_permanent", "prepend")
+CHECK_HOOKS_TO_ADD_ARGS = (
+    "hook_point",
+    "hook_point_name",
+    "hook",
+    "dir",
+    "is_permanent",
+    "prepend",
+)
 """``HookedTransformer.check_hooks_to_add`` parameters after ``self``, in order."""
 
 

@@ -38,14 +38,19 @@ def check_processing_supported(
 
     ``router`` is the model's ``LIMeRouter`` subclass (``lime_lens.router_registry.router_class``).
     """
-    steps: dict[ProcessingStep, bool] = {"fold_ln": fold_ln, "refactor_factored_attn_matrices": refactor_factored_attn_matrices}
+    steps: dict[ProcessingStep, bool] = {
+        "fold_ln": fold_ln,
+        "refactor_factored_attn_matrices": refactor_factored_attn_matrices,
+    }
     for step, requested in steps.items():
         reason = router.refusal(cfg, step) if requested else None
         if reason is not None:
             raise ValueError(reason)
 
 
-def _fold_into(state: dict[str, torch.Tensor], weight_keys: list[str], bias_keys: list[str], norm: str) -> None:
+def _fold_into(
+    state: dict[str, torch.Tensor], weight_keys: list[str], bias_keys: list[str], norm: str
+) -> None:
     """Fold norm ``{norm}.w`` (and ``{norm}.b``) into the readers' weights/biases, then reset the norm."""
     gain, shift = state[f"{norm}.w"], state.get(f"{norm}.b")
     for w_key, b_key in zip(weight_keys, bias_keys, strict=True):
@@ -72,7 +77,9 @@ def fold_lime_norms(
     for layer in range(1, cfg.n_layers):
         b = f"blocks.{layer}."
         _fold_into(state, [b + "attn.W_Q"], [b + "attn.b_Q"], b + "ln1")
-        _fold_into(state, [b + kv + "W_K", b + kv + "W_V"], [b + kv + "b_K", b + kv + "b_V"], b + "lime.ln")
+        _fold_into(
+            state, [b + kv + "W_K", b + kv + "W_V"], [b + kv + "b_K", b + kv + "b_V"], b + "lime.ln"
+        )
         router.fold_norm_gain(state, b + "lime.", state_dict[b + "lime.ln.w"])
     return state
 
@@ -91,12 +98,14 @@ def fold_routed_value_biases(model: HookedTransformer) -> None:
     Exact because attention patterns sum to 1, so a constant added to every routed value adds
     its W_O image to the output, whatever the pattern.
     """
-    biases = [value_bias(block.attn).detach().clone() for block in model.blocks]  # each [n_kv, d_head]
+    biases = [
+        value_bias(block.attn).detach().clone() for block in model.blocks
+    ]  # each [n_kv, d_head]
     for layer, block in enumerate(model.blocks):
         routed = biases[0]
         if block.lime is not None:
             routed = cast(LIMeRouter, block.lime).route_constants(biases[: layer + 1])
         per_query_head = routed.repeat_interleave(model.cfg.n_heads // routed.shape[0], dim=0)
-        block.attn.b_O += torch.einsum("hd,hdm->m", per_query_head, block.attn.W_O)
+        block.attn.b_O.add_(torch.einsum("hd,hdm->m", per_query_head, block.attn.W_O))
     for block in model.blocks:
         value_bias(block.attn).zero_()

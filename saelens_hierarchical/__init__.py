@@ -16,7 +16,9 @@ from saelens_hierarchical.sae import HierarchicalTopKTrainingSAE
 
 def _register() -> None:
     """Register once; a reload of this package re-points the entry at the new classes."""
-    register_architecture(ARCHITECTURE, HierarchicalTopKTrainingSAE, HierarchicalTopKTrainingSAEConfig)
+    register_architecture(
+        ARCHITECTURE, HierarchicalTopKTrainingSAE, HierarchicalTopKTrainingSAEConfig
+    )
 
 
 _register()

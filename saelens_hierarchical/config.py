@@ -101,7 +101,9 @@ class HierarchicalTopKTrainingSAEConfig(TopKTrainingSAEConfig):
                     f"got {len(self.budget_weights)}"
                 )
             if any(not math.isfinite(w) or w < 0 for w in self.budget_weights):
-                raise ValueError(f"budget_weights must be finite and >= 0; got {self.budget_weights}")
+                raise ValueError(
+                    f"budget_weights must be finite and >= 0; got {self.budget_weights}"
+                )
             if sum(self.budget_weights) <= 0:
                 raise ValueError("budget_weights must have a positive sum")
 

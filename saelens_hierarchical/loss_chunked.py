@@ -71,7 +71,9 @@ class _ChunkedHierarchicalLoss(torch.autograd.Function):
             prefix_grads = (start[:, None, :] - contrib.cumsum(1)) * (coef * weights[s:e])[:, None]
             G = suffix[:, None, :] + prefix_grads.flip(1).cumsum(1).flip(1)  # G_t, t in s+1..e
             grad_acts[:, s:e] = (rows * G).sum(-1)
-            grad_W_dec.index_add_(0, indices[:, s:e].reshape(-1), (acts[:, s:e, None] * G).flatten(0, 1))
+            grad_W_dec.index_add_(
+                0, indices[:, s:e].reshape(-1), (acts[:, s:e, None] * G).flatten(0, 1)
+            )
             suffix, residual = G[:, 0], start
         grad_sae_in = grad_out - suffix if ctx.needs_input_grad[0] else None
         grad_b_dec = suffix.sum(0) if ctx.needs_input_grad[1] else None
@@ -89,13 +91,20 @@ def hierarchical_loss_chunked(
 ) -> PrefixLoss:
     """Same value and gradients as ``hierarchical_loss_reference``, memory O(B*chunk*D + B*K)."""
     if len(weights) != acts.shape[1]:
-        raise ValueError(f"weights needs one entry per prefix ({acts.shape[1]}); got {len(weights)}")
+        raise ValueError(
+            f"weights needs one entry per prefix ({acts.shape[1]}); got {len(weights)}"
+        )
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1; got {chunk}")
     dtype = _common_dtype(sae_in, b_dec, acts, W_dec)
     with torch.autocast(device_type=sae_in.device.type, enabled=False):
         loss, sae_out = _ChunkedHierarchicalLoss.apply(
-            sae_in.to(dtype), b_dec.to(dtype), acts.to(dtype), indices, W_dec.to(dtype),
-            torch.tensor(weights, dtype=dtype, device=sae_in.device), chunk,
+            sae_in.to(dtype),
+            b_dec.to(dtype),
+            acts.to(dtype),
+            indices,
+            W_dec.to(dtype),
+            torch.tensor(weights, dtype=dtype, device=sae_in.device),
+            chunk,
         )
     return PrefixLoss(loss, sae_out)

@@ -106,11 +106,17 @@ def hierarchical_loss_fused(
 ) -> PrefixLoss:
     """Same value and gradients as ``hierarchical_loss_reference``, memory O(B*D + B*K)."""
     if len(weights) != acts.shape[1]:
-        raise ValueError(f"weights needs one entry per prefix ({acts.shape[1]}); got {len(weights)}")
+        raise ValueError(
+            f"weights needs one entry per prefix ({acts.shape[1]}); got {len(weights)}"
+        )
     dtype = _common_dtype(sae_in, b_dec, acts, W_dec)
     with torch.autocast(device_type=sae_in.device.type, enabled=False):
         loss, sae_out = _HierarchicalLoss.apply(
-            sae_in.to(dtype), b_dec.to(dtype), acts.to(dtype), indices, W_dec.to(dtype),
+            sae_in.to(dtype),
+            b_dec.to(dtype),
+            acts.to(dtype),
+            indices,
+            W_dec.to(dtype),
             tuple(float(w) for w in weights),
         )
     return PrefixLoss(loss, sae_out)

@@ -92,7 +92,9 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
             return torch.zeros_like(like).scatter_(-1, top.indices, top.values)
         rows = torch.arange(like.shape[0], device=like.device).repeat_interleave(self.cfg.k)
         coords = torch.stack([rows, top.indices.flatten()])
-        return torch.sparse_coo_tensor(coords, top.values.flatten(), like.shape, check_invariants=False)
+        return torch.sparse_coo_tensor(
+            coords, top.values.flatten(), like.shape, check_invariants=False
+        )
 
     @override
     def training_forward_pass(self, step_input: TrainStepInput) -> TrainStepOutput:
@@ -107,7 +109,11 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
         )
         feature_acts = self.hook_sae_acts_post(self._feature_acts(top))
         prefix = select_loss_fn(self.cfg.loss_impl, step_input.sae_in.device)(
-            step_input.sae_in, self.b_dec, top.coefficients, top.indices, self.W_dec,
+            step_input.sae_in,
+            self.b_dec,
+            top.coefficients,
+            top.indices,
+            self.W_dec,
             self.cfg.prefix_weights(),
         )
         sae_out = self.run_time_activation_norm_fn_out(self.hook_sae_recons(prefix.sae_out))
@@ -136,8 +142,13 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
         """Lazy ``explained_variance_k{j}``: the trainer calls them on logging steps only."""
         # Snapshot the weights: the trainer evaluates these after optimizer.step() has
         # updated the parameters in place (a copy on logging steps only).
-        args = (sae_in.detach(), self.b_dec.detach().clone(), coefficients.detach(), indices,
-                self.W_dec.detach().clone())
+        args = (
+            sae_in.detach(),
+            self.b_dec.detach().clone(),
+            coefficients.detach(),
+            indices,
+            self.W_dec.detach().clone(),
+        )
         budgets = self.cfg.logged_budgets()
         cache: dict[int, float] = {}
 
@@ -149,7 +160,9 @@ class HierarchicalTopKTrainingSAE(TopKTrainingSAE):
                 cache.update({b: float(1 - e.mean() / total_variance) for b, e in errors.items()})
             return cache[j]
 
-        return {f"explained_variance_k{j}": functools.partial(explained_variance, j) for j in budgets}
+        return {
+            f"explained_variance_k{j}": functools.partial(explained_variance, j) for j in budgets
+        }
 
 
 def _raise_if_not_finite(tensors: dict[str, torch.Tensor]) -> None:

@@ -24,9 +24,22 @@ from saelens_hierarchical.table import save_table
 
 # Column order of the tidy table; per-budget rows share every column.
 COLUMNS = [
-    "method", "budget", "trained_k", "l0", "explained_variance", "mse", "cossim",
-    "ce_loss_score", "ce_loss_with_sae", "ce_loss_without_sae", "kl_div_score",
-    "kl_div_with_sae", "dead_latents", "dense_latents", "d_sae", "n_tokens",
+    "method",
+    "budget",
+    "trained_k",
+    "l0",
+    "explained_variance",
+    "mse",
+    "cossim",
+    "ce_loss_score",
+    "ce_loss_with_sae",
+    "ce_loss_without_sae",
+    "kl_div_score",
+    "kl_div_with_sae",
+    "dead_latents",
+    "dense_latents",
+    "d_sae",
+    "n_tokens",
 ]
 # The run_evals metrics kept; CE/KL entries are NaN when compute_ce_loss is off.
 _RUN_EVALS_KEYS = COLUMNS[3:12]
@@ -107,7 +120,11 @@ def evaluate(
     )
     with torch.no_grad():
         metrics, feature_metrics = run_evals(
-            sae, token_store(model, sae, dataset, cfg), model, ActivationScaler(), eval_cfg,
+            sae,
+            token_store(model, sae, dataset, cfg),
+            model,
+            ActivationScaler(),
+            eval_cfg,
             exclude_special_tokens=exclude,
         )
     flat = {k: v for group in metrics.values() for k, v in group.items()}
@@ -154,4 +171,3 @@ def sweep_budgets(
     if out_dir is not None:
         save_table(table, out_dir, "sweep", extra={"sweep_config": asdict(cfg)})
     return table
-

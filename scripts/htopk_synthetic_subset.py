@@ -27,19 +27,37 @@ SUBSET = [2, 4, 8, 16]
 
 def subset_table(subset: pd.DataFrame, main: pd.DataFrame) -> pd.DataFrame:
     """Explained variance per budget: all-prefix and subset hierarchical_topk against TopK."""
+
     def ev(table: pd.DataFrame, method: str) -> pd.Series:
         return table[table.method == method].set_index("budget")["explained_variance"]
 
-    full, sub, topk = ev(main, "hierarchical_topk"), ev(subset, "hierarchical_topk"), ev(main, "topk")
-    return pd.DataFrame({"htopk_all_prefixes": full, f"htopk_J={','.join(map(str, SUBSET))}": sub,
-                         "topk": topk, "diff_all": full - topk, "diff_subset": sub - topk})
+    full, sub, topk = (
+        ev(main, "hierarchical_topk"),
+        ev(subset, "hierarchical_topk"),
+        ev(main, "topk"),
+    )
+    return pd.DataFrame(
+        {
+            "htopk_all_prefixes": full,
+            f"htopk_J={','.join(map(str, SUBSET))}": sub,
+            "topk": topk,
+            "diff_all": full - topk,
+            "diff_subset": sub - topk,
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("out", type=Path, help="output folder (nothing is written elsewhere)")
-    parser.add_argument("--main", type=Path, default=Path("results/htopk_pareto/synthetic/synthetic.csv"),
-                        help="table of the main synthetic run to compare with (read only)")
+    parser.add_argument(
+        "--main",
+        type=Path,
+        default=Path("results/htopk_pareto/synthetic/synthetic.csv"),
+        help="table of the main synthetic run to compare with (read only)",
+    )
     args = parser.parse_args(argv)
     matplotlib.use("Agg")
     cfg = small_config()

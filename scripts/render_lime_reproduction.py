@@ -57,7 +57,9 @@ def lm_lines(lm: dict[str, Any]) -> list[str]:
 def arith_lines(runs: list[dict[str, Any]], arith: dict[str, Any]) -> list[str]:
     ns = sorted(arith[BASELINE]["accuracy_pct"])
     lines = [
-        "| model | parameters | " + " | ".join(f"N={n}" for n in ns) + f" | train acc N={max(ns)} | tok/s |",
+        "| model | parameters | "
+        + " | ".join(f"N={n}" for n in ns)
+        + f" | train acc N={max(ns)} | tok/s |",
         "|---|---|" + "---|" * len(ns) + "---|---|",
     ]
     for arch, s in arith.items():
@@ -113,7 +115,9 @@ def header_lines(meta: dict[str, Any], runs: list[dict[str, Any]], json_name: st
 
 
 def lm_section(meta: dict[str, Any], lm: dict[str, Any]) -> list[str]:
-    tokens = meta["lm_train"]["max_steps"] * meta["lm_train"]["batch_size"] * meta["lm_context_size"]
+    tokens = (
+        meta["lm_train"]["max_steps"] * meta["lm_train"]["batch_size"] * meta["lm_context_size"]
+    )
     n_lime = len(lm) - 1
     matched = "both LIMe models" if n_lime == 2 else f"all {n_lime} LIMe models"
     return [
@@ -129,7 +133,9 @@ def lm_section(meta: dict[str, Any], lm: dict[str, Any]) -> list[str]:
     ]
 
 
-def arith_section(meta: dict[str, Any], runs: list[dict[str, Any]], arith: dict[str, Any]) -> list[str]:
+def arith_section(
+    meta: dict[str, Any], runs: list[dict[str, Any]], arith: dict[str, Any]
+) -> list[str]:
     shape = meta["arith_shape"]
     size = f"{shape['n_layers']} layers, {shape['n_heads']} heads, d_model {shape['d_model']}"
     paper = all(shape[k] == v for k, v in PAPER_ARITH_SHAPE.items())
@@ -182,7 +188,9 @@ def fit_lines(lm_runs: list[dict[str, Any]], arith_runs: list[dict[str, Any]]) -
 
 
 def scale_lines(meta: dict[str, Any], lm: dict[str, Any]) -> list[str]:
-    tokens = meta["lm_train"]["max_steps"] * meta["lm_train"]["batch_size"] * meta["lm_context_size"]
+    tokens = (
+        meta["lm_train"]["max_steps"] * meta["lm_train"]["batch_size"] * meta["lm_context_size"]
+    )
     params = statistics.fmean(s["n_params"] for s in lm.values())
     return [
         f"For scale: the paper's v2 language-modelling gain is {PAPER_LM['perplexity_gain_pct']}% lower "
@@ -232,8 +240,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("json", type=Path, nargs="?", default=Path("results/lime_reproduction.json"))
-    parser.add_argument("--out", type=Path, default=None, help="default: lime_reproduction.md next to the JSON")
+    parser.add_argument(
+        "json", type=Path, nargs="?", default=Path("results/lime_reproduction.json")
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: lime_reproduction.md next to the JSON"
+    )
     args = parser.parse_args(argv)
     out = args.out or args.json.with_name("lime_reproduction.md")
     out.write_text(render(json.loads(args.json.read_text()), str(args.json)))

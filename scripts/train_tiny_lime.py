@@ -47,7 +47,11 @@ def main() -> None:
         "--jobs", type=int, default=2, help="runs in parallel (one torch thread each)"
     )
     parser.add_argument(
-        "--only", nargs="+", choices=MODELS, default=list(MODELS), metavar="NAME",
+        "--only",
+        nargs="+",
+        choices=MODELS,
+        default=list(MODELS),
+        metavar="NAME",
         help=f"models to train, among {list(MODELS)} (default: all)",
     )
     args = parser.parse_args()

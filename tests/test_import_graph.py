@@ -70,7 +70,9 @@ def import_graph() -> dict[str, set[str]]:
     graph = {}
     for module, path in modules.items():
         tree = ast.parse(path.read_text(), filename=str(path))
-        targets = {_resolve(n, modules) for n in _imported_names(tree, module, path.stem == "__init__")}
+        targets = {
+            _resolve(n, modules) for n in _imported_names(tree, module, path.stem == "__init__")
+        }
         graph[module] = {t for t in targets if t is not None and t != module}
     return graph
 

@@ -109,14 +109,25 @@ def route_ablation_table(
     clean = corpus_loss(model, tokens, batch_size=batch_size)
     weights = mean_abs_routes(model, tokens, batch_size, per_source_head=True)
     rows = []
-    for layer, head, source, source_head in _routes(model, granularity, layers or range(1, model.cfg.n_layers)):
+    for layer, head, source, source_head in _routes(
+        model, granularity, layers or range(1, model.cfg.n_layers)
+    ):
         hook = zero_route_hook(model, head, source, source_head)
         ablated = corpus_loss(model, tokens, [(route_hook_name(layer), hook)], batch_size)
         weight = weights[layer][head, source]
         weight = weight.mean() if source_head is None else weight[source_head]
-        rows.append({"layer": layer, "head": head, "source": source, "source_head": source_head,
-                     "weight": weight.item(), "clean_loss": clean, "ablated_loss": ablated,
-                     "delta_loss": ablated - clean})
+        rows.append(
+            {
+                "layer": layer,
+                "head": head,
+                "source": source,
+                "source_head": source_head,
+                "weight": weight.item(),
+                "clean_loss": clean,
+                "ablated_loss": ablated,
+                "delta_loss": ablated - clean,
+            }
+        )
     table = pd.DataFrame(rows).sort_values("delta_loss", ascending=False, kind="stable")
     return table.reset_index(drop=True)
 
@@ -150,8 +161,10 @@ def decompose_kv_input(
         srcs = [f"blocks.{j}.hook_resid_pre" for j in range(layer + 1)]
         total_name = f"blocks.{layer}.lime.hook_kv_in"
     _, cache = model.run_with_cache(
-        tokens, names_filter=[*srcs, route_hook_name(layer), total_name],
-        stop_at_layer=layer + 1, return_type=None,
+        tokens,
+        names_filter=[*srcs, route_hook_name(layer), total_name],
+        stop_at_layer=layer + 1,
+        return_type=None,
     )
     route = cache[route_hook_name(layer)]
     if kv:  # R[b, h, l', h'] * raw[b, p, l', h', d]

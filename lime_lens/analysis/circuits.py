@@ -76,8 +76,13 @@ def depthwise_circuits(
         for head in range(top.indices.shape[1]):
             for source in range(layer + 1):
                 ids = top.indices[:, head, source].tolist()
-                row = {"layer": layer, "head": head, "source": source, "tokens": ids,
-                       "logits": top.values[:, head, source].tolist()}
+                row = {
+                    "layer": layer,
+                    "head": head,
+                    "source": source,
+                    "tokens": ids,
+                    "logits": top.values[:, head, source].tolist(),
+                }
                 if model.tokenizer is not None:
                     row["token_strs"] = [model.tokenizer.decode([t]) for t in ids]
                 if prior is not None:

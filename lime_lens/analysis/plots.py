@@ -24,13 +24,18 @@ def _per_layer_panels(
     """One panel per ``states`` kind found in the tables, one line (+-std band) per model."""
     kinds = list(dict.fromkeys(k for t in results.values() for k in t["states"]))
     fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.6), squeeze=False)
-    for ax, kind in zip(axes[0], kinds):
+    for ax, kind in zip(axes[0], kinds, strict=True):
         for name, table in results.items():
             rows = table[table["states"] == kind].sort_values("layer")
             if rows.empty:
                 continue
             ax.plot(rows["layer"], rows[mean_col], marker="o", label=name)
-            ax.fill_between(rows["layer"], rows[mean_col] - rows[std_col], rows[mean_col] + rows[std_col], alpha=0.2)
+            ax.fill_between(
+                rows["layer"],
+                rows[mean_col] - rows[std_col],
+                rows[mean_col] + rows[std_col],
+                alpha=0.2,
+            )
         ax.set_title(_STATE_TITLES.get(kind, kind), fontsize=10)
         ax.set_xlabel("layer")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -57,7 +62,9 @@ def plot_probe_accuracy(results: dict[str, pd.DataFrame]) -> Figure:
 
 
 def plot_routing_heatmap(
-    maps: RoutingHeatmaps, title: str = "routing mass per source", source_label: str = "source layer"
+    maps: RoutingHeatmaps,
+    title: str = "routing mass per source",
+    source_label: str = "source layer",
 ) -> Figure:
     """Paper Fig. 5: M[target layer, source] (rows sum to 1; blank above the diagonal)."""
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
@@ -77,8 +84,14 @@ def plot_routing_per_head(maps: RoutingHeatmaps, source_label: str = "source lay
     fig, axes = plt.subplots(
         1, len(layers), figsize=(2.2 * len(layers) + 1, 3.0), squeeze=False, constrained_layout=True
     )
-    for ax, layer in zip(axes[0], layers):
-        im = ax.imshow(maps.per_head[layer, :, : layer + 1].numpy(), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for ax, layer in zip(axes[0], layers, strict=True):
+        im = ax.imshow(
+            maps.per_head[layer, :, : layer + 1].numpy(),
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+            aspect="auto",
+        )
         ax.set_title(f"layer {layer}", fontsize=9)
         ax.set_xlabel(source_label, fontsize=8)
         ax.set_xticks(range(layer + 1))
@@ -92,7 +105,8 @@ def plot_route_ablation(table: pd.DataFrame, top: int = 15) -> Figure:
     """The ``top`` routes by ablation effect (from ``route_ablation_table``) as horizontal bars."""
     rows = table.head(top).iloc[::-1]
     labels = [
-        f"L{r.layer} h{r.head} <- src {r.source}" + ("" if pd.isna(r.source_head) else f" h'{int(r.source_head)}")
+        f"L{r.layer} h{r.head} <- src {r.source}"
+        + ("" if pd.isna(r.source_head) else f" h'{int(r.source_head)}")
         for r in rows.itertuples()
     ]
     fig, ax = plt.subplots(figsize=(5.5, 0.28 * len(rows) + 1.2))
@@ -106,7 +120,7 @@ def plot_route_ablation(table: pd.DataFrame, top: int = 15) -> Figure:
 def plot_budget_sweep(table: pd.DataFrame) -> Figure:
     """Explained variance and CE-loss score of one SAE across budgets k (from ``sweep_route_sae``)."""
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    for ax, col in zip(axes, ["explained_variance", "ce_loss_score"]):
+    for ax, col in zip(axes, ["explained_variance", "ce_loss_score"], strict=True):
         ax.plot(table["budget"], table[col], marker="o")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("budget k")
@@ -117,7 +131,9 @@ def plot_budget_sweep(table: pd.DataFrame) -> Figure:
 
 def plot_kv_decomposition(contributions: torch.Tensor, title: str = "") -> Figure:
     """Mean L2 norm of each source's contribution to one head's K/V input (``decompose_kv_input``)."""
-    parts = contributions.sum(3) if contributions.ndim == 5 else contributions  # kv: sum source heads
+    parts = (
+        contributions.sum(3) if contributions.ndim == 5 else contributions
+    )  # kv: sum source heads
     per_source = parts.norm(dim=-1).flatten(0, 1).mean(0)  # [n_src]
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.bar(range(len(per_source)), per_source.numpy())

@@ -65,7 +65,9 @@ def find_token_occurrences(
     return TokenOccurrences(where[order, 0], where[order, 1], label[order])
 
 
-def kfold_indices(n: int, n_splits: int = 5, seed: int = 42) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def kfold_indices(
+    n: int, n_splits: int = 5, seed: int = 42
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Shuffled k-fold (train, test) index pairs; the first ``n % n_splits`` folds get one extra."""
     if not 2 <= n_splits <= n:
         raise ValueError(f"n_splits must be in [2, n={n}], got {n_splits}")
@@ -129,12 +131,16 @@ def gather_occurrence_states(
     """Per layer, the ``states`` vector at every occurrence, in the order of ``occ``."""
     seqs = torch.unique(occ.seq)
     out: dict[int, list[torch.Tensor]] = {}
-    for i, batch_states in enumerate(iter_states(model, tokens[seqs], states, batch_size=batch_size)):
+    for i, batch_states in enumerate(
+        iter_states(model, tokens[seqs], states, batch_size=batch_size)
+    ):
         batch_seqs = seqs[i * batch_size : (i + 1) * batch_size]
         mask = torch.isin(occ.seq, batch_seqs)  # occ is sorted by sequence, so order is kept
         local = torch.searchsorted(batch_seqs, occ.seq[mask])
         for layer, act in batch_states.items():
-            out.setdefault(layer, []).append(act[local.to(act.device), occ.pos[mask].to(act.device)].float().cpu())
+            out.setdefault(layer, []).append(
+                act[local.to(act.device), occ.pos[mask].to(act.device)].float().cpu()
+            )
     return {layer: torch.cat(chunks) for layer, chunks in out.items()}
 
 

@@ -33,7 +33,9 @@ from lime_lens.assets import load_gpt2_tokenizer, load_token_dataset, load_token
 from lime_lens.serialization import load_model
 
 STAND_IN_CONTEXT_SIZE = 64
-STAND_IN_SHAPE = dict(n_layers=4, d_model=64, n_heads=4, n_key_value_heads=None, d_head=16, d_mlp=172, n_ctx=64)
+STAND_IN_SHAPE = dict(
+    n_layers=4, d_model=64, n_heads=4, n_key_value_heads=None, d_head=16, d_mlp=172, n_ctx=64
+)
 STAND_IN_TRAIN = dict(batch_size=16, lr=1e-3, router_lr=1e-2)
 STAND_IN_MATCHED_ARCHES = ("lime-kv", "lime-residual-dynamic")
 """The stand-in recipe: the shipped tiny models' context size, shape, optimiser and baseline
@@ -50,7 +52,11 @@ def load_saved_model(path: str | Path) -> HookedTransformer:
     """A saved LIMe or vanilla model (class from ``config.json``), embedded tokenizer attached."""
     config_class = json.loads((Path(path) / "config.json").read_text()).get("config_class")
     lime = config_class == "LIMeConfig"
-    cls, cfg_cls = (HookedLIMeTransformer, LIMeConfig) if lime else (HookedTransformer, HookedTransformerConfig)
+    cls, cfg_cls = (
+        (HookedLIMeTransformer, LIMeConfig)
+        if lime
+        else (HookedTransformer, HookedTransformerConfig)
+    )
     d_vocab = json.loads((Path(path) / "config.json").read_text())["config"]["d_vocab"]
     return load_model(path, cls, cfg_cls, tokenizer=_tokenizer_for(d_vocab)).eval()
 
@@ -62,15 +68,20 @@ def shipped_model(which: str) -> HookedTransformer | None:
     except ImportError:
         return None
     # "dynamic": the shipped residual-dynamic model, used for the depthwise circuits
-    loader = {"lime": "load_tiny_lime_model", "vanilla": "load_tiny_baseline_model",
-              "dynamic": "load_tiny_dynamic_model"}[which]
+    loader = {
+        "lime": "load_tiny_lime_model",
+        "vanilla": "load_tiny_baseline_model",
+        "dynamic": "load_tiny_dynamic_model",
+    }[which]
     try:
         return getattr(pretrained, loader)()
     except (AttributeError, FileNotFoundError):
         return None
 
 
-def resolve_model(path: str | None, which: str, arch: str, train_steps: int) -> tuple[HookedTransformer, str]:
+def resolve_model(
+    path: str | None, which: str, arch: str, train_steps: int
+) -> tuple[HookedTransformer, str]:
     """(model, where it came from): a saved folder, else the shipped ``which`` model ("lime",
     "vanilla" or "dynamic"), else ``arch`` trained in-process (:func:`train_stand_in`)."""
     if path:
@@ -99,27 +110,54 @@ def train_stand_in(arch: str, steps: int = 60, seed: int = 0) -> HookedTransform
     if arch == "vanilla":
         shape = equal_size_baseline_shape(STAND_IN_SHAPE, len(tokenizer), STAND_IN_MATCHED_ARCHES)
     model = build_model(arch, ModelShape(**shape), len(tokenizer), seed=seed, tokenizer=tokenizer)
-    recipe = {**STAND_IN_TRAIN, "max_steps": steps, "warmup_steps": max(1, steps // 10), "eval_interval": 0}
-    train(model, TrainConfig(**recipe, seed=seed, progress=False), token_rows("train", STAND_IN_CONTEXT_SIZE))
+    recipe = {
+        **STAND_IN_TRAIN,
+        "max_steps": steps,
+        "warmup_steps": max(1, steps // 10),
+        "eval_interval": 0,
+    }
+    train(
+        model,
+        TrainConfig(**recipe, seed=seed, progress=False),
+        token_rows("train", STAND_IN_CONTEXT_SIZE),
+    )
     return model.eval()
 
 
-def entropy_tables(models: dict[str, HookedTransformer], tokens: torch.Tensor, alpha: float = 0.5) -> dict[str, pd.DataFrame]:
+def entropy_tables(
+    models: dict[str, HookedTransformer], tokens: torch.Tensor, alpha: float = 0.5
+) -> dict[str, pd.DataFrame]:
     """Entropy per layer of pre-routing values, post-routing values and residual states."""
     kinds = ("values_pre", "values_post", "resid")
-    return {name: pd.concat([entropy_per_layer(m, tokens, k, alpha) for k in kinds]) for name, m in models.items()}
+    return {
+        name: pd.concat([entropy_per_layer(m, tokens, k, alpha) for k in kinds])
+        for name, m in models.items()
+    }
 
 
-def probe_tables(models: dict[str, HookedTransformer], tokens: torch.Tensor, epochs: int = 1) -> dict[str, pd.DataFrame]:
+def probe_tables(
+    models: dict[str, HookedTransformer], tokens: torch.Tensor, epochs: int = 1
+) -> dict[str, pd.DataFrame]:
     """The paper's is/are/was/were probe on post-routing values and residual states."""
-    return {name: pd.concat([token_separability(m, tokens, states=k, epochs=epochs) for k in ("values_post", "resid")])
-            for name, m in models.items()}
+    return {
+        name: pd.concat(
+            [
+                token_separability(m, tokens, states=k, epochs=epochs)
+                for k in ("values_post", "resid")
+            ]
+        )
+        for name, m in models.items()
+    }
 
 
 def _wide(tables: dict[str, pd.DataFrame], col: str) -> pd.DataFrame:
     """One row per layer, one column per (model, states)."""
     frames = [t.assign(model=name) for name, t in tables.items()]
-    return pd.concat(frames).pivot_table(index="layer", columns=["model", "states"], values=col).round(3)
+    return (
+        pd.concat(frames)
+        .pivot_table(index="layer", columns=["model", "states"], values=col)
+        .round(3)
+    )
 
 
 def _circuit_readouts(model: HookedTransformer, tokens: torch.Tensor, n: int = 6) -> pd.DataFrame:
@@ -130,9 +168,16 @@ def _circuit_readouts(model: HookedTransformer, tokens: torch.Tensor, n: int = 6
     return table.head(n)[["layer", "head", "source", "prior", "token_strs"]]
 
 
-def run_report(lime: HookedTransformer, baseline: HookedTransformer, dynamic: HookedTransformer | None,
-               tokens: torch.Tensor, out: Path, probe_rows: torch.Tensor, sae_rows: torch.Tensor | None = None,
-               probe_epochs: int = 1) -> dict[str, Any]:
+def run_report(
+    lime: HookedTransformer,
+    baseline: HookedTransformer,
+    dynamic: HookedTransformer | None,
+    tokens: torch.Tensor,
+    out: Path,
+    probe_rows: torch.Tensor,
+    sae_rows: torch.Tensor | None = None,
+    probe_epochs: int = 1,
+) -> dict[str, Any]:
     """Every ``lime_lens.analysis`` tool on (lime, baseline); figures and tables are written to ``out``.
 
     ``tokens``: analysis corpus (entropy, routing, ablation); ``probe_rows``: a larger corpus for
@@ -157,7 +202,9 @@ def run_report(lime: HookedTransformer, baseline: HookedTransformer, dynamic: Ho
     result["ablation_top"] = ablation.head(10)
     top = ablation.iloc[0]
     parts, _ = decompose_kv_input(lime, tokens[:4], int(top.layer), int(top["head"]), "v")
-    plots.plot_kv_decomposition(parts, f"layer {top.layer} head {top['head']}").savefig(out / "kv_decomposition.png", dpi=120)
+    plots.plot_kv_decomposition(parts, f"layer {top.layer} head {top['head']}").savefig(
+        out / "kv_decomposition.png", dpi=120
+    )
     if dynamic is not None:
         result["circuits"] = _circuit_readouts(dynamic, tokens[:32])
     if sae_rows is not None:
@@ -170,8 +217,17 @@ def run_report(lime: HookedTransformer, baseline: HookedTransformer, dynamic: Ho
 
         ds = datasets.Dataset.from_dict({"tokens": sae_rows.numpy()}).with_format("torch")
         ctx = sae_rows.shape[1]
-        sae = train_route_sae(lime, ds, layer=int(top.layer), head=int(top["head"]), d_sae=64, k=8,
-                              training_tokens=60_000, context_size=ctx, train_batch_size_tokens=512)
+        sae = train_route_sae(
+            lime,
+            ds,
+            layer=int(top.layer),
+            head=int(top["head"]),
+            d_sae=64,
+            k=8,
+            training_tokens=60_000,
+            context_size=ctx,
+            train_batch_size_tokens=512,
+        )
         result["sae_sweep"] = sweep_route_sae(sae, lime, ds, [1, 2, 4, 8], context_size=ctx)
         plots.plot_budget_sweep(result["sae_sweep"]).savefig(out / "sae_budget_sweep.png", dpi=120)
     for name, table in result.items():
@@ -183,13 +239,19 @@ def main(argv: list[str] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # the CLI only writes figures to files; set here, not at import
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lime", help="saved LIMe model folder")
     parser.add_argument("--baseline", help="saved vanilla baseline folder")
     parser.add_argument("--dynamic", help="saved residual-dynamic LIMe model folder (circuits)")
-    parser.add_argument("--train-steps", type=int, default=120, help="steps for models trained in-process")
+    parser.add_argument(
+        "--train-steps", type=int, default=120, help="steps for models trained in-process"
+    )
     parser.add_argument("--n-seq", type=int, default=256, help="validation rows analysed")
-    parser.add_argument("--probe-rows", type=int, default=6000, help="train rows searched for probe words")
+    parser.add_argument(
+        "--probe-rows", type=int, default=6000, help="train rows searched for probe words"
+    )
     parser.add_argument("--probe-epochs", type=int, default=1, help="probe epochs (paper: 1)")
     parser.add_argument("--no-sae", action="store_true", help="skip the SAE on a route hook")
     parser.add_argument("--out", default="lime_analysis_report", help="output folder")
@@ -197,17 +259,32 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     lime, lime_src = resolve_model(args.lime, "lime", "lime-kv", args.train_steps)
     baseline, base_src = resolve_model(args.baseline, "vanilla", "vanilla", args.train_steps)
-    dynamic, dyn_src = (lime, lime_src) if is_dynamic(lime) else resolve_model(
-        args.dynamic, "dynamic", "lime-residual-dynamic", args.train_steps)
+    dynamic, dyn_src = (
+        (lime, lime_src)
+        if is_dynamic(lime)
+        else resolve_model(args.dynamic, "dynamic", "lime-residual-dynamic", args.train_steps)
+    )
     n_ctx = lime.cfg.n_ctx
     tokens = token_rows("validation", min(n_ctx, 128))[: args.n_seq]
     train_rows = token_rows("train", min(n_ctx, 128))
     sae_rows = None if args.no_sae else train_rows[-2000:]
     sources = {"lime": lime_src, "baseline": base_src, "dynamic (circuits)": dyn_src}
-    print("models:", json.dumps(sources), f"\nanalysis corpus: {tuple(tokens.shape)} validation rows")
-    result = run_report(lime, baseline, dynamic, tokens, Path(args.out), train_rows[: args.probe_rows],
-                        sae_rows, args.probe_epochs)
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 90):
+    print(
+        "models:", json.dumps(sources), f"\nanalysis corpus: {tuple(tokens.shape)} validation rows"
+    )
+    result = run_report(
+        lime,
+        baseline,
+        dynamic,
+        tokens,
+        Path(args.out),
+        train_rows[: args.probe_rows],
+        sae_rows,
+        args.probe_epochs,
+    )
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.max_colwidth", 90
+    ):
         for name, table in result.items():
             print(f"\n## {name}\n{table.to_string()}")
     print(f"\nfigures and tables in {args.out}/")

@@ -23,13 +23,20 @@ from typing import Any
 
 import pandas as pd
 from datasets import Dataset
-from sae_lens import SAE, LanguageModelSAERunnerConfig, LanguageModelSAETrainingRunner, LoggingConfig
+from sae_lens import (
+    SAE,
+    LanguageModelSAERunnerConfig,
+    LanguageModelSAETrainingRunner,
+    LoggingConfig,
+)
 from transformer_lens import HookedTransformer
 
 from lime_lens.analysis.routing import require_lime
 
 
-def route_sae_hook(model: HookedTransformer, layer: int, head: int | None = 0) -> tuple[str, int | None, int]:
+def route_sae_hook(
+    model: HookedTransformer, layer: int, head: int | None = 0
+) -> tuple[str, int | None, int]:
     """``(hook_name, hook_head_index, d_in)`` of the default route hook at ``layer`` (module doc)."""
     router = require_lime(model)
     if not 1 <= layer < model.cfg.n_layers:
@@ -139,5 +146,14 @@ def sweep_route_sae(
     """
     from saelens_hierarchical.sweep import SweepConfig, sweep_budgets
 
-    cfg = SweepConfig(n_batches=n_batches, batch_size_prompts=batch_size_prompts, context_size=context_size)
-    return sweep_budgets(sae, model, dataset, budgets, method=f"hierarchical_topk@{sae.cfg.metadata.hook_name}", cfg=cfg)
+    cfg = SweepConfig(
+        n_batches=n_batches, batch_size_prompts=batch_size_prompts, context_size=context_size
+    )
+    return sweep_budgets(
+        sae,
+        model,
+        dataset,
+        budgets,
+        method=f"hierarchical_topk@{sae.cfg.metadata.hook_name}",
+        cfg=cfg,
+    )

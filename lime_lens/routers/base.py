@@ -93,7 +93,9 @@ class LIMeRouter(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def fold_norm_gain(cls, state: dict[str, torch.Tensor], prefix: str, gain: torch.Tensor) -> None:
+    def fold_norm_gain(
+        cls, state: dict[str, torch.Tensor], prefix: str, gain: torch.Tensor
+    ) -> None:
         """ln_fold "lime_norm": fold the norm gain into router parameters (keys ``prefix + name``)
         that read the normed input. None by default."""
 

@@ -12,10 +12,14 @@ from transformer_lens.hook_points import HookPoint
 from lime_lens.config import LIMeConfig
 from lime_lens.routers.base import LIMeRouter
 
-KV = tuple[Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]]
+KV = tuple[
+    Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]
+]
 
 
-def to_heads_major(k_raw: torch.Tensor, v_raw: torch.Tensor) -> Float[torch.Tensor, "n_kv kv_batch_pos_d"]:
+def to_heads_major(
+    k_raw: torch.Tensor, v_raw: torch.Tensor
+) -> Float[torch.Tensor, "n_kv kv_batch_pos_d"]:
     """One layer's raw K and V as the rows of the paper's kv_buffer: [n_kv, (2 batch pos d_head)]."""
     return torch.stack([k_raw, v_raw]).permute(3, 0, 1, 2, 4).reshape(k_raw.shape[2], -1)
 
@@ -35,7 +39,8 @@ def route_kv_reference(
 
 
 def route_kv(
-    route: Float[torch.Tensor, "n_kv n_src n_kv_src"], buffers: list[Float[torch.Tensor, "n_kv_src N"]]
+    route: Float[torch.Tensor, "n_kv n_src n_kv_src"],
+    buffers: list[Float[torch.Tensor, "n_kv_src N"]],
 ) -> Float[torch.Tensor, "n_kv N"]:
     """:func:`route_kv_reference` for one route shared by the batch, on heads-major buffers.
 
@@ -90,4 +95,6 @@ class KVStaticRouter(LIMeRouter):
         if route.stride(0) == 0:  # one route for the whole batch (the unpatched parameter)
             return from_heads_major(route_kv(route[0], buffers), batch, pos)
         raws = [from_heads_major(buffer, batch, pos) for buffer in buffers]
-        return route_kv_reference(route, [k for k, _ in raws]), route_kv_reference(route, [v for _, v in raws])
+        return route_kv_reference(route, [k for k, _ in raws]), route_kv_reference(
+            route, [v for _, v in raws]
+        )

@@ -39,7 +39,9 @@ class ResidualRouter(LIMeRouter):
 
     def add_hooks(self) -> None:
         """Register the hooks after the subclass' parameters (keeps the module order of v1)."""
-        self.hook_route = HookPoint()  # static/top_p: [batch, n_kv, n_src]; dynamic: [batch, pos, n_kv, n_src]
+        self.hook_route = (
+            HookPoint()
+        )  # static/top_p: [batch, n_kv, n_src]; dynamic: [batch, pos, n_kv, n_src]
         self.hook_kv_in = HookPoint()  # [batch, pos, n_kv, d_model]
 
     def weights(

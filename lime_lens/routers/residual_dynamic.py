@@ -21,7 +21,9 @@ class ResidualDynamicRouter(ResidualRouter):
 
     def __init__(self, cfg: LIMeConfig, layer: int):
         super().__init__(cfg, layer)
-        self.route_proj = nn.Linear(cfg.d_model, cfg.n_kv_heads * (layer + 1), bias=False, dtype=cfg.dtype)
+        self.route_proj = nn.Linear(
+            cfg.d_model, cfg.n_kv_heads * (layer + 1), bias=False, dtype=cfg.dtype
+        )
         self.add_hooks()
         self.reset_parameters()
 
@@ -41,7 +43,9 @@ class ResidualDynamicRouter(ResidualRouter):
         return super().refusal(cfg, step)
 
     @classmethod
-    def fold_norm_gain(cls, state: dict[str, torch.Tensor], prefix: str, gain: torch.Tensor) -> None:
+    def fold_norm_gain(
+        cls, state: dict[str, torch.Tensor], prefix: str, gain: torch.Tensor
+    ) -> None:
         """The map reads norm(x) = n(x) g: fold g into its columns (RMS only: LN is refused)."""
         state[prefix + "route_proj.weight"] = state[prefix + "route_proj.weight"] * gain[None, :]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,8 +33,8 @@ class TrainConfig:
     """Parameters whose name matches this regex form the router group (no weight decay)."""
     weight_decay: float = 0.1
     """AdamW weight decay on matrices (ndim >= 2); norms, biases and routers get none."""
-    betas: tuple[float, float] = (0.9, 0.95)
-    """AdamW betas."""
+    betas: Sequence[float] = (0.9, 0.95)
+    """AdamW betas, two values; stored as a tuple (``to_dict`` and JSON give a list)."""
     eps: float = 1e-8
     """AdamW epsilon."""
     warmup_steps: int = 200
@@ -67,7 +68,7 @@ class TrainConfig:
     """Show a tqdm progress bar (rank 0 only)."""
 
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON gives lists
+        self.betas = tuple(self.betas)
         positive = {
             "max_steps": self.max_steps,
             "batch_size": self.batch_size,

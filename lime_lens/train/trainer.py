@@ -47,7 +47,7 @@ class TrainResult:
 
     train_losses: list[float]
     """Global mean training loss of every optimizer step (identical on all ranks)."""
-    val_history: list[dict[str, float]]
+    val_history: list[dict[str, int | float]]
     """``{"step", "loss", "perplexity"}`` at every validation."""
     samples_seen: int
     """Training sequences consumed since step 0."""
@@ -173,7 +173,9 @@ def _due(done: int, interval: int, final: int) -> bool:
     return (interval > 0 and done % interval == 0) or done == final
 
 
-def _record_val(history: list[dict[str, float]], step: int, loss: float) -> dict[str, float]:
+def _record_val(
+    history: list[dict[str, int | float]], step: int, loss: float
+) -> dict[str, int | float]:
     entry = {"step": step, "loss": loss, "perplexity": math.exp(min(loss, 700.0))}
     history.append(entry)
     return entry
@@ -198,7 +200,9 @@ def train(
     if next(model.parameters()).device != info.device:
         model.to(info.device)
     wrapped = wrap_model(model, cfg.parallel, info)
-    optimizer = torch.optim.AdamW(param_groups(unwrap(wrapped), cfg), betas=cfg.betas, eps=cfg.eps)
+    optimizer = torch.optim.AdamW(
+        param_groups(unwrap(wrapped), cfg), betas=tuple(cfg.betas), eps=cfg.eps
+    )
     state: dict[str, Any] = {"step": 0, "samples_seen": 0, "train_losses": [], "val_history": []}
     torch.manual_seed(cfg.seed + info.rank)
     if resume_from is not None:

@@ -80,7 +80,9 @@ class BaselineConfig:
         for method in self.methods:
             factor = PEERS[method].d_sae_per_k
             if factor * self.K > self.d_sae:
-                raise ValueError(f"{method} needs {factor}*K <= d_sae; K={self.K}, d_sae={self.d_sae}")
+                raise ValueError(
+                    f"{method} needs {factor}*K <= d_sae; K={self.K}, d_sae={self.d_sae}"
+                )
         if self.training_tokens < self.train_batch_size_tokens:
             raise ValueError("training_tokens must be >= train_batch_size_tokens")
 
@@ -93,8 +95,12 @@ class BaselineConfig:
 def peer_configs(cfg: BaselineConfig, d_in: int) -> dict[str, TrainingSAEConfig]:
     """Name -> SAELens training config for every SAE to train, in the peer table's order: the
     swept peers at K, then each budget's per-budget peers. Method and k go in the metadata."""
-    common = {"d_in": d_in, "d_sae": cfg.d_sae, "normalize_activations": cfg.normalize_activations,
-              **cfg.extra_sae_kwargs}
+    common = {
+        "d_in": d_in,
+        "d_sae": cfg.d_sae,
+        "normalize_activations": cfg.normalize_activations,
+        **cfg.extra_sae_kwargs,
+    }
     swept = [m for m in PEERS if m in cfg.methods and PEERS[m].swept]
     per_budget = [m for m in PEERS if m in cfg.methods and not PEERS[m].swept]
     plan = [(m, cfg.K) for m in swept] + [(m, k) for k in cfg.budgets for m in per_budget]
@@ -131,15 +137,26 @@ def train_on_model(
     """
     saes = build_saes(cfg, model.cfg.d_model)
     runner_cfg = MultiSAETrainingRunnerConfig(
-        saes={name: sae.cfg for name, sae in saes.items()}, hook_names=hook_name, model_name=model.cfg.model_name,
-        dataset_path="override_dataset", streaming=False, context_size=context_size,
+        saes={name: sae.cfg for name, sae in saes.items()},
+        hook_names=hook_name,
+        model_name=model.cfg.model_name,
+        dataset_path="override_dataset",
+        streaming=False,
+        context_size=context_size,
         prepend_bos=False,  # token rows are already BOS-prefixed
-        training_tokens=cfg.training_tokens, train_batch_size_tokens=cfg.train_batch_size_tokens,
+        training_tokens=cfg.training_tokens,
+        train_batch_size_tokens=cfg.train_batch_size_tokens,
         n_batches_in_buffer=mixing_buffer_batches(cfg.train_batch_size_tokens, context_size),
-        store_batch_size_prompts=8, lr=cfg.lr, dead_feature_window=cfg.dead_feature_window,
-        feature_sampling_window=cfg.dead_feature_window, n_batches_for_norm_estimate=20,
-        logger=LoggingConfig(log_to_wandb=False), checkpoint_path=None, output_path=str(out_dir),
-        device=str(next(model.parameters()).device), seed=cfg.seed,
+        store_batch_size_prompts=8,
+        lr=cfg.lr,
+        dead_feature_window=cfg.dead_feature_window,
+        feature_sampling_window=cfg.dead_feature_window,
+        n_batches_for_norm_estimate=20,
+        logger=LoggingConfig(log_to_wandb=False),
+        checkpoint_path=None,
+        output_path=str(out_dir),
+        device=str(next(model.parameters()).device),
+        seed=cfg.seed,
         # BOS/EOS positions are outliers (attention sinks) that the sweep also leaves out.
         exclude_special_tokens=getattr(model, "tokenizer", None) is not None,
     )
@@ -165,8 +182,11 @@ def train_on_provider(
     saes = build_saes(cfg, d_in, {**(metadata or {}), "hook_name": hook_name})
     trainer_cfg = SAETrainerConfig(
         total_training_samples=cfg.training_tokens,
-        train_batch_size_samples=cfg.train_batch_size_tokens, lr=cfg.lr, lr_end=cfg.lr,
-        dead_feature_window=cfg.dead_feature_window, feature_sampling_window=cfg.dead_feature_window,
+        train_batch_size_samples=cfg.train_batch_size_tokens,
+        lr=cfg.lr,
+        lr_end=cfg.lr,
+        dead_feature_window=cfg.dead_feature_window,
+        feature_sampling_window=cfg.dead_feature_window,
         n_batches_for_norm_estimate=20,
     )
     multi = ({hook_name: batch} for batch in data_provider)

@@ -81,17 +81,32 @@ def _run(target: str, scale: str, out: Path, overrides: dict | None = None) -> C
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m saelens_hierarchical", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    compare = sub.add_parser("compare", help="train peers, sweep budgets, plot frontiers, diff vs TopK")
+    compare = sub.add_parser(
+        "compare", help="train peers, sweep budgets, plot frontiers, diff vs TopK"
+    )
     compare.add_argument("--target", choices=["default", "synthetic", "smollm2"], default="default")
-    compare.add_argument("--scale", choices=["demo", "results"], default="demo",
-                         help="default target only: demo (minutes) or results (the results file)")
+    compare.add_argument(
+        "--scale",
+        choices=["demo", "results"],
+        default="demo",
+        help="default target only: demo (minutes) or results (the results file)",
+    )
     compare.add_argument("--out", type=Path, required=True, help="output folder")
     compare.add_argument("--seed", type=int, help="override the preset's SAE-initialisation seed")
-    compare.add_argument("--methods", type=lambda s: tuple(s.split(",")),
-                         help="comma-separated subset of methods, e.g. hierarchical_topk,topk")
-    compare.add_argument("--training-tokens", type=int, help="override the preset's training tokens")
+    compare.add_argument(
+        "--methods",
+        type=lambda s: tuple(s.split(",")),
+        help="comma-separated subset of methods, e.g. hierarchical_topk,topk",
+    )
+    compare.add_argument(
+        "--training-tokens", type=int, help="override the preset's training tokens"
+    )
     args = parser.parse_args(argv)
-    overrides = {"seed": args.seed, "methods": args.methods, "training_tokens": args.training_tokens}
+    overrides = {
+        "seed": args.seed,
+        "methods": args.methods,
+        "training_tokens": args.training_tokens,
+    }
     import matplotlib
 
     from saelens_hierarchical.study.real_lm import SmolLM2Unavailable

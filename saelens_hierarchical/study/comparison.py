@@ -55,7 +55,10 @@ def middle_resid_hook(model: HookedTransformer) -> str:
 
 
 def sweep_trained(
-    paths: dict[str, Path], model: HookedTransformer, dataset: Dataset, budgets: list[int],
+    paths: dict[str, Path],
+    model: HookedTransformer,
+    dataset: Dataset,
+    budgets: list[int],
     cfg: SweepConfig,
 ) -> pd.DataFrame:
     """Load each saved SAE with plain SAELens and evaluate it as its peer-table entry says:
@@ -65,10 +68,17 @@ def sweep_trained(
     for path in paths.values():
         sae = SAE.load_from_disk(path)
         method = method_of(sae.cfg)
-        tables.append(sweep_budgets(
-            sae, model, dataset, PEERS[method].eval_budgets(budgets), method=method,
-            trained_k=trained_k_of(sae.cfg), cfg=cfg,
-        ))
+        tables.append(
+            sweep_budgets(
+                sae,
+                model,
+                dataset,
+                PEERS[method].eval_budgets(budgets),
+                method=method,
+                trained_k=trained_k_of(sae.cfg),
+                cfg=cfg,
+            )
+        )
     return pd.concat(tables, ignore_index=True)
 
 
@@ -82,13 +92,15 @@ def budget_differences(
     ours = table[table["method"] == method].set_index("budget")[metric]
     theirs = table[table["method"] == baseline].set_index("budget")[metric]
     budgets = sorted(set(ours.index) & set(theirs.index))
-    return pd.DataFrame({
-        "budget": budgets,
-        f"{method}": [float(ours[k]) for k in budgets],
-        f"{baseline}": [float(theirs[k]) for k in budgets],
-        "difference": [float(ours[k] - theirs[k]) for k in budgets],
-        "metric": metric,
-    })
+    return pd.DataFrame(
+        {
+            "budget": budgets,
+            f"{method}": [float(ours[k]) for k in budgets],
+            f"{baseline}": [float(theirs[k]) for k in budgets],
+            "difference": [float(ours[k] - theirs[k]) for k in budgets],
+            "metric": metric,
+        }
+    )
 
 
 def run_comparison(
@@ -101,7 +113,9 @@ def run_comparison(
     """Train, sweep, plot and diff; returns the tables and the paths of everything written."""
     out = Path(out_dir)
     hook = cfg.hook_name or middle_resid_hook(model)
-    paths = train_on_model(cfg.baselines, model, train_dataset, hook, out / "saes", cfg.context_size)
+    paths = train_on_model(
+        cfg.baselines, model, train_dataset, hook, out / "saes", cfg.context_size
+    )
     return finish_comparison(paths, model, eval_dataset, cfg, hook, out)
 
 
@@ -117,14 +131,27 @@ def finish_comparison(
     """Sweep the trained SAEs, write ``comparison``/``differences`` tables and the frontier plot."""
     out = Path(out_dir)
     table = sweep_trained(paths, model, eval_dataset, cfg.baselines.budgets, cfg.sweep)
-    provenance = {"config": asdict(cfg), "hook_name": hook, "model": model.cfg.model_name, **(extra or {})}
+    provenance = {
+        "config": asdict(cfg),
+        "hook_name": hook,
+        "model": model.cfg.model_name,
+        **(extra or {}),
+    }
     csv, js = save_table(table, out, "comparison", extra=provenance)
     diffs = {m: budget_differences(table, m) for m in ("explained_variance", "ce_loss_score")}
     diff_csv, _ = save_table(pd.concat(diffs.values(), ignore_index=True), out, "differences")
-    plots = plot_frontier(table, out, title=f"{model.cfg.model_name} {hook}: HierarchicalTopK vs peers")
+    plots = plot_frontier(
+        table, out, title=f"{model.cfg.model_name} {hook}: HierarchicalTopK vs peers"
+    )
     return ComparisonResult(
-        table=table, differences=diffs["explained_variance"], table_csv=csv, table_json=js,
-        differences_csv=diff_csv, plot_png=plots["png"], plot_html=plots["html"], sae_dirs=paths,
+        table=table,
+        differences=diffs["explained_variance"],
+        table_csv=csv,
+        table_json=js,
+        differences_csv=diff_csv,
+        plot_png=plots["png"],
+        plot_html=plots["html"],
+        sae_dirs=paths,
     )
 
 
@@ -132,8 +159,13 @@ def demo_config() -> ComparisonConfig:
     """Reduced scale for the README demo (every peer, budgets 2..16): a few minutes on 2 CPU cores."""
     return ComparisonConfig(
         baselines=BaselineConfig(
-            d_sae=256, K=16, budgets=[2, 4, 8, 16], training_tokens=100_000,
-            train_batch_size_tokens=1024, lr=1e-3, dead_feature_window=50,
+            d_sae=256,
+            K=16,
+            budgets=[2, 4, 8, 16],
+            training_tokens=100_000,
+            train_batch_size_tokens=1024,
+            lr=1e-3,
+            dead_feature_window=50,
         ),
         sweep=SweepConfig(n_batches=1, batch_size_prompts=8),
     )
@@ -143,9 +175,13 @@ def results_config() -> ComparisonConfig:
     """The scale behind results/htopk_pareto.md: K = 32 on the default model, minutes on CPU."""
     return ComparisonConfig(
         baselines=BaselineConfig(
-            d_sae=512, K=32, budgets=[2, 4, 8, 16, 32], training_tokens=600_000,
-            train_batch_size_tokens=1024, lr=1e-3, dead_feature_window=150,
+            d_sae=512,
+            K=32,
+            budgets=[2, 4, 8, 16, 32],
+            training_tokens=600_000,
+            train_batch_size_tokens=1024,
+            lr=1e-3,
+            dead_feature_window=150,
         ),
         sweep=SweepConfig(n_batches=4, batch_size_prompts=8),
     )
-

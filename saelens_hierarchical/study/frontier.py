@@ -93,17 +93,26 @@ def matplotlib_figure(table: pd.DataFrame, metrics: tuple[str, ...], title: str)
 
 def plotly_figure(table: pd.DataFrame, metrics: tuple[str, ...], title: str) -> go.Figure:
     """Interactive figure: hover shows the budget k of each point."""
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[LABELS.get(m, m) for m in metrics])
+    fig = make_subplots(
+        rows=1, cols=len(metrics), subplot_titles=[LABELS.get(m, m) for m in metrics]
+    )
     for col, metric in enumerate(metrics, start=1):
         for method, pts in frontier_lines(table, metric).items():
             color, _ = STYLE.get(method, ("#7f7f7f", "x"))
             fig.add_trace(
                 go.Scatter(
-                    x=pts["l0"], y=pts[metric], mode="lines+markers", name=method,
-                    legendgroup=method, showlegend=col == 1, line={"color": color},
-                    customdata=pts["budget"], hovertemplate="k=%{customdata}<br>L0=%{x:.2f}<br>%{y:.4f}",
+                    x=pts["l0"],
+                    y=pts[metric],
+                    mode="lines+markers",
+                    name=method,
+                    legendgroup=method,
+                    showlegend=col == 1,
+                    line={"color": color},
+                    customdata=pts["budget"],
+                    hovertemplate="k=%{customdata}<br>L0=%{x:.2f}<br>%{y:.4f}",
                 ),
-                row=1, col=col,
+                row=1,
+                col=col,
             )
         fig.update_xaxes(type="log", title_text=LABELS["l0"], row=1, col=col)
     fig.update_layout(title=title, width=520 * len(metrics), height=440)

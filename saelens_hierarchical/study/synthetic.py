@@ -63,34 +63,66 @@ class SyntheticComparisonConfig:
 def small_config() -> SyntheticComparisonConfig:
     """~1k features in 128 dims, true L0 ~ 10: minutes on 2 CPU cores."""
     model = SyntheticModelConfig(
-        num_features=1024, hidden_dim=128,
-        firing_probability=ZipfianFiringProbabilityConfig(exponent=0.7, max_prob=0.3, min_prob=0.004),
-        hierarchy=HierarchyConfig(total_root_nodes=32, branching_factor=4, max_depth=2,
-                                  mutually_exclusive_portion=0.5, compensate_probabilities=True),
-        std_firing_magnitudes=0.15, bias=False, seed=0,
+        num_features=1024,
+        hidden_dim=128,
+        firing_probability=ZipfianFiringProbabilityConfig(
+            exponent=0.7, max_prob=0.3, min_prob=0.004
+        ),
+        hierarchy=HierarchyConfig(
+            total_root_nodes=32,
+            branching_factor=4,
+            max_depth=2,
+            mutually_exclusive_portion=0.5,
+            compensate_probabilities=True,
+        ),
+        std_firing_magnitudes=0.15,
+        bias=False,
+        seed=0,
     )
     return SyntheticComparisonConfig(
         model=model,
-        baselines=BaselineConfig(d_sae=256, K=16, budgets=[2, 4, 8, 16],
-                                 training_tokens=600_000, train_batch_size_tokens=1024,
-                                 lr=3e-3, dead_feature_window=150),
+        baselines=BaselineConfig(
+            d_sae=256,
+            K=16,
+            budgets=[2, 4, 8, 16],
+            training_tokens=600_000,
+            train_batch_size_tokens=1024,
+            lr=3e-3,
+            dead_feature_window=150,
+        ),
     )
 
 
 def paper_scale_config() -> SyntheticComparisonConfig:
     """SynthSAEBench scale (documented, not run here): GPU, about 200M samples per SAE."""
     model = SyntheticModelConfig(
-        num_features=16_384, hidden_dim=768,
-        firing_probability=ZipfianFiringProbabilityConfig(exponent=0.5, max_prob=0.3, min_prob=0.001),
-        hierarchy=HierarchyConfig(total_root_nodes=128, branching_factor=4, max_depth=3,
-                                  mutually_exclusive_portion=0.5, compensate_probabilities=True),
-        std_firing_magnitudes=0.15, bias=False, seed=0,
+        num_features=16_384,
+        hidden_dim=768,
+        firing_probability=ZipfianFiringProbabilityConfig(
+            exponent=0.5, max_prob=0.3, min_prob=0.001
+        ),
+        hierarchy=HierarchyConfig(
+            total_root_nodes=128,
+            branching_factor=4,
+            max_depth=3,
+            mutually_exclusive_portion=0.5,
+            compensate_probabilities=True,
+        ),
+        std_firing_magnitudes=0.15,
+        bias=False,
+        seed=0,
     )
     return SyntheticComparisonConfig(
         model=model,
-        baselines=BaselineConfig(d_sae=4096, K=128, budgets=[8, 16, 25, 32, 64, 128],
-                                 training_tokens=200_000_000, train_batch_size_tokens=1024,
-                                 lr=3e-4, dead_feature_window=1000),
+        baselines=BaselineConfig(
+            d_sae=4096,
+            K=128,
+            budgets=[8, 16, 25, 32, 64, 128],
+            training_tokens=200_000_000,
+            train_batch_size_tokens=1024,
+            lr=3e-4,
+            dead_feature_window=1000,
+        ),
         eval_samples=500_000,
     )
 
@@ -108,18 +140,32 @@ def sample_stream(model: SyntheticModel, batch_size: int, seed: int) -> Iterator
         yield batch
 
 
-def evaluate(sae: SAE[Any], model: SyntheticModel, cfg: SyntheticComparisonConfig) -> dict[str, float]:
+def evaluate(
+    sae: SAE[Any], model: SyntheticModel, cfg: SyntheticComparisonConfig
+) -> dict[str, float]:
     """Ground-truth metrics on the held-out sample (identical for every call: seeded)."""
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(cfg.eval_seed)
         res = eval_sae_on_synthetic_data(
-            sae, model.feature_dict, model.activation_generator, num_samples=cfg.eval_samples,
+            sae,
+            model.feature_dict,
+            model.activation_generator,
+            num_samples=cfg.eval_samples,
             batch_size=min(cfg.eval_samples, 5000),
         )
     c = res.classification
-    return {"l0": res.sae_l0, "true_l0": res.true_l0, "explained_variance": res.explained_variance,
-            "mcc": res.mcc, "f1": c.f1_score, "precision": c.precision, "recall": c.recall,
-            "uniqueness": res.uniqueness, "dead_latents": res.dead_latents, "shrinkage": res.shrinkage}
+    return {
+        "l0": res.sae_l0,
+        "true_l0": res.true_l0,
+        "explained_variance": res.explained_variance,
+        "mcc": res.mcc,
+        "f1": c.f1_score,
+        "precision": c.precision,
+        "recall": c.recall,
+        "uniqueness": res.uniqueness,
+        "dead_latents": res.dead_latents,
+        "shrinkage": res.shrinkage,
+    }
 
 
 def sweep_synthetic(
@@ -134,11 +180,23 @@ def sweep_synthetic(
         if budgets is not None:
             for k in budgets:
                 with at_budget(sae, k):
-                    rows.append({"method": method, "budget": k, "trained_k": trained_k,
-                                 **evaluate(sae, model, cfg)})
+                    rows.append(
+                        {
+                            "method": method,
+                            "budget": k,
+                            "trained_k": trained_k,
+                            **evaluate(sae, model, cfg),
+                        }
+                    )
         else:
-            rows.append({"method": method, "budget": trained_k, "trained_k": trained_k,
-                         **evaluate(sae, model, cfg)})
+            rows.append(
+                {
+                    "method": method,
+                    "budget": trained_k,
+                    "trained_k": trained_k,
+                    **evaluate(sae, model, cfg),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -152,13 +210,25 @@ def run_synthetic_comparison(
     paths = train_on_provider(cfg.baselines, stream, cfg.model.hidden_dim, HOOK, out / "saes")
     table = sweep_synthetic(paths, model, cfg)
     csv, js = save_table(table, out, "synthetic", extra={"config": asdict(cfg)})
-    diffs = pd.concat([budget_differences(table, m) for m in ("explained_variance", "mcc", "f1")],
-                      ignore_index=True)
-    diff_csv, _ = save_table(diffs, out, "synthetic_differences")
-    plots = plot_frontier(table, out, metrics=("explained_variance", "mcc", "f1"),
-                          title="Synthetic ground truth: HierarchicalTopK vs peers", stem="synthetic_frontier")
-    return ComparisonResult(
-        table=table, differences=diffs, table_csv=csv, table_json=js, differences_csv=diff_csv,
-        plot_png=plots["png"], plot_html=plots["html"], sae_dirs=paths,
+    diffs = pd.concat(
+        [budget_differences(table, m) for m in ("explained_variance", "mcc", "f1")],
+        ignore_index=True,
     )
-
+    diff_csv, _ = save_table(diffs, out, "synthetic_differences")
+    plots = plot_frontier(
+        table,
+        out,
+        metrics=("explained_variance", "mcc", "f1"),
+        title="Synthetic ground truth: HierarchicalTopK vs peers",
+        stem="synthetic_frontier",
+    )
+    return ComparisonResult(
+        table=table,
+        differences=diffs,
+        table_csv=csv,
+        table_json=js,
+        differences_csv=diff_csv,
+        plot_png=plots["png"],
+        plot_html=plots["html"],
+        sae_dirs=paths,
+    )

@@ -20,9 +20,21 @@ LIME_FIELDS = ("lime_mode", "lime_lookup", "lime_top_p")
 def llama_cfg(**overrides: Any) -> LIMeConfig:
     """LLaMA-style: RMSNorm, rotary, gated SiLU MLP, GQA (4 query heads over 2 KV heads)."""
     kwargs: dict[str, Any] = dict(
-        n_layers=4, d_model=32, d_head=8, n_heads=4, n_key_value_heads=2, d_mlp=48,
-        d_vocab=D_VOCAB, n_ctx=64, act_fn="silu", gated_mlp=True, normalization_type="RMS",
-        final_rms=True, positional_embedding_type="rotary", device="cpu", seed=0,
+        n_layers=4,
+        d_model=32,
+        d_head=8,
+        n_heads=4,
+        n_key_value_heads=2,
+        d_mlp=48,
+        d_vocab=D_VOCAB,
+        n_ctx=64,
+        act_fn="silu",
+        gated_mlp=True,
+        normalization_type="RMS",
+        final_rms=True,
+        positional_embedding_type="rotary",
+        device="cpu",
+        seed=0,
     )
     kwargs.update(overrides)
     return LIMeConfig(**kwargs)
@@ -31,9 +43,18 @@ def llama_cfg(**overrides: Any) -> LIMeConfig:
 def gpt2_cfg(**overrides: Any) -> LIMeConfig:
     """GPT-2-style: LayerNorm, learned positions, GELU MLP, full multi-head attention."""
     kwargs: dict[str, Any] = dict(
-        n_layers=3, d_model=32, d_head=8, n_heads=4, d_mlp=64, d_vocab=D_VOCAB, n_ctx=64,
-        act_fn="gelu", normalization_type="LN", positional_embedding_type="standard",
-        device="cpu", seed=0,
+        n_layers=3,
+        d_model=32,
+        d_head=8,
+        n_heads=4,
+        d_mlp=64,
+        d_vocab=D_VOCAB,
+        n_ctx=64,
+        act_fn="gelu",
+        normalization_type="LN",
+        positional_embedding_type="standard",
+        device="cpu",
+        seed=0,
     )
     kwargs.update(overrides)
     return LIMeConfig(**kwargs)
@@ -48,7 +69,17 @@ def build(cfg: LIMeConfig, randomize_norms: bool = True) -> HookedLIMeTransforme
             for name, p in model.named_parameters():
                 if name.endswith(".w") and ("ln" in name):
                     p.copy_(1 + 0.3 * torch.randn(p.shape, generator=gen))
-                elif name.split(".")[-1] in ("b", "b_Q", "b_K", "b_V", "_b_K", "_b_V", "b_O", "b_in", "b_out"):
+                elif name.split(".")[-1] in (
+                    "b",
+                    "b_Q",
+                    "b_K",
+                    "b_V",
+                    "_b_K",
+                    "_b_V",
+                    "b_O",
+                    "b_in",
+                    "b_out",
+                ):
                     p.copy_(0.1 * torch.randn(p.shape, generator=gen))
     return model
 
@@ -59,7 +90,9 @@ def tokens(batch: int = 2, pos: int = 12, seed: int = 0) -> torch.Tensor:
 
 def vanilla_twin(model: HookedLIMeTransformer) -> HookedTransformer:
     """A plain HookedTransformer with the same config and every non-router weight copied."""
-    fields = {k: v for k, v in model.cfg.to_dict().items() if k not in LIME_FIELDS and k != "n_params"}
+    fields = {
+        k: v for k, v in model.cfg.to_dict().items() if k not in LIME_FIELDS and k != "n_params"
+    }
     vanilla = HookedTransformer(HookedTransformerConfig(**fields)).eval()
     state = {k: v for k, v in model.state_dict().items() if ".lime." not in k}
     vanilla.load_state_dict(state, strict=True)

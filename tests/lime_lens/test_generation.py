@@ -2,10 +2,9 @@
 
 import pytest
 import torch
+from lime_helpers import MODES, build, gpt2_cfg, llama_cfg, tokens, vanilla_twin
 from torch.testing import assert_close
 from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
-
-from lime_helpers import MODES, build, gpt2_cfg, llama_cfg, tokens, vanilla_twin
 
 CFGS = {"llama_gqa": llama_cfg, "gpt2": gpt2_cfg}
 
@@ -16,7 +15,9 @@ def _cached_logits(model, toks, split):
     first = model(toks[:, :split], past_kv_cache=cache, attention_mask=mask[:, :split])
     steps = [first]
     for t in range(split, toks.shape[1]):  # one token at a time, as generate does
-        steps.append(model(toks[:, t : t + 1], past_kv_cache=cache, attention_mask=mask[:, t : t + 1]))
+        steps.append(
+            model(toks[:, t : t + 1], past_kv_cache=cache, attention_mask=mask[:, t : t + 1])
+        )
     return torch.cat(steps, dim=1), cache
 
 
@@ -35,7 +36,7 @@ def test_kv_cache_has_the_vanilla_size_and_holds_the_mixed_kv(mode):
     toks = tokens(batch=2, pos=9)
     _, lime_cache = _cached_logits(model, toks, split=9)
     _, vanilla_cache = _cached_logits(vanilla_twin(model), toks, split=9)
-    for lime_entry, vanilla_entry in zip(lime_cache.entries, vanilla_cache.entries):
+    for lime_entry, vanilla_entry in zip(lime_cache.entries, vanilla_cache.entries, strict=True):
         assert lime_entry.past_keys.shape == vanilla_entry.past_keys.shape == (2, 9, 2, 8)
         assert lime_entry.past_values.shape == vanilla_entry.past_values.shape
     _, act = model.run_with_cache(toks)

@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-from torch.testing import assert_close
-
 from lime_helpers import build, gpt2_cfg, llama_cfg, tokens
+from torch.testing import assert_close
 
 B, P = 2, 12
 
@@ -23,7 +22,11 @@ def test_kv_mode_hook_names_and_shapes():
         if layer:
             expected[f"blocks.{layer}.lime.hook_route"] = (B, 2, layer + 1, 2)
     assert _lime_hooks(cache) == expected
-    assert cache["blocks.2.attn.hook_k"].shape == cache["blocks.2.attn.hook_rot_k"].shape == (B, P, 2, 8)
+    assert (
+        cache["blocks.2.attn.hook_k"].shape
+        == cache["blocks.2.attn.hook_rot_k"].shape
+        == (B, P, 2, 8)
+    )
 
 
 @pytest.mark.parametrize("lookup", ["static", "dynamic", "top_p"])
@@ -73,7 +76,9 @@ def test_lime_hooks_work_in_add_hook_run_with_hooks_and_run_with_cache(cfg, name
 def test_saelens_call_pattern_with_stop_at_layer_caches_the_route():
     model = build(llama_cfg())
     name = "blocks.2.lime.hook_route"
-    _, cache = model.run_with_cache(tokens(B, P), names_filter=[name], stop_at_layer=3, prepend_bos=False)
+    _, cache = model.run_with_cache(
+        tokens(B, P), names_filter=[name], stop_at_layer=3, prepend_bos=False
+    )
     _, full = model.run_with_cache(tokens(B, P))
     assert_close(cache[name], full[name])
 
@@ -96,7 +101,9 @@ def test_patching_a_raw_route_reaches_every_later_layer_through_its_routing_weig
         route = model.blocks[layer].lime.route.detach()
         mixed = torch.einsum("hsg,bpsgd->bphd", route, torch.stack(raws, 2))
         assert_close(patched[f"blocks.{layer}.attn.hook_v"], mixed, atol=1e-5, rtol=1e-5)
-        assert (patched[f"blocks.{layer}.attn.hook_v"] - clean[f"blocks.{layer}.attn.hook_v"]).abs().max() > 1e-3
+        assert (
+            patched[f"blocks.{layer}.attn.hook_v"] - clean[f"blocks.{layer}.attn.hook_v"]
+        ).abs().max() > 1e-3
 
 
 def test_patching_a_source_residual_reaches_every_later_route():
@@ -105,11 +112,19 @@ def test_patching_a_source_residual_reaches_every_later_route():
     delta = torch.randn(B, P, 32)
     names = ["blocks.1.hook_resid_pre", "blocks.2.hook_resid_pre", "blocks.2.lime.hook_kv_in"]
     with model.hooks(fwd_hooks=[("blocks.1.hook_resid_pre", lambda t, hook: t + delta)]):
-        _, patched = model.run_with_cache(toks, names_filter=names + ["hook_embed", "hook_pos_embed"])
+        _, patched = model.run_with_cache(
+            toks, names_filter=names + ["hook_embed", "hook_pos_embed"]
+        )
     _, clean = model.run_with_cache(toks)
     lime = model.blocks[2].lime
-    sources = [clean["blocks.0.hook_resid_pre"], patched["blocks.1.hook_resid_pre"], patched["blocks.2.hook_resid_pre"]]
+    sources = [
+        clean["blocks.0.hook_resid_pre"],
+        patched["blocks.1.hook_resid_pre"],
+        patched["blocks.2.hook_resid_pre"],
+    ]
     with torch.no_grad():
         expected = lime(sources)  # recomputed from the PATCHED source states
     assert_close(patched["blocks.2.lime.hook_kv_in"], expected, atol=1e-5, rtol=1e-5)
-    assert (patched["blocks.2.lime.hook_kv_in"] - clean["blocks.2.lime.hook_kv_in"]).abs().max() > 1e-3
+    assert (
+        patched["blocks.2.lime.hook_kv_in"] - clean["blocks.2.lime.hook_kv_in"]
+    ).abs().max() > 1e-3

@@ -1,11 +1,10 @@
 """LIMeConfig validation and JSON round trip (named test_lime_config: test_config.py exists in a sibling test folder)."""
 
 import pytest
+from lime_helpers import gpt2_cfg, llama_cfg
 
 from lime_lens import LIMeConfig
 from lime_lens.serialization import config_from_json_dict, config_to_json_dict
-
-from lime_helpers import gpt2_cfg, llama_cfg
 
 
 def test_defaults_are_paper_v2_kv_mode_with_static_router():
@@ -47,7 +46,11 @@ def test_kv_heads_not_dividing_heads_raises(n_kv):
 
 @pytest.mark.parametrize(
     "flag, value",
-    [("use_split_qkv_input", True), ("parallel_attn_mlp", True), ("positional_embedding_type", "shortformer")],
+    [
+        ("use_split_qkv_input", True),
+        ("parallel_attn_mlp", True),
+        ("positional_embedding_type", "shortformer"),
+    ],
 )
 def test_block_variants_lime_does_not_reproduce_raise(flag, value):
     with pytest.raises(ValueError, match=flag):

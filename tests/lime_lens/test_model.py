@@ -2,12 +2,20 @@
 
 import pytest
 import torch
+from lime_helpers import (
+    MODES,
+    build,
+    gpt2_cfg,
+    llama_cfg,
+    one_hot_route_hook,
+    route_one_hot_on_current,
+    tokens,
+    vanilla_twin,
+)
 from torch.testing import assert_close
 from transformer_lens import HookedTransformerConfig
 
 from lime_lens import HookedLIMeTransformer
-
-from lime_helpers import MODES, build, gpt2_cfg, llama_cfg, one_hot_route_hook, route_one_hot_on_current, tokens, vanilla_twin
 
 CFGS = {"llama_gqa": llama_cfg, "gpt2": gpt2_cfg}
 
@@ -93,14 +101,18 @@ def test_zeroing_a_kv_routing_entry_equals_the_same_ablation_through_hooks(arch)
     model = build(CFGS[arch]())
     toks = tokens()
     layer, head, src, src_head = 2, 1, 0, 0
-    via_k_v_hooks = model.run_with_hooks(toks, fwd_hooks=_kv_entry_ablation_by_hook(model, layer, head, src, src_head))
+    via_k_v_hooks = model.run_with_hooks(
+        toks, fwd_hooks=_kv_entry_ablation_by_hook(model, layer, head, src, src_head)
+    )
 
     def zero_route_entry(route, hook):
         route = route.clone()
         route[:, head, src, src_head] = 0.0
         return route
 
-    via_route_hook = model.run_with_hooks(toks, fwd_hooks=[(f"blocks.{layer}.lime.hook_route", zero_route_entry)])
+    via_route_hook = model.run_with_hooks(
+        toks, fwd_hooks=[(f"blocks.{layer}.lime.hook_route", zero_route_entry)]
+    )
     with torch.no_grad():
         model.blocks[layer].lime.route[head, src, src_head] = 0.0
     via_weights = model(toks)
@@ -118,7 +130,9 @@ def test_pruning_a_residual_route_entry_equals_the_same_ablation_through_hook():
         w[:, 1, 0] = 0.0
         return w / w.sum(-1, keepdim=True)
 
-    via_hook = model.run_with_hooks(toks, fwd_hooks=[("blocks.2.lime.hook_route", zero_entry_and_renormalise)])
+    via_hook = model.run_with_hooks(
+        toks, fwd_hooks=[("blocks.2.lime.hook_route", zero_entry_and_renormalise)]
+    )
     with torch.no_grad():
         model.blocks[2].lime.route[1, 0] = float("-inf")
     assert_close(via_hook, model(toks), atol=1e-5, rtol=1e-5)
@@ -150,7 +164,9 @@ def test_loss_and_both_return_types_match_the_logits():
     model = build(llama_cfg())
     toks = tokens()
     logits, loss = model(toks, return_type="both")
-    expected = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), toks[:, 1:].reshape(-1))
+    expected = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]), toks[:, 1:].reshape(-1)
+    )
     assert_close(loss, expected)
     assert_close(model(toks, return_type="loss"), expected)
 
@@ -159,9 +175,18 @@ def test_residual_stream_decomposition_still_sums_to_resid_post():
     model = build(llama_cfg())
     _, cache = model.run_with_cache(tokens())
     parts = cache.decompose_resid(layer=model.cfg.n_layers, return_labels=False)
-    assert_close(parts.sum(0), cache[f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"], atol=1e-5, rtol=1e-5)
+    assert_close(
+        parts.sum(0),
+        cache[f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"],
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 def test_vanilla_config_is_refused():
     with pytest.raises(ValueError, match="LIMeConfig"):
-        HookedLIMeTransformer(HookedTransformerConfig(n_layers=1, d_model=8, d_head=4, n_ctx=8, d_vocab=5, act_fn="relu"))
+        HookedLIMeTransformer(
+            HookedTransformerConfig(
+                n_layers=1, d_model=8, d_head=4, n_ctx=8, d_vocab=5, act_fn="relu"
+            )
+        )

@@ -21,7 +21,10 @@ from lime_lens.routers import (
 
 def _raws(n_src, batch=3, pos=5, n_kv=2, d_head=4, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(batch, pos, n_kv, d_head, generator=gen, requires_grad=True) for _ in range(n_src)]
+    return [
+        torch.randn(batch, pos, n_kv, d_head, generator=gen, requires_grad=True)
+        for _ in range(n_src)
+    ]
 
 
 def test_heads_major_buffer_round_trips_and_orders_rows_like_the_paper_kv_buffer():
@@ -36,7 +39,9 @@ def test_heads_major_buffer_round_trips_and_orders_rows_like_the_paper_kv_buffer
 def test_fast_kv_mixing_equals_reference_in_values_and_gradients():
     ks, vs = _raws(n_src=3), _raws(n_src=3, seed=1)
     weights = torch.randn(2, 3, 2, requires_grad=True)
-    fast_k, fast_v = from_heads_major(route_kv(weights, [to_heads_major(k, v) for k, v in zip(ks, vs, strict=True)]), 3, 5)
+    fast_k, fast_v = from_heads_major(
+        route_kv(weights, [to_heads_major(k, v) for k, v in zip(ks, vs, strict=True)]), 3, 5
+    )
     route = weights.unsqueeze(0).expand(3, -1, -1, -1)
     ref_k, ref_v = route_kv_reference(route, ks), route_kv_reference(route, vs)
     assert_close(fast_k, ref_k)
@@ -49,7 +54,9 @@ def test_fast_kv_mixing_equals_reference_in_values_and_gradients():
 
 
 def test_inference_path_concatenating_the_buffer_equals_the_training_path():
-    buffers = [to_heads_major(k, v) for k, v in zip(_raws(n_src=4), _raws(n_src=4, seed=1), strict=True)]
+    buffers = [
+        to_heads_major(k, v) for k, v in zip(_raws(n_src=4), _raws(n_src=4, seed=1), strict=True)
+    ]
     route = torch.randn(2, 4, 2)
     with torch.no_grad():
         inference = route_kv(route, buffers)
@@ -114,7 +121,10 @@ def test_residual_mixture_is_weighted_sum_of_lime_normed_sources(lookup):
         router.ln.b.copy_(torch.randn(cfg.d_model))
     sources = [torch.randn(2, 5, cfg.d_model) for _ in range(3)]
     out = router(sources)
-    normed = [torch.nn.functional.layer_norm(s, (cfg.d_model,), router.ln.w, router.ln.b, eps=cfg.eps) for s in sources]
+    normed = [
+        torch.nn.functional.layer_norm(s, (cfg.d_model,), router.ln.w, router.ln.b, eps=cfg.eps)
+        for s in sources
+    ]
     if lookup == "dynamic":  # per token, from the normalised own input
         w = (normed[-1] @ router.route_proj.weight.T).view(2, 5, 4, 3).softmax(-1)
         expected = sum(w[..., j, None] * normed[j][:, :, None] for j in range(3))

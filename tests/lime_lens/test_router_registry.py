@@ -91,7 +91,9 @@ def test_a_router_registered_from_a_test_file_equals_a_uniform_static_router(fix
     assert_close(model(toks), static(toks))
     _, cache = model.run_with_cache(toks)
     assert_close(cache["blocks.2.lime.hook_route"], torch.full((2, cfg.n_kv_heads, 3), 1 / 3))
-    assert not [n for n, _ in model.named_parameters() if ".lime." in n and not n.endswith((".w", ".b"))]
+    assert not [
+        n for n, _ in model.named_parameters() if ".lime." in n and not n.endswith((".w", ".b"))
+    ]
 
 
 def test_a_registered_router_folds_saves_loads_and_trains(fixed_average, tmp_path):
@@ -103,6 +105,8 @@ def test_a_registered_router_folds_saves_loads_and_trains(fixed_average, tmp_pat
     model.save_pretrained(tmp_path / "m")
     loaded = HookedLIMeTransformer.from_pretrained(tmp_path / "m")
     assert_close(loaded(toks), model(toks))
-    shape = ModelShape(n_layers=2, d_model=16, n_heads=2, n_key_value_heads=1, d_head=8, d_mlp=32, n_ctx=16)
+    shape = ModelShape(
+        n_layers=2, d_model=16, n_heads=2, n_key_value_heads=1, d_head=8, d_mlp=32, n_ctx=16
+    )
     trainable = build_model("lime-residual-fixed_average", shape, d_vocab=20)
     assert type(trainable.blocks[1].lime) is FixedAverageRouter

@@ -4,13 +4,12 @@ import json
 
 import pytest
 import torch
+from lime_helpers import MODES, build, gpt2_cfg, llama_cfg, tokens
 from safetensors.torch import load_file, save_file
 from torch.testing import assert_close
 
 from lime_lens import HookedLIMeTransformer
 from lime_lens.serialization import WEIGHTS_FILE
-
-from lime_helpers import MODES, build, gpt2_cfg, llama_cfg, tokens
 
 
 @pytest.mark.parametrize("mode, lookup", MODES)
@@ -19,7 +18,11 @@ def test_save_and_load_round_trip_is_exact(tmp_path, mode, lookup):
     model.save_pretrained(tmp_path / "m", extra_json={"metrics.json": {"loss": 1.5}})
     loaded = HookedLIMeTransformer.from_pretrained(tmp_path / "m", device="cpu")
     assert type(loaded.cfg).__name__ == "LIMeConfig"
-    assert (loaded.cfg.lime_mode, loaded.cfg.lime_lookup, loaded.cfg.lime_top_p) == (mode, lookup, 0.8)
+    assert (loaded.cfg.lime_mode, loaded.cfg.lime_lookup, loaded.cfg.lime_top_p) == (
+        mode,
+        lookup,
+        0.8,
+    )
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
     toks = tokens()

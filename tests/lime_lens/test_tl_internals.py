@@ -11,8 +11,19 @@ from lime_lens import tl_internals as tl
 
 
 def _cfg(**overrides):
-    kwargs = dict(n_layers=2, d_model=16, d_head=4, n_heads=4, d_mlp=32, d_vocab=11, n_ctx=8,
-                  act_fn="gelu", normalization_type="LN", device="cpu", seed=0)
+    kwargs = dict(
+        n_layers=2,
+        d_model=16,
+        d_head=4,
+        n_heads=4,
+        d_mlp=32,
+        d_vocab=11,
+        n_ctx=8,
+        act_fn="gelu",
+        normalization_type="LN",
+        device="cpu",
+        seed=0,
+    )
     kwargs.update(overrides)
     return HookedTransformerConfig(**kwargs)
 
@@ -82,7 +93,9 @@ def test_weight_processing_keys_fill_missing_keys_and_pre_norm_swap():
     model = HookedTransformer(_cfg())
     keys = set(model.state_dict())
     assert {"blocks.1.ln1.w", "blocks.1.ln1.b", "blocks.1.attn.W_Q", "blocks.1.attn.b_Q"} <= keys
-    assert "self.fill_missing_keys(state_dict)" in inspect.getsource(HookedTransformer.load_and_process_state_dict)
+    assert "self.fill_missing_keys(state_dict)" in inspect.getsource(
+        HookedTransformer.load_and_process_state_dict
+    )
     model.process_weights_(fold_ln=True)
     assert model.cfg.normalization_type == "LNPre"
     assert isinstance(model.blocks[1].ln1, tl.LayerNormPre)
@@ -90,7 +103,12 @@ def test_weight_processing_keys_fill_missing_keys_and_pre_norm_swap():
 
 @pytest.mark.parametrize("norm", ["LN", "LNPre", "RMS", "RMSPre"])
 def test_norm_classes_take_the_config(norm):
-    cls = {"LN": tl.LayerNorm, "LNPre": tl.LayerNormPre, "RMS": tl.RMSNorm, "RMSPre": tl.RMSNormPre}[norm]
+    cls = {
+        "LN": tl.LayerNorm,
+        "LNPre": tl.LayerNormPre,
+        "RMS": tl.RMSNorm,
+        "RMSPre": tl.RMSNormPre,
+    }[norm]
     assert cls(_cfg(normalization_type=norm))(torch.randn(2, 3, 16)).shape == (2, 3, 16)
 
 

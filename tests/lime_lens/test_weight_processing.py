@@ -4,10 +4,9 @@ import copy
 
 import pytest
 import torch
+from lime_helpers import build, gpt2_cfg, llama_cfg, tokens
 from torch.testing import assert_close
 from transformer_lens import HookedTransformer
-
-from lime_helpers import build, gpt2_cfg, llama_cfg, tokens
 
 CFGS = {"llama_gqa": llama_cfg, "gpt2": gpt2_cfg}
 
@@ -33,7 +32,9 @@ def test_stock_processing_would_corrupt_a_kv_model_so_the_override_matters(arch)
     model = build(CFGS[arch]())
     toks = tokens()
     before = _log_probs(model, toks)
-    HookedTransformer.load_and_process_state_dict(model, model.state_dict())  # stock value-bias fold
+    HookedTransformer.load_and_process_state_dict(
+        model, model.state_dict()
+    )  # stock value-bias fold
     assert (_log_probs(model, toks) - before).abs().max() > 1e-2
 
 
@@ -48,7 +49,13 @@ def test_residual_mode_center_and_value_bias_fold_keep_log_probs(arch, lookup):
 
 
 # LayerNorm + dynamic is refused (test below)
-FOLDABLE = [("llama_gqa", "static"), ("llama_gqa", "dynamic"), ("llama_gqa", "top_p"), ("gpt2", "static"), ("gpt2", "top_p")]
+FOLDABLE = [
+    ("llama_gqa", "static"),
+    ("llama_gqa", "dynamic"),
+    ("llama_gqa", "top_p"),
+    ("gpt2", "static"),
+    ("gpt2", "top_p"),
+]
 
 
 @pytest.mark.parametrize("arch, lookup", FOLDABLE)
@@ -58,7 +65,9 @@ def test_residual_mode_lime_aware_fold_ln_and_full_processing_keep_log_probs(arc
     before = _log_probs(model, toks)
     model.process_weights_()
     assert type(model.blocks[2].lime.ln).__name__ in ("LayerNormPre", "RMSNormPre")
-    assert not any(".ln" in name and name.endswith((".w", ".b")) for name, _ in model.named_parameters())
+    assert not any(
+        ".ln" in name and name.endswith((".w", ".b")) for name, _ in model.named_parameters()
+    )
     assert_close(_log_probs(model, toks), before, atol=1e-4, rtol=0)
     _, cache = model.run_with_cache(toks)  # the swapped norms are registered hooks again
     assert "blocks.2.lime.ln.hook_scale" in cache.keys()
@@ -68,7 +77,9 @@ def test_stock_fold_ln_would_corrupt_a_residual_model_so_the_override_matters():
     model = build(llama_cfg(lime_mode="residual"))
     toks = tokens()
     before = _log_probs(model, toks)
-    HookedTransformer.load_and_process_state_dict(model, model.state_dict(), fold_value_biases=False)
+    HookedTransformer.load_and_process_state_dict(
+        model, model.state_dict(), fold_value_biases=False
+    )
     assert (_log_probs(model, toks) - before).abs().max() > 1e-2
 
 

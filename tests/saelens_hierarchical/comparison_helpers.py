@@ -17,15 +17,26 @@ CTX = 16
 def tiny_model(seed: int = 0) -> HookedSAETransformer:
     torch.manual_seed(seed)
     cfg = HookedTransformerConfig(
-        n_layers=1, d_model=D_MODEL, d_head=8, n_heads=2, d_mlp=32, d_vocab=VOCAB,
-        n_ctx=CTX, act_fn="relu", normalization_type="LN", device="cpu", seed=seed,
+        n_layers=1,
+        d_model=D_MODEL,
+        d_head=8,
+        n_heads=2,
+        d_mlp=32,
+        d_vocab=VOCAB,
+        n_ctx=CTX,
+        act_fn="relu",
+        normalization_type="LN",
+        device="cpu",
+        seed=seed,
     )
     return HookedSAETransformer(cfg)
 
 
 def token_dataset(n_rows: int, seed: int = 0) -> Dataset:
     g = torch.Generator().manual_seed(seed)
-    return Dataset.from_dict({"tokens": torch.randint(0, VOCAB, (n_rows, CTX), generator=g).tolist()})
+    return Dataset.from_dict(
+        {"tokens": torch.randint(0, VOCAB, (n_rows, CTX), generator=g).tolist()}
+    )
 
 
 def random_topk_sae(k: int, d_sae: int = 64, seed: int = 0) -> TopKSAE:

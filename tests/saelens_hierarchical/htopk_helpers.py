@@ -38,7 +38,10 @@ def step_input(
     sae_in: torch.Tensor, dead: torch.Tensor | None = None, logging: bool = False
 ) -> TrainStepInput:
     return TrainStepInput(
-        sae_in=sae_in, coefficients={}, dead_neuron_mask=dead, n_training_steps=0,
+        sae_in=sae_in,
+        coefficients={},
+        dead_neuron_mask=dead,
+        n_training_steps=0,
         is_logging_step=logging,
     )
 
@@ -59,18 +62,32 @@ def grads_of(module: torch.nn.Module, loss: torch.Tensor) -> dict[str, torch.Ten
     """Gradients of ``loss`` for every parameter (zeros where it does not depend on one)."""
     params = dict(module.named_parameters())
     grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
-    return {n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(params.items(), grads, strict=True)}
+    return {
+        n: torch.zeros_like(p) if g is None else g
+        for (n, p), g in zip(params.items(), grads, strict=True)
+    }
 
 
 def runner_config(tmp_path: Any, **overrides: Any) -> LanguageModelSAERunnerConfig:
     """An offline LM-runner config for a tiny hierarchical SAE (no wandb, no downloads)."""
     kwargs: dict[str, Any] = dict(
         sae=HierarchicalTopKTrainingSAEConfig(d_in=D_MODEL, d_sae=32, k=4),
-        model_name="tiny-random", hook_name=HOOK, dataset_path="in-memory", is_dataset_tokenized=True,
-        context_size=CTX, training_tokens=64 * 20, train_batch_size_tokens=64,
-        n_batches_in_buffer=8, store_batch_size_prompts=4, device="cpu", seed=0,
-        logger=LoggingConfig(log_to_wandb=False), checkpoint_path=str(tmp_path / "checkpoints"),
-        output_path=str(tmp_path / "output"), n_checkpoints=0, streaming=False,
+        model_name="tiny-random",
+        hook_name=HOOK,
+        dataset_path="in-memory",
+        is_dataset_tokenized=True,
+        context_size=CTX,
+        training_tokens=64 * 20,
+        train_batch_size_tokens=64,
+        n_batches_in_buffer=8,
+        store_batch_size_prompts=4,
+        device="cpu",
+        seed=0,
+        logger=LoggingConfig(log_to_wandb=False),
+        checkpoint_path=str(tmp_path / "checkpoints"),
+        output_path=str(tmp_path / "output"),
+        n_checkpoints=0,
+        streaming=False,
     )
     kwargs.update(overrides)
     return LanguageModelSAERunnerConfig(**kwargs)

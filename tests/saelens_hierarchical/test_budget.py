@@ -48,7 +48,9 @@ def test_budget_k_reconstruction_is_the_top_k_prefix_of_the_trained_sae(tmp_path
     assert sae.cfg.k == k and current_budget(sae) == k
     assert ((sae.encode(x) != 0).sum(-1) <= k).all()
     with torch.no_grad():
-        torch.testing.assert_close(sae(x), _prefix_reconstruction(train_sae, x, k), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            sae(x), _prefix_reconstruction(train_sae, x, k), rtol=1e-4, atol=1e-5
+        )
 
 
 def test_changing_cfg_k_alone_does_nothing_which_is_why_set_budget_exists(tmp_path):
@@ -119,7 +121,9 @@ def test_saved_sae_loads_with_stock_saelens_without_this_package(tmp_path):
             print(type(sae).__name__, sae.cfg.k, sae(x).tolist())
     """)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
     name, k, recon = out.stdout.strip().split(" ", 2)
     assert (name, k) == ("TopKSAE", "6")
     torch.testing.assert_close(torch.tensor(json.loads(recon)), expected, rtol=1e-4, atol=1e-5)

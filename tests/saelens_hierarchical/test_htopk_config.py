@@ -28,13 +28,25 @@ def _cfg(**kw):
         ({"budgets": [4, 9]}, "budgets must hold ints in 1..k=8"),
         ({"budgets": [4, 2]}, "budgets must be strictly increasing"),
         ({"budgets": []}, "budgets must be None or non-empty"),
-        ({"budgets": [2, 4], "budget_weights": [1.0]}, "budget_weights needs one weight per budget"),
+        (
+            {"budgets": [2, 4], "budget_weights": [1.0]},
+            "budget_weights needs one weight per budget",
+        ),
         ({"budget_weights": [1.0] * 7}, "budget_weights needs one weight per budget"),
-        ({"budgets": [2, 4], "budget_weights": [1.0, -1.0]}, "budget_weights must be finite and >= 0"),
-        ({"budgets": [2, 4], "budget_weights": [0.0, 0.0]}, "budget_weights must have a positive sum"),
+        (
+            {"budgets": [2, 4], "budget_weights": [1.0, -1.0]},
+            "budget_weights must be finite and >= 0",
+        ),
+        (
+            {"budgets": [2, 4], "budget_weights": [0.0, 0.0]},
+            "budget_weights must have a positive sum",
+        ),
         ({"explained_variance_budgets": [16]}, "explained_variance_budgets must hold ints"),
         ({"normalize_activations": "layer_norm"}, "normalize_activations='layer_norm'"),
-        ({"normalize_activations": "constant_norm_rescale"}, "normalize_activations='constant_norm_rescale'"),
+        (
+            {"normalize_activations": "constant_norm_rescale"},
+            "normalize_activations='constant_norm_rescale'",
+        ),
         ({"loss_impl": "triton"}, "loss_impl must be one of"),
     ],
 )
@@ -62,7 +74,12 @@ def test_tuples_are_stored_as_lists_so_the_round_trip_is_exact(unchecked):
 
 def test_prefix_weights_default_to_the_uniform_mean_and_follow_budgets():
     assert _cfg(k=4, d_sae=8).prefix_weights() == [0.25] * 4
-    assert _cfg(k=4, d_sae=8, budgets=[2, 4], budget_weights=[3.0, 1.0]).prefix_weights() == [0.0, 0.75, 0.0, 0.25]
+    assert _cfg(k=4, d_sae=8, budgets=[2, 4], budget_weights=[3.0, 1.0]).prefix_weights() == [
+        0.0,
+        0.75,
+        0.0,
+        0.25,
+    ]
 
 
 def test_logged_budgets_default_to_k_over_8_4_2_1():
@@ -82,13 +99,17 @@ def test_inference_config_is_stock_topk_and_metadata_records_k_and_architecture(
 
 def test_import_registers_hierarchical_topk_once_and_reload_is_safe():
     assert get_sae_training_class("hierarchical_topk") == (
-        HierarchicalTopKTrainingSAE, HierarchicalTopKTrainingSAEConfig,
+        HierarchicalTopKTrainingSAE,
+        HierarchicalTopKTrainingSAEConfig,
     )
     before = len(SAE_TRAINING_CLASS_REGISTRY)
     importlib.reload(saelens_hierarchical)
     importlib.reload(saelens_hierarchical)
     assert len(SAE_TRAINING_CLASS_REGISTRY) == before
-    assert get_sae_training_class("hierarchical_topk")[0] is saelens_hierarchical.HierarchicalTopKTrainingSAE
+    assert (
+        get_sae_training_class("hierarchical_topk")[0]
+        is saelens_hierarchical.HierarchicalTopKTrainingSAE
+    )
 
 
 def test_registration_refuses_to_overwrite_a_foreign_class(monkeypatch):

@@ -18,7 +18,9 @@ def test_reference_loss_is_the_mean_over_prefixes_of_the_summed_squared_error():
         by_hand.append((sae_in - recon).pow(2).sum(-1).mean())
     out = hierarchical_loss_reference(sae_in, b_dec, acts, indices, W_dec, [1 / 3] * 3)
     torch.testing.assert_close(out.loss, torch.stack(by_hand).mean())
-    torch.testing.assert_close(out.sae_out, b_dec + torch.einsum("bk,bkd->bd", acts, W_dec[indices]))
+    torch.testing.assert_close(
+        out.sae_out, b_dec + torch.einsum("bk,bkd->bd", acts, W_dec[indices])
+    )
 
 
 @pytest.mark.parametrize("weights", [[0.25] * 4, [0.0, 0.5, 0.0, 0.5], [0.1, 0.2, 0.3, 0.4]])
@@ -53,8 +55,12 @@ def test_fused_accumulates_repeated_latents_in_W_dec_gradient():
     # The same latent in several rows of one step: index_add must sum, not overwrite.
     sae_in, b_dec, acts, _, W_dec = loss_inputs(batch=6, k=2)
     indices = torch.tensor([[0, 1]] * 6)
-    ref = torch.autograd.grad(hierarchical_loss_reference(sae_in, b_dec, acts, indices, W_dec, [0.5, 0.5]).loss, W_dec)
-    fused = torch.autograd.grad(hierarchical_loss_fused(sae_in, b_dec, acts, indices, W_dec, [0.5, 0.5]).loss, W_dec)
+    ref = torch.autograd.grad(
+        hierarchical_loss_reference(sae_in, b_dec, acts, indices, W_dec, [0.5, 0.5]).loss, W_dec
+    )
+    fused = torch.autograd.grad(
+        hierarchical_loss_fused(sae_in, b_dec, acts, indices, W_dec, [0.5, 0.5]).loss, W_dec
+    )
     torch.testing.assert_close(fused, ref)
 
 
@@ -103,9 +109,13 @@ def test_fused_under_bf16_autocast_matches_reference_within_bf16_tolerance():
             out = sae.training_forward_pass(step_input(x))
         results[impl] = (out.loss, grads_of(sae, out.loss))
     assert torch.isfinite(results["fused"][0])
-    torch.testing.assert_close(results["fused"][0].float(), results["reference"][0].float(), rtol=2e-2, atol=1e-2)
+    torch.testing.assert_close(
+        results["fused"][0].float(), results["reference"][0].float(), rtol=2e-2, atol=1e-2
+    )
     for name, ref in results["reference"][1].items():
-        torch.testing.assert_close(results["fused"][1][name].float(), ref.float(), rtol=5e-2, atol=2e-2)
+        torch.testing.assert_close(
+            results["fused"][1][name].float(), ref.float(), rtol=5e-2, atol=2e-2
+        )
 
 
 def test_prefix_squared_errors_match_reference_prefixes():
@@ -121,7 +131,9 @@ def test_fused_rejects_weights_of_the_wrong_length():
         hierarchical_loss_fused(*loss_inputs(k=4), [0.5, 0.5])
 
 
-@pytest.mark.parametrize(("impl", "flat"), [("fused", True), ("chunked", True), ("reference", False)])
+@pytest.mark.parametrize(
+    ("impl", "flat"), [("fused", True), ("chunked", True), ("reference", False)]
+)
 def test_only_the_reference_keeps_a_batch_k_d_in_tensor_for_backward(impl, flat):
     # K * d_in >> d_sae, so a [batch, K, d_in] tensor dwarfs everything TopK itself keeps.
     batch, d_in, d_sae, k = 16, 64, 96, 48

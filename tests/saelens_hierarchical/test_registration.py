@@ -14,18 +14,25 @@ from saelens_hierarchical.study import multi_topk
 
 def _twin_class(cls: type) -> type:
     """A new class object with ``cls``'s module and qualified name, as a reload makes."""
-    return type(cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return type(
+        cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "sae_class", "config_class"),
     [
-        ("hierarchical_topk", saelens_hierarchical.HierarchicalTopKTrainingSAE,
-         saelens_hierarchical.HierarchicalTopKTrainingSAEConfig),
+        (
+            "hierarchical_topk",
+            saelens_hierarchical.HierarchicalTopKTrainingSAE,
+            saelens_hierarchical.HierarchicalTopKTrainingSAEConfig,
+        ),
         ("multi_topk", multi_topk.MultiTopKTrainingSAE, multi_topk.MultiTopKTrainingSAEConfig),
     ],
 )
-def test_registering_the_same_class_again_re_points_the_entry(monkeypatch, name, sae_class, config_class):
+def test_registering_the_same_class_again_re_points_the_entry(
+    monkeypatch, name, sae_class, config_class
+):
     monkeypatch.setitem(SAE_TRAINING_CLASS_REGISTRY, name, (sae_class, config_class))
     twin = _twin_class(sae_class)
     before = len(SAE_TRAINING_CLASS_REGISTRY)
@@ -38,8 +45,11 @@ def test_registering_the_same_class_again_re_points_the_entry(monkeypatch, name,
 def test_a_foreign_class_holding_the_name_is_refused_and_named(monkeypatch, name):
     monkeypatch.setitem(SAE_TRAINING_CLASS_REGISTRY, name, (TopKTrainingSAE, TopKTrainingSAEConfig))
     with pytest.raises(ValueError, match=f"{name}.*already registered.*TopKTrainingSAE"):
-        register_architecture(name, _twin_class(multi_topk.MultiTopKTrainingSAE),
-                              multi_topk.MultiTopKTrainingSAEConfig)
+        register_architecture(
+            name,
+            _twin_class(multi_topk.MultiTopKTrainingSAE),
+            multi_topk.MultiTopKTrainingSAEConfig,
+        )
     assert get_sae_training_class(name)[0] is TopKTrainingSAE
 
 
@@ -48,7 +58,6 @@ def test_a_new_name_is_registered(monkeypatch):
     register_architecture("test_only_arch", TopKTrainingSAE, TopKTrainingSAEConfig)
     assert get_sae_training_class("test_only_arch") == (TopKTrainingSAE, TopKTrainingSAEConfig)
     del SAE_TRAINING_CLASS_REGISTRY["test_only_arch"]
-
 
 
 @pytest.mark.slow  # a fresh interpreter importing sae_lens: ~10-40 s on shared cores

@@ -15,7 +15,10 @@ def _stock_twin(sae: HierarchicalTopKTrainingSAE) -> TopKTrainingSAE:
     cfg = sae.cfg
     stock = TopKTrainingSAE(
         TopKTrainingSAEConfig(
-            d_in=cfg.d_in, d_sae=cfg.d_sae, k=cfg.k, dtype=cfg.dtype,
+            d_in=cfg.d_in,
+            d_sae=cfg.d_sae,
+            k=cfg.k,
+            dtype=cfg.dtype,
             rescale_acts_by_decoder_norm=cfg.rescale_acts_by_decoder_norm,
             use_sparse_activations=cfg.use_sparse_activations,
             apply_b_dec_to_input=cfg.apply_b_dec_to_input,
@@ -31,7 +34,10 @@ def test_full_k_reconstruction_and_outputs_equal_stock_topk(rescale, k):
     sae = make_sae(k=k, rescale_acts_by_decoder_norm=rescale)
     stock = _stock_twin(sae)
     x = torch.randn(20, 12)
-    ours, theirs = sae.training_forward_pass(step_input(x)), stock.training_forward_pass(step_input(x))
+    ours, theirs = (
+        sae.training_forward_pass(step_input(x)),
+        stock.training_forward_pass(step_input(x)),
+    )
     torch.testing.assert_close(ours.sae_out, theirs.sae_out)
     torch.testing.assert_close(ours.feature_acts, theirs.feature_acts)
     torch.testing.assert_close(ours.hidden_pre, theirs.hidden_pre)
@@ -43,7 +49,10 @@ def test_budgets_equal_to_k_only_reproduce_stock_topk_loss_and_gradients(rescale
     sae = make_sae(k=6, budgets=[6], rescale_acts_by_decoder_norm=rescale)
     stock = _stock_twin(sae)
     x = torch.randn(20, 12)
-    ours, theirs = sae.training_forward_pass(step_input(x)), stock.training_forward_pass(step_input(x))
+    ours, theirs = (
+        sae.training_forward_pass(step_input(x)),
+        stock.training_forward_pass(step_input(x)),
+    )
     torch.testing.assert_close(ours.loss, theirs.loss)
     ours_g, theirs_g = grads_of(sae, ours.loss), grads_of(stock, theirs.loss)
     for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
@@ -63,7 +72,10 @@ def test_dead_latents_get_stock_auxk_loss_and_gradient():
     torch.testing.assert_close(aux, theirs.losses["auxiliary_reconstruction_loss"])
     torch.testing.assert_close(ours.loss, ours.losses["hierarchical_mse_loss"] + aux)
     # AuxK trains dead latents' encoder columns, which the prefix loss never reaches.
-    ours_g, theirs_g = grads_of(sae, aux), grads_of(stock, theirs.losses["auxiliary_reconstruction_loss"])
+    ours_g, theirs_g = (
+        grads_of(sae, aux),
+        grads_of(stock, theirs.losses["auxiliary_reconstruction_loss"]),
+    )
     for name in ("W_enc", "W_dec"):
         torch.testing.assert_close(ours_g[name], theirs_g[name], rtol=1e-4, atol=1e-6)
 
@@ -75,7 +87,10 @@ def test_hierarchical_loss_is_the_weighted_mean_of_prefix_errors():
     top = sae.sorted_top_k(x)
     assert torch.all(top.values[:, :-1] >= top.values[:, 1:])  # descending order
     rows = sae.W_dec[top.indices]  # [batch, k, d_in]
-    err = [(x - sae.b_dec - (top.coefficients[:, :j, None] * rows[:, :j]).sum(1)).pow(2).sum(-1).mean() for j in (1, 4)]
+    err = [
+        (x - sae.b_dec - (top.coefficients[:, :j, None] * rows[:, :j]).sum(1)).pow(2).sum(-1).mean()
+        for j in (1, 4)
+    ]
     torch.testing.assert_close(out.losses["hierarchical_mse_loss"], 0.75 * err[0] + 0.25 * err[1])
 
 
@@ -83,7 +98,10 @@ def test_use_sparse_activations_gives_stock_sparse_feature_acts():
     sae = make_sae(k=4, use_sparse_activations=True)
     stock = _stock_twin(sae)
     x = torch.randn(20, 12)
-    ours, theirs = sae.training_forward_pass(step_input(x)), stock.training_forward_pass(step_input(x))
+    ours, theirs = (
+        sae.training_forward_pass(step_input(x)),
+        stock.training_forward_pass(step_input(x)),
+    )
     assert ours.feature_acts.is_sparse
     torch.testing.assert_close(ours.feature_acts.to_dense(), theirs.feature_acts.to_dense())
 
@@ -118,7 +136,9 @@ def test_per_budget_explained_variance_is_logged_lazily_on_logging_steps():
     for j in (1, 2, 4, 8):
         recon = sae.b_dec + (top.coefficients[:, :j, None] * rows[:, :j]).sum(1)
         expected = 1 - (x - recon).pow(2).sum(-1).mean() / total
-        assert _unwrap_item(metrics[f"explained_variance_k{j}"]) == pytest.approx(expected.item(), abs=1e-5)
+        assert _unwrap_item(metrics[f"explained_variance_k{j}"]) == pytest.approx(
+            expected.item(), abs=1e-5
+        )
 
 
 def test_explained_variance_at_k_equals_saelens_trainer_explained_variance():
@@ -148,7 +168,9 @@ def test_logged_explained_variance_reflects_the_step_weights_not_the_updated_one
     sae = make_sae(k=4)
     x = torch.randn(30, 12)
     out = sae.training_forward_pass(step_input(x, logging=True))
-    before = sae.training_forward_pass(step_input(x, logging=True)).metrics["explained_variance_k4"]()
+    before = sae.training_forward_pass(step_input(x, logging=True)).metrics[
+        "explained_variance_k4"
+    ]()
     out.loss.backward()
     torch.optim.SGD(sae.parameters(), lr=0.5).step()  # the trainer logs after its optimizer step
     assert out.metrics["explained_variance_k4"]() == pytest.approx(before, abs=1e-6)

@@ -39,8 +39,11 @@ def _plain_torch_metrics(model, sae, tokens: torch.Tensor, k: int) -> dict[str, 
     x_hat = (acts / W_dec.norm(dim=-1)) @ W_dec + b_dec
     mse = (x - x_hat).pow(2).sum(-1).mean()
     variance = x.pow(2).sum(-1).mean() - x.mean(0).pow(2).sum()
-    return {"mse": mse.item(), "explained_variance": (1 - mse / variance).item(),
-            "l0": (acts != 0).sum(-1).double().mean().item()}
+    return {
+        "mse": mse.item(),
+        "explained_variance": (1 - mse / variance).item(),
+        "l0": (acts != 0).sum(-1).double().mean().item(),
+    }
 
 
 def test_sweep_metrics_match_plain_torch_topk_at_every_budget(tmp_path):
@@ -55,7 +58,9 @@ def test_sweep_metrics_match_plain_torch_topk_at_every_budget(tmp_path):
             torch.testing.assert_close(row[name], value, rtol=1e-4, atol=1e-5)
     assert sae.cfg.k == 8  # the budget context restores the SAE
     saved = pd.read_csv(tmp_path / "sweep.csv")
-    torch.testing.assert_close(saved["explained_variance"].to_numpy(), table["explained_variance"].to_numpy())
+    torch.testing.assert_close(
+        saved["explained_variance"].to_numpy(), table["explained_variance"].to_numpy()
+    )
     assert json.loads((tmp_path / "sweep.json").read_text())["rows"][2]["budget"] == 8
 
 
@@ -74,4 +79,3 @@ def test_sweep_config_rejects_bad_fields():
         SweepConfig(dense_threshold=0.0)
     with pytest.raises(ValueError, match="n_batches"):
         SweepConfig(n_batches=0)
-

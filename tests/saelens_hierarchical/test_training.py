@@ -16,7 +16,9 @@ from saelens_hierarchical import HierarchicalTopKTrainingSAE, HierarchicalTopKTr
 @pytest.mark.slow
 def test_lm_runner_trains_and_saves_a_stock_topk_sae_with_unit_norm_decoder(tmp_path):
     cfg = runner_config(tmp_path)
-    runner = LanguageModelSAETrainingRunner(cfg, override_dataset=token_dataset(64), override_model=tiny_model())
+    runner = LanguageModelSAETrainingRunner(
+        cfg, override_dataset=token_dataset(64), override_model=tiny_model()
+    )
     assert type(runner.sae) is HierarchicalTopKTrainingSAE
     trained = runner.run()
     loaded = SAE.load_from_disk(tmp_path / "output")
@@ -35,7 +37,9 @@ def test_lm_runner_trains_and_saves_a_stock_topk_sae_with_unit_norm_decoder(tmp_
 def test_checkpoint_resume_continues_from_the_saved_training_state(tmp_path):
     tokens = 64 * 12
     first = runner_config(tmp_path / "a", training_tokens=tokens, n_checkpoints=1)
-    LanguageModelSAETrainingRunner(first, override_dataset=token_dataset(64), override_model=tiny_model()).run()
+    LanguageModelSAETrainingRunner(
+        first, override_dataset=token_dataset(64), override_model=tiny_model()
+    ).run()
     checkpoints = sorted(p.parent for p in (tmp_path / "a" / "checkpoints").rglob("cfg.json"))
     assert checkpoints, "no checkpoint written"
     checkpoint = checkpoints[0]
@@ -45,8 +49,12 @@ def test_checkpoint_resume_continues_from_the_saved_training_state(tmp_path):
     # Resuming with the checkpoint's own token budget runs no step: the output must be the
     # checkpointed weights (folded for inference), so the weights really were restored.
     n_samples = int(checkpoint.name)
-    resumed_cfg = runner_config(tmp_path / "b", training_tokens=n_samples, resume_from_checkpoint=str(checkpoint))
-    LanguageModelSAETrainingRunner(resumed_cfg, override_dataset=token_dataset(64), override_model=tiny_model()).run()
+    resumed_cfg = runner_config(
+        tmp_path / "b", training_tokens=n_samples, resume_from_checkpoint=str(checkpoint)
+    )
+    LanguageModelSAETrainingRunner(
+        resumed_cfg, override_dataset=token_dataset(64), override_model=tiny_model()
+    ).run()
     saved.save_inference_model(tmp_path / "expected")
     expected = SAE.load_from_disk(tmp_path / "expected").state_dict()
     resumed = SAE.load_from_disk(tmp_path / "b" / "output")
@@ -54,8 +62,12 @@ def test_checkpoint_resume_continues_from_the_saved_training_state(tmp_path):
     for name, value in resumed.state_dict().items():
         torch.testing.assert_close(value, expected[name], msg=name)
     # and with more tokens it trains on from there
-    longer_cfg = runner_config(tmp_path / "c", training_tokens=tokens, resume_from_checkpoint=str(checkpoint))
-    LanguageModelSAETrainingRunner(longer_cfg, override_dataset=token_dataset(64), override_model=tiny_model()).run()
+    longer_cfg = runner_config(
+        tmp_path / "c", training_tokens=tokens, resume_from_checkpoint=str(checkpoint)
+    )
+    LanguageModelSAETrainingRunner(
+        longer_cfg, override_dataset=token_dataset(64), override_model=tiny_model()
+    ).run()
     assert not torch.equal(SAE.load_from_disk(tmp_path / "c" / "output").W_enc, resumed.W_enc)
 
 
@@ -74,14 +86,21 @@ def test_trainer_logs_per_budget_explained_variance_among_saelens_metrics(tmp_pa
     monkeypatch.setenv("WANDB_MODE", "disabled")
     monkeypatch.setattr(SAETrainer, "build_train_step_log_dict", capture)
     cfg = runner_config(
-        tmp_path, sae=HierarchicalTopKTrainingSAEConfig(d_in=D_MODEL, d_sae=32, k=8),
-        logger=LoggingConfig(log_to_wandb=True, wandb_log_frequency=5, eval_every_n_wandb_logs=1000),
+        tmp_path,
+        sae=HierarchicalTopKTrainingSAEConfig(d_in=D_MODEL, d_sae=32, k=8),
+        logger=LoggingConfig(
+            log_to_wandb=True, wandb_log_frequency=5, eval_every_n_wandb_logs=1000
+        ),
     )
-    LanguageModelSAETrainingRunner(cfg, override_dataset=token_dataset(64), override_model=tiny_model()).run()
+    LanguageModelSAETrainingRunner(
+        cfg, override_dataset=token_dataset(64), override_model=tiny_model()
+    ).run()
     assert len(logged) == 4  # 20 steps, every 5th
     for d in logged:
         assert {f"metrics/explained_variance_k{j}" for j in (1, 2, 4, 8)} <= set(d)
-        assert d["metrics/explained_variance_k8"] == pytest.approx(d["metrics/explained_variance"], abs=1e-4)
+        assert d["metrics/explained_variance_k8"] == pytest.approx(
+            d["metrics/explained_variance"], abs=1e-4
+        )
         assert d["metrics/explained_variance_k1"] <= d["metrics/explained_variance_k8"] + 1e-6
 
 
@@ -99,12 +118,22 @@ def test_multi_sae_runner_trains_hierarchical_and_topk_side_by_side(tmp_path):
             "htopk": HierarchicalTopKTrainingSAEConfig(d_in=D_MODEL, d_sae=32, k=4),
             "topk": TopKTrainingSAEConfig(d_in=D_MODEL, d_sae=32, k=4),
         },
-        hook_names=HOOK, model_name="tiny", dataset_path="in-memory", context_size=16,
-        training_tokens=64 * 10, train_batch_size_tokens=64, n_batches_in_buffer=8,
-        store_batch_size_prompts=4, streaming=False, logger=LoggingConfig(log_to_wandb=False),
-        checkpoint_path=str(tmp_path / "ckpt"), output_path=str(tmp_path / "out"),
+        hook_names=HOOK,
+        model_name="tiny",
+        dataset_path="in-memory",
+        context_size=16,
+        training_tokens=64 * 10,
+        train_batch_size_tokens=64,
+        n_batches_in_buffer=8,
+        store_batch_size_prompts=4,
+        streaming=False,
+        logger=LoggingConfig(log_to_wandb=False),
+        checkpoint_path=str(tmp_path / "ckpt"),
+        output_path=str(tmp_path / "out"),
     )
-    saes = MultiSAETrainingRunner(cfg, override_dataset=token_dataset(64), override_model=tiny_model()).run()
+    saes = MultiSAETrainingRunner(
+        cfg, override_dataset=token_dataset(64), override_model=tiny_model()
+    ).run()
     assert type(saes["htopk"]) is HierarchicalTopKTrainingSAE
     loaded = SAE.load_from_disk(tmp_path / "out" / "htopk")
     assert type(loaded) is TopKSAE
@@ -122,8 +151,12 @@ def test_synthetic_runner_trains_hierarchical_topk(tmp_path):
     cfg = SyntheticSAERunnerConfig(
         synthetic_model=SyntheticModelConfig(num_features=64, hidden_dim=16, seed=0),
         sae=HierarchicalTopKTrainingSAEConfig(d_in=16, d_sae=64, k=4),
-        training_samples=256 * 20, batch_size=256, eval_frequency=0, eval_samples=512,
-        output_path=str(tmp_path / "out"), device="cpu",
+        training_samples=256 * 20,
+        batch_size=256,
+        eval_frequency=0,
+        eval_samples=512,
+        output_path=str(tmp_path / "out"),
+        device="cpu",
     )
     result = SyntheticSAERunner(cfg).run()
     assert type(result.sae if hasattr(result, "sae") else result[0]) is HierarchicalTopKTrainingSAE
@@ -137,7 +170,11 @@ def test_runner_with_compile_sae_trains_like_eager(tmp_path):
     for compile_sae in (False, True):
         out = tmp_path / str(compile_sae)
         cfg = runner_config(out, training_tokens=64 * 3, compile_sae=compile_sae)
-        LanguageModelSAETrainingRunner(cfg, override_dataset=token_dataset(64), override_model=tiny_model()).run()
+        LanguageModelSAETrainingRunner(
+            cfg, override_dataset=token_dataset(64), override_model=tiny_model()
+        ).run()
         results[compile_sae] = SAE.load_from_disk(out / "output")
     for name, eager in results[False].state_dict().items():
-        torch.testing.assert_close(results[True].state_dict()[name], eager, rtol=1e-4, atol=1e-5, msg=name)
+        torch.testing.assert_close(
+            results[True].state_dict()[name], eager, rtol=1e-4, atol=1e-5, msg=name
+        )

@@ -16,7 +16,9 @@ def test_kv_decomposition_sums_exactly_to_the_hooked_mixed_kv(which, gqa):
         for head in range(n_kv):
             parts, total = decompose_kv_input(model, tokens, layer, head, which)
             assert parts.shape == (*tokens.shape, layer + 1, n_kv, model.cfg.d_head)
-            torch.testing.assert_close(total, cache[f"blocks.{layer}.attn.hook_{which}"][:, :, head])
+            torch.testing.assert_close(
+                total, cache[f"blocks.{layer}.attn.hook_{which}"][:, :, head]
+            )
             torch.testing.assert_close(parts.sum(dim=(2, 3)), total)
 
 
@@ -44,13 +46,20 @@ def test_kv_decomposition_source_part_equals_route_times_raw_kv_of_that_layer():
 @pytest.mark.parametrize("source_head", [None, 1])
 def test_ablating_a_kv_route_via_the_hook_equals_zeroing_the_routing_parameter(source_head):
     model, tokens = tiny_lime("kv", gqa=True), random_tokens()
-    table = route_ablation_table(model, tokens, granularity="source_head" if source_head is not None else "source_layer", batch_size=4)
+    table = route_ablation_table(
+        model,
+        tokens,
+        granularity="source_head" if source_head is not None else "source_layer",
+        batch_size=4,
+    )
     row = table[(table.layer == 2) & (table["head"] == 0) & (table.source == 1)]
     if source_head is not None:
         row = row[row.source_head == source_head]
     assert len(row) == 1
     expected_weight = model.blocks[2].lime.route.detach()[0, 1].abs()
-    expected_weight = expected_weight.mean() if source_head is None else expected_weight[source_head]
+    expected_weight = (
+        expected_weight.mean() if source_head is None else expected_weight[source_head]
+    )
     torch.testing.assert_close(row.weight.item(), expected_weight.item())
     with torch.no_grad():
         model.blocks[2].lime.route[0, 1, slice(None) if source_head is None else source_head] = 0
@@ -62,7 +71,7 @@ def test_ablation_table_lists_every_route_once_ranked_by_loss_increase(mode, loo
     model, tokens = tiny_lime(mode, lookup), random_tokens(n_seq=3)
     table = route_ablation_table(model, tokens)
     n_kv = model.cfg.n_heads
-    assert len(table) == n_kv * sum(l + 1 for l in range(1, model.cfg.n_layers))
+    assert len(table) == n_kv * sum(layer + 1 for layer in range(1, model.cfg.n_layers))
     assert not table.duplicated(["layer", "head", "source"]).any()
     assert table.delta_loss.is_monotonic_decreasing
     torch.testing.assert_close(table.clean_loss.iloc[0], model(tokens, return_type="loss").item())

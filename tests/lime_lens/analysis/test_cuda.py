@@ -20,7 +20,9 @@ def test_analyses_of_a_cuda_model_equal_those_of_the_same_model_on_cpu():
         return (
             entropy_per_layer(model, tokens, "values_pre").entropy_mean.tolist(),
             routing_heatmaps_for(model, tokens).per_head,
-            route_ablation_table(model, tokens, layers=[2]).sort_values(["head", "source"]).ablated_loss.tolist(),
+            route_ablation_table(model, tokens, layers=[2])
+            .sort_values(["head", "source"])
+            .ablated_loss.tolist(),
             decompose_kv_input(model, tokens, 2, 1).contributions.cpu(),
             gather_occurrence_states(model, tokens, occ, "values_post")[2],
         )
@@ -28,5 +30,7 @@ def test_analyses_of_a_cuda_model_equal_those_of_the_same_model_on_cpu():
     on_cpu = run()
     model.to("cuda")
     on_gpu = run()
-    for a, b in zip(on_cpu, on_gpu):
-        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, equal_nan=True)  # heatmaps: NaN above diagonal
+    for a, b in zip(on_cpu, on_gpu, strict=True):
+        torch.testing.assert_close(
+            a, b, atol=1e-4, rtol=1e-4, equal_nan=True
+        )  # heatmaps: NaN above diagonal

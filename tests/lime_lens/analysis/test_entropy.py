@@ -11,7 +11,9 @@ from .helpers import random_tokens, tiny_vanilla
 
 def _gram_with_spectrum(eigs: list[float], seed: int = 0) -> torch.Tensor:
     n = len(eigs)
-    q, _ = torch.linalg.qr(torch.randn(n, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    q, _ = torch.linalg.qr(
+        torch.randn(n, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    )
     return q @ torch.diag(torch.tensor(eigs, dtype=torch.float64)) @ q.T
 
 
@@ -29,14 +31,17 @@ def test_renyi_entropy_at_alpha_one_is_shannon_entropy_of_normalised_spectrum():
     p = [e / sum(eigs) for e in eigs if e > 0]
     expected = -sum(pi * math.log(pi) for pi in p)
     torch.testing.assert_close(
-        matrix_renyi_entropy(_gram_with_spectrum(eigs), 1.0), torch.tensor(expected, dtype=torch.float64)
+        matrix_renyi_entropy(_gram_with_spectrum(eigs), 1.0),
+        torch.tensor(expected, dtype=torch.float64),
     )
 
 
 @pytest.mark.parametrize("alpha", [0.5, 2.0])
 def test_renyi_entropy_of_isotropic_rank_r_gram_is_log_r_for_every_alpha(alpha):
     gram = torch.stack([_gram_with_spectrum([2.0] * 3 + [0.0] * 4, seed=s) for s in range(2)])
-    torch.testing.assert_close(matrix_renyi_entropy(gram, alpha), torch.full((2,), math.log(3), dtype=torch.float64))
+    torch.testing.assert_close(
+        matrix_renyi_entropy(gram, alpha), torch.full((2,), math.log(3), dtype=torch.float64)
+    )
 
 
 def test_renyi_entropy_rejects_non_positive_alpha():
@@ -56,4 +61,3 @@ def test_entropy_per_layer_streaming_equals_paper_in_memory_recipe(states):
         row = table[table.layer == layer].iloc[0]
         torch.testing.assert_close(row.entropy_mean, ref.mean().item())
         torch.testing.assert_close(row.entropy_std, ref.std(unbiased=False).item())
-

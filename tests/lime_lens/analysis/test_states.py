@@ -8,7 +8,10 @@ from .helpers import random_tokens, tiny_lime, tiny_vanilla
 
 def test_vanilla_pre_and_post_routing_values_are_both_hook_v():
     model, tokens = tiny_vanilla(), random_tokens()
-    pre, post = collect_states(model, tokens, "values_pre"), collect_states(model, tokens, "values_post")
+    pre, post = (
+        collect_states(model, tokens, "values_pre"),
+        collect_states(model, tokens, "values_post"),
+    )
     _, cache = model.run_with_cache(tokens)
     for layer in range(model.cfg.n_layers):
         assert hook_names_for(model, "values_pre", layer) == [f"blocks.{layer}.attn.hook_v"]
@@ -24,14 +27,17 @@ def test_resid_states_are_resid_post_before_final_norm():
         torch.testing.assert_close(states[layer], cache["resid_post", layer])
 
 
-def test_unknown_state_kind_raises_naming_the_choices():
+def test_unknown_state_kind_raises_naming_the_choices(unchecked):
     with pytest.raises(ValueError, match="values_pre"):
         hook_names_for(tiny_vanilla(), "values", 0)
 
 
 def test_kv_model_pre_routing_values_are_hook_v_raw_and_post_routing_are_hook_v():
     model, tokens = tiny_lime("kv", gqa=True), random_tokens()
-    pre, post = collect_states(model, tokens, "values_pre"), collect_states(model, tokens, "values_post")
+    pre, post = (
+        collect_states(model, tokens, "values_pre"),
+        collect_states(model, tokens, "values_post"),
+    )
     _, cache = model.run_with_cache(tokens)
     for layer in range(model.cfg.n_layers):
         torch.testing.assert_close(pre[layer], cache[f"blocks.{layer}.attn.hook_v_raw"].flatten(2))
@@ -48,6 +54,9 @@ def test_residual_model_pre_routing_values_equal_hook_v_when_routes_read_only_ow
             lime.route.fill_(-1e4)
             lime.route[:, -1] = 0.0
             lime.ln.load_state_dict(model.blocks[layer].ln1.state_dict())
-    pre, post = collect_states(model, tokens, "values_pre"), collect_states(model, tokens, "values_post")
+    pre, post = (
+        collect_states(model, tokens, "values_pre"),
+        collect_states(model, tokens, "values_post"),
+    )
     for layer in range(model.cfg.n_layers):
         torch.testing.assert_close(pre[layer], post[layer])

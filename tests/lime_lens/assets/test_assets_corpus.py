@@ -44,6 +44,6 @@ def test_embedded_files_match_the_recorded_sha256_sums():
         assert hashlib.sha256((DATA_DIR / rel).read_bytes()).hexdigest() == digest, rel
 
 
-def test_unknown_split_raises_naming_it():
+def test_unknown_split_raises_naming_it(unchecked):
     with pytest.raises(ValueError, match="split"):
         load_corpus("test")  # type: ignore[arg-type]

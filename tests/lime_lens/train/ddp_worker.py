@@ -15,10 +15,10 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from train_helpers import tiny_model, token_rows  # noqa: E402
+from train_helpers import tiny_model, token_rows
 
-from lime_lens.train import TrainConfig, train  # noqa: E402
-from lime_lens.train.distributed import exit_worker  # noqa: E402
+from lime_lens.train import TrainConfig, train
+from lime_lens.train.distributed import exit_worker
 
 if __name__ == "__main__":
     out_file, parallel, max_steps = sys.argv[1], sys.argv[2], int(sys.argv[3])

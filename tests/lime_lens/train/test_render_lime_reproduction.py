@@ -52,7 +52,10 @@ def test_changing_a_run_in_the_json_changes_the_table_and_the_verdict(payload):
     after = render(changed, "x.json")
     row = next(line for line in after.splitlines() if line.startswith("| lime-kv | 728,704"))
     assert "4.6674 +- 0.0280" in row and "4.6677, 4.6392, 4.6952" in row
-    assert "lime-kv - vanilla: -1.0083 nats/token (standard error 0.0213; perplexity -63.52%): lower than vanilla" in after
+    assert (
+        "lime-kv - vanilla: -1.0083 nats/token (standard error 0.0213; perplexity -63.52%): lower than vanilla"
+        in after
+    )
     assert "not resolved from vanilla" in before.split("- lime-kv - vanilla")[1].split("\n")[0]
 
 

@@ -22,7 +22,7 @@ from lime_lens.train import TrainConfig
         ("min_lr", 1.0),
     ],
 )
-def test_bad_values_raise_value_error_naming_the_field(field, value):
+def test_bad_values_raise_value_error_naming_the_field(field, value, unchecked):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
 

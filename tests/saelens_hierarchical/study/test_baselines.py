@@ -68,8 +68,13 @@ def test_train_on_model_saves_every_peer_as_a_plain_saelens_sae(tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"methods": ("nope",)}, "methods"), ({"K": 64}, "K"), ({"budgets": [8]}, "budgets"),
-     ({"K": 16, "budgets": [16]}, "multi_topk"), ({"training_tokens": 8}, "training_tokens")],
+    [
+        ({"methods": ("nope",)}, "methods"),
+        ({"K": 64}, "K"),
+        ({"budgets": [8]}, "budgets"),
+        ({"K": 16, "budgets": [16]}, "multi_topk"),
+        ({"training_tokens": 8}, "training_tokens"),
+    ],
 )
 def test_baseline_config_rejects_bad_fields(kwargs, field):
     with pytest.raises(ValueError, match=field):

@@ -10,18 +10,45 @@ from saelens_hierarchical.study.cli import _override
 from saelens_hierarchical.study.result import ComparisonResult
 
 
-def test_cli_compare_runs_the_chosen_target_and_prints_where_results_are(monkeypatch, capsys, tmp_path):
+def test_cli_compare_runs_the_chosen_target_and_prints_where_results_are(
+    monkeypatch, capsys, tmp_path
+):
     calls = []
     fake = ComparisonResult(
-        table=pd.DataFrame(), differences=pd.DataFrame({"budget": [4], "difference": [0.01]}),
-        table_json=tmp_path / "table_json.x", sae_dirs={},
-        **{k: tmp_path / f"{k}.x" for k in ("table_csv", "differences_csv", "plot_png", "plot_html")},
+        table=pd.DataFrame(),
+        differences=pd.DataFrame({"budget": [4], "difference": [0.01]}),
+        table_json=tmp_path / "table_json.x",
+        sae_dirs={},
+        **{
+            k: tmp_path / f"{k}.x"
+            for k in ("table_csv", "differences_csv", "plot_png", "plot_html")
+        },
     )
     monkeypatch.setattr(cli, "_run", lambda *args: calls.append(args) or fake)
-    assert cli.main(["compare", "--target", "synthetic", "--out", str(tmp_path), "--seed", "3",
-                     "--methods", "hierarchical_topk,topk"]) == 0
-    assert calls == [("synthetic", "demo", tmp_path,
-                      {"seed": 3, "methods": ("hierarchical_topk", "topk"), "training_tokens": None})]
+    assert (
+        cli.main(
+            [
+                "compare",
+                "--target",
+                "synthetic",
+                "--out",
+                str(tmp_path),
+                "--seed",
+                "3",
+                "--methods",
+                "hierarchical_topk,topk",
+            ]
+        )
+        == 0
+    )
+    assert calls == [
+        (
+            "synthetic",
+            "demo",
+            tmp_path,
+            {"seed": 3, "methods": ("hierarchical_topk", "topk"), "training_tokens": None},
+        )
+    ]
     printed = capsys.readouterr().out
     assert f"plot_png: {tmp_path / 'plot_png.x'}" in printed and "0.01" in printed
     with pytest.raises(SystemExit):

@@ -14,11 +14,15 @@ from saelens_hierarchical.study.frontier import (
 
 
 def _table() -> pd.DataFrame:
-    rows = [("hierarchical_topk", k, l0, ev, ce) for k, l0, ev, ce in
-            [(1, 1.0, 0.3, 0.5), (4, 3.9, 0.6, 0.8), (2, 2.0, 0.45, 0.7)]]
+    rows = [
+        ("hierarchical_topk", k, l0, ev, ce)
+        for k, l0, ev, ce in [(1, 1.0, 0.3, 0.5), (4, 3.9, 0.6, 0.8), (2, 2.0, 0.45, 0.7)]
+    ]
     rows += [("topk", k, float(k), 0.2 + 0.1 * k, 0.6) for k in (4, 1, 2)]
     rows += [("batchtopk", 2, 2.3, 0.5, math.nan)]
-    return pd.DataFrame(rows, columns=["method", "budget", "l0", "explained_variance", "ce_loss_score"])
+    return pd.DataFrame(
+        rows, columns=["method", "budget", "l0", "explained_variance", "ce_loss_score"]
+    )
 
 
 def test_frontier_lines_are_sorted_by_l0_and_skip_missing_values():
@@ -31,8 +35,13 @@ def test_frontier_lines_are_sorted_by_l0_and_skip_missing_values():
 def test_plotly_figure_has_one_log_x_trace_per_method_and_panel():
     fig = plotly_figure(_table(), ("explained_variance", "ce_loss_score"), "t")
     names = [(t.name, t.xaxis) for t in fig.data]
-    assert names == [("hierarchical_topk", "x"), ("topk", "x"), ("batchtopk", "x"),
-                     ("hierarchical_topk", "x2"), ("topk", "x2")]
+    assert names == [
+        ("hierarchical_topk", "x"),
+        ("topk", "x"),
+        ("batchtopk", "x"),
+        ("hierarchical_topk", "x2"),
+        ("topk", "x2"),
+    ]
     assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type == "log"
     assert list(fig.data[0].y) == [0.3, 0.45, 0.6]
 

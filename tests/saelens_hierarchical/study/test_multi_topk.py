@@ -42,7 +42,10 @@ def test_multi_topk_loss_equals_L_k_plus_L_4k_over_8(rescale: bool):
     x = torch.randn(11, 6)
     out = sae.training_forward_pass(
         TrainStepInput(
-            sae_in=x, coefficients={}, dead_neuron_mask=None, n_training_steps=0,
+            sae_in=x,
+            coefficients={},
+            dead_neuron_mask=None,
+            n_training_steps=0,
             is_logging_step=False,
         )
     )
@@ -72,7 +75,9 @@ def test_multi_topk_saves_as_plain_topk_with_identical_outputs(tmp_path):
 def test_multi_topk_registration_survives_reimport(monkeypatch):
     # A reload makes new classes and re-points the registry at them; undo both afterwards so
     # the classes other modules imported stay the registered ones.
-    monkeypatch.setitem(SAE_TRAINING_CLASS_REGISTRY, "multi_topk", SAE_TRAINING_CLASS_REGISTRY["multi_topk"])
+    monkeypatch.setitem(
+        SAE_TRAINING_CLASS_REGISTRY, "multi_topk", SAE_TRAINING_CLASS_REGISTRY["multi_topk"]
+    )
     for name in ("MultiTopKTrainingSAE", "MultiTopKTrainingSAEConfig"):
         monkeypatch.setattr(multi_topk, name, getattr(multi_topk, name))
     importlib.reload(multi_topk)

@@ -22,7 +22,10 @@ def test_swept_peers_are_one_sae_at_K_and_the_others_one_per_budget():
     assert PEERS["hierarchical_topk"].eval_budgets(budgets) == budgets
     assert PEERS["topk"].trained_ks(4, budgets) == budgets
     assert PEERS["topk"].eval_budgets(budgets) is None
-    assert sae_name("hierarchical_topk", 4) == "hierarchical_topk_K4" and sae_name("topk", 2) == "topk_k2"
+    assert (
+        sae_name("hierarchical_topk", 4) == "hierarchical_topk_K4"
+        and sae_name("topk", 2) == "topk_k2"
+    )
 
 
 def test_build_config_records_method_and_trained_k_in_the_metadata():

@@ -21,16 +21,28 @@ from saelens_hierarchical.study.synthetic import (
 
 def _tiny() -> SyntheticComparisonConfig:
     model = SyntheticModelConfig(
-        num_features=48, hidden_dim=16,
-        firing_probability=ZipfianFiringProbabilityConfig(exponent=0.7, max_prob=0.3, min_prob=0.02),
-        hierarchy=HierarchyConfig(total_root_nodes=4, branching_factor=3, max_depth=1,
-                                  mutually_exclusive_portion=0.5),
-        bias=False, seed=0,
+        num_features=48,
+        hidden_dim=16,
+        firing_probability=ZipfianFiringProbabilityConfig(
+            exponent=0.7, max_prob=0.3, min_prob=0.02
+        ),
+        hierarchy=HierarchyConfig(
+            total_root_nodes=4, branching_factor=3, max_depth=1, mutually_exclusive_portion=0.5
+        ),
+        bias=False,
+        seed=0,
     )
     return SyntheticComparisonConfig(
-        model=model, eval_samples=2000,
-        baselines=BaselineConfig(d_sae=32, K=4, budgets=[1, 2, 4], training_tokens=128 * 30,
-                                 train_batch_size_tokens=128, dead_feature_window=10),
+        model=model,
+        eval_samples=2000,
+        baselines=BaselineConfig(
+            d_sae=32,
+            K=4,
+            budgets=[1, 2, 4],
+            training_tokens=128 * 30,
+            train_batch_size_tokens=128,
+            dead_feature_window=10,
+        ),
     )
 
 
@@ -48,8 +60,13 @@ def test_sample_stream_is_reproducible_and_leaves_global_rng_alone():
 def test_synthetic_comparison_scores_every_method_on_one_held_out_sample(tmp_path):
     out = run_synthetic_comparison(_tiny(), tmp_path)
     table = out.table
-    assert set(table["method"]) == {"hierarchical_topk", "multi_topk", "topk", "batchtopk",
-                                    "matryoshka_batchtopk"}
+    assert set(table["method"]) == {
+        "hierarchical_topk",
+        "multi_topk",
+        "topk",
+        "batchtopk",
+        "matryoshka_batchtopk",
+    }
     # true L0 depends only on the held-out sample: equal everywhere means one shared sample.
     torch.testing.assert_close(table["true_l0"].min(), table["true_l0"].max())
     hier = table[table["method"] == "hierarchical_topk"]
@@ -60,7 +77,9 @@ def test_synthetic_comparison_scores_every_method_on_one_held_out_sample(tmp_pat
     assert set(diffs["metric"]) == {"explained_variance", "mcc", "f1"}
     ev = diffs[diffs["metric"] == "explained_variance"].set_index("budget")["difference"]
     topk = table[table["method"] == "topk"].set_index("budget")["explained_variance"]
-    torch.testing.assert_close(float(ev[2]), float(hier.set_index("budget")["explained_variance"][2] - topk[2]))
+    torch.testing.assert_close(
+        float(ev[2]), float(hier.set_index("budget")["explained_variance"][2] - topk[2])
+    )
     assert out.plot_png.exists() and out.table_csv.exists()
 
 
