@@ -181,6 +181,27 @@ def _record_val(
     return entry
 
 
+def _log_val(bar: Any, entry: dict[str, int | float], cfg: TrainConfig, info: DistInfo) -> None:
+    """Print one validation entry above the progress bar (rank 0, when progress is on)."""
+    if info.is_main and cfg.progress:
+        bar.write(
+            f"step {entry['step']}: val loss {entry['loss']:.4f}, perplexity {entry['perplexity']:.2f}"
+        )
+
+
+def _prepare(
+    model: nn.Module, cfg: TrainConfig, info: DistInfo
+) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """Move ``model`` to this rank's device, wrap it (DDP/FSDP) and build its AdamW."""
+    if next(model.parameters()).device != info.device:
+        model.to(info.device)
+    wrapped = wrap_model(model, cfg.parallel, info)
+    optimizer = torch.optim.AdamW(
+        param_groups(unwrap(wrapped), cfg), betas=tuple(cfg.betas), eps=cfg.eps
+    )
+    return wrapped, optimizer
+
+
 def train(
     model: nn.Module,
     cfg: TrainConfig,
@@ -197,12 +218,7 @@ def train(
     """
     info = init_distributed(next(model.parameters()).device)
     rank_rows = rank_slice(cfg.batch_size, info.rank, info.world_size)
-    if next(model.parameters()).device != info.device:
-        model.to(info.device)
-    wrapped = wrap_model(model, cfg.parallel, info)
-    optimizer = torch.optim.AdamW(
-        param_groups(unwrap(wrapped), cfg), betas=tuple(cfg.betas), eps=cfg.eps
-    )
+    wrapped, optimizer = _prepare(model, cfg, info)
     state: dict[str, Any] = {"step": 0, "samples_seen": 0, "train_losses": [], "val_history": []}
     torch.manual_seed(cfg.seed + info.rank)
     if resume_from is not None:
@@ -230,11 +246,7 @@ def train(
             bar.set_postfix(loss=f"{state['train_losses'][-1]:.3f}", lr=f"{lr:.2e}")
         if val_data is not None and _due(done, cfg.eval_interval, cfg.max_steps):
             val_loss = evaluate(wrapped, val_data, cfg, info, loss_fn)
-            entry = _record_val(state["val_history"], done, val_loss)
-            if info.is_main and cfg.progress:
-                bar.write(
-                    f"step {done}: val loss {entry['loss']:.4f}, perplexity {entry['perplexity']:.2f}"
-                )
+            _log_val(bar, _record_val(state["val_history"], done, val_loss), cfg, info)
         if cfg.checkpoint_dir and _due(done, cfg.checkpoint_interval, cfg.last_step):
             trainer_state = {**state, "train_config": cfg.to_dict()}
             checkpoint = save_checkpoint(
