@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import torch
 from jaxtyping import Float
-from torch import nn
 
 from lime_lens.config import LIMeConfig
 from lime_lens.routers.lookups import top_p_weights
-from lime_lens.routers.residual import ResidualRouter
+from lime_lens.routers.residual_static import ResidualStaticRouter
 
 
-class ResidualTopPRouter(ResidualRouter):
-    """w^l = top_p(softmax(theta^l)), renormalised (v1 Table 5 uses p = 0.9)."""
-
-    param_names = ("route",)
+class ResidualTopPRouter(ResidualStaticRouter):
+    """w^l = top_p(softmax(theta^l)), renormalised (v1 Table 5 uses p = 0.9); the static router's
+    logits and initialisation, pruned."""
 
     def __init__(self, cfg: LIMeConfig, layer: int):
         super().__init__(cfg, layer)
         self.top_p = cfg.lime_top_p
-        self.route = nn.Parameter(torch.empty(cfg.n_kv_heads, layer + 1, dtype=cfg.dtype))
-        self.add_hooks()
-        self.reset_parameters()
-
-    @torch.no_grad()
-    def reset_parameters(self) -> None:
-        """v1 code: static logits ~ N(0, 0.1^2)."""
-        self.route.normal_(0.0, 0.1)
 
     def weights(
         self, normed: Float[torch.Tensor, "batch pos n_src d_model"]

@@ -107,20 +107,13 @@ def pick_tokenizer(name: str) -> PreTrainedTokenizerBase:
 
 
 def load_texts(
-    text_file: str | None = None,
-    hf_dataset: str | None = None,
-    hf_config: str | None = None,
-    hf_split: str = "train",
-    hf_val_split: str | None = None,
-    hf_text_column: str = "text",
-    val_fraction: float = 0.05,
+    text_file: str | None = None, hf_dataset: str | None = None, **options: Any
 ) -> tuple[str, str]:
-    """(train, validation) text: the embedded Austen corpus unless a file or HF dataset is named."""
+    """(train, validation) text: the embedded Austen corpus unless a file or HF dataset is named;
+    ``options`` are those of :func:`lime_lens.train.texts.read_texts` (split, column, fraction)."""
     if text_file is None and hf_dataset is None:
         return load_corpus("train"), load_corpus("validation")
-    return read_texts(
-        text_file, hf_dataset, hf_config, hf_split, hf_val_split, hf_text_column, val_fraction
-    )
+    return read_texts(text_file, hf_dataset, **options)
 
 
 def _fields(args: argparse.Namespace, cls: type) -> dict[str, Any]:
@@ -140,11 +133,11 @@ def run(args: argparse.Namespace) -> TrainResult:
     train_text, val_text = load_texts(
         args.text_file,
         args.hf_dataset,
-        args.hf_config,
-        args.hf_split,
-        args.hf_val_split,
-        args.hf_text_column,
-        args.val_fraction,
+        hf_config=args.hf_config,
+        hf_split=args.hf_split,
+        hf_val_split=args.hf_val_split,
+        hf_text_column=args.hf_text_column,
+        val_fraction=args.val_fraction,
     )
     train_rows = tokenize_rows(train_text, tokenizer, args.context_size)
     val_rows = tokenize_rows(val_text, tokenizer, args.context_size)
