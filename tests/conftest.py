@@ -21,7 +21,9 @@ def unchecked():
 
     For tests that pass ill-typed input ON PURPOSE (a float k, an unknown Literal choice, a vanilla
     config) to pin the ValueError naming the field that a user gets: users run without the
-    checker, which would otherwise answer first with a TypeError of its own.
+    checker, which would otherwise answer first with a TypeError of its own. And for tests that
+    run our code under ``torch.compile``: dynamo traces the checker's isinstance tests on its
+    fake tensors, and they fail (the same code is checked in the eager tests).
     """
     jaxtyping.config.update("jaxtyping_disable", True)
     yield

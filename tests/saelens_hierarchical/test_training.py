@@ -164,7 +164,7 @@ def test_synthetic_runner_trains_hierarchical_topk(tmp_path):
 
 
 @pytest.mark.slow
-def test_runner_with_compile_sae_trains_like_eager(tmp_path):
+def test_runner_with_compile_sae_trains_like_eager(tmp_path, unchecked):
     # SAELens's compile_sae wraps training_forward_pass in torch.compile (inductor on CPU).
     results = {}
     for compile_sae in (False, True):
