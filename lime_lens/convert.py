@@ -1,6 +1,7 @@
 """Convert an official corl-team/lime v2 ``LIMeForCausalLM`` checkpoint to HookedLIMeTransformer.
 
-Official layout (repo commit 4242812, ``src/lm/lime.py``), L layers, R KV heads, head size d_h:
+The inverse (:func:`official_v2_state_dict`) is what ``lime_lens.export`` writes. Official v2
+layout (repo commit 4242812, ``src/lm/lime.py``), L layers, R KV heads, head size d_h:
 - ``model.layers.{l}.self_attn.kv_proj_weight``: (2 d_h R, D), no bias. Its output is read with
   ``rearrange("(bt) (kv h) -> h (bt kv)", kv=2 d_h)``: feature f * R + h, f < d_h is K, else V.
 - ``model.layers.{l}.self_attn.lime_router.static_weights``: (R, (l+1) R), l >= 1, columns
@@ -21,64 +22,40 @@ import torch
 from safetensors.torch import load_file
 
 from lime_lens.config import LIMeConfig
+from lime_lens.convert_llama import (
+    Layout,
+    build_model,
+    check_layout,
+    llama_config_kwargs,
+    llama_layout,
+    llama_to_ours,
+    ours_to_llama,
+    refuse_other_version,
+)
 from lime_lens.model import HookedLIMeTransformer
 from lime_lens.router_registry import router_class
 from lime_lens.tl_internals import kv_param_prefix
 
-_IGNORED = ("model.rotary_emb.inv_freq",)  # derived buffer, rebuilt by TransformerLens
+_Q_KEY = lambda layer: "self_attn.q_proj.weight"  # noqa: E731
 
 
 def config_from_official(hf_config: dict[str, Any], **overrides: Any) -> LIMeConfig:
     """LIMeConfig (kv mode) from the official model's HF ``LlamaConfig`` dict (config.json)."""
-    n_heads = hf_config["num_attention_heads"]
-    n_kv = hf_config.get("num_key_value_heads") or n_heads
-    d_head = hf_config.get("head_dim") or hf_config["hidden_size"] // n_heads
-    kwargs: dict[str, Any] = dict(
-        d_model=hf_config["hidden_size"],
-        d_head=d_head,
-        n_heads=n_heads,
-        n_key_value_heads=n_kv if n_kv != n_heads else None,
-        d_mlp=hf_config["intermediate_size"],
-        n_layers=hf_config["num_hidden_layers"],
-        n_ctx=hf_config.get("max_position_embeddings", 2048),
-        d_vocab=hf_config["vocab_size"],
-        eps=hf_config.get("rms_norm_eps", 1e-6),
-        rotary_base=hf_config.get("rope_theta", 10000.0),
-        act_fn=hf_config.get("hidden_act", "silu"),
-        normalization_type="RMS",
-        final_rms=True,
-        positional_embedding_type="rotary",
-        rotary_adjacent_pairs=False,
-        gated_mlp=True,
-        original_architecture="LlamaForCausalLM",
-        lime_mode="kv",
-    )
+    kwargs = llama_config_kwargs(hf_config) | dict(lime_mode="kv")
     kwargs.update(overrides)
     return LIMeConfig(**kwargs)
 
 
-def _expected_keys(cfg: LIMeConfig, tied: bool) -> set[str]:
-    keys = {"model.embed_tokens.weight", "model.norm.weight"} | (
-        set() if tied else {"lm_head.weight"}
-    )
+def official_v2_layout(cfg: LIMeConfig, tied: bool) -> Layout:
+    """Every key of the official v2 state dict and its shape (the module docstring)."""
+    layout = llama_layout(cfg, tied, _Q_KEY)
+    n_kv = cfg.n_kv_heads
     for layer in range(cfg.n_layers):
-        p = f"model.layers.{layer}."
-        keys |= {
-            p + k
-            for k in (
-                "input_layernorm.weight",
-                "post_attention_layernorm.weight",
-                "self_attn.q_proj.weight",
-                "self_attn.o_proj.weight",
-                "self_attn.kv_proj_weight",
-                "mlp.gate_proj.weight",
-                "mlp.up_proj.weight",
-                "mlp.down_proj.weight",
-            )
-        }
+        p = f"model.layers.{layer}.self_attn."
+        layout[p + "kv_proj_weight"] = (2 * cfg.d_head * n_kv, cfg.d_model)
         if layer:
-            keys.add(p + "self_attn.lime_router.static_weights")
-    return keys
+            layout[p + "lime_router.static_weights"] = (n_kv, (layer + 1) * n_kv)
+    return layout
 
 
 def convert_official_state_dict(
@@ -87,61 +64,42 @@ def convert_official_state_dict(
     """Official v2 state dict -> HookedLIMeTransformer parameter names (biases are zeros)."""
     if not router_class(cfg).official_v2_layout:
         raise ValueError("the official v2 checkpoint is kv mode; cfg.lime_mode must be 'kv'")
+    refuse_other_version(state_dict, 2)
     tied = tie_word_embeddings and "lm_head.weight" not in state_dict
-    present = set(state_dict) - set(_IGNORED)
-    expected = _expected_keys(cfg, tied)
-    if present != expected:
-        raise ValueError(
-            f"official LIMe state dict: missing keys {sorted(expected - present)}, "
-            f"unknown keys {sorted(present - expected)}"
-        )
+    check_layout(state_dict, official_v2_layout(cfg, tied), "official LIMe v2")
     n_kv, d_head = cfg.n_kv_heads, cfg.d_head
     sd = {k: v.to(cfg.dtype) for k, v in state_dict.items()}
-    out: dict[str, torch.Tensor] = {
-        "embed.W_E": sd["model.embed_tokens.weight"],
-        "ln_final.w": sd["model.norm.weight"],
-    }
-    out["unembed.W_U"] = (sd["model.embed_tokens.weight"] if tied else sd["lm_head.weight"]).T
-    out["unembed.b_U"] = torch.zeros(cfg.d_vocab_out, dtype=cfg.dtype)
+    out = llama_to_ours(sd, cfg, tied, _Q_KEY)
     kv_prefix = kv_param_prefix(cfg.n_key_value_heads)
     for layer in range(cfg.n_layers):
-        p, b = f"model.layers.{layer}.", f"blocks.{layer}."
-        kv = sd[p + "self_attn.kv_proj_weight"]
-        if kv.shape != (2 * d_head * n_kv, cfg.d_model):
-            raise ValueError(
-                f"{p}self_attn.kv_proj_weight has shape {tuple(kv.shape)}, expected {(2 * d_head * n_kv, cfg.d_model)}"
-            )
-        kv = einops.rearrange(kv, "(kv h) m -> kv h m", h=n_kv)  # kv = 2 d_h features, heads inner
+        p, b = f"model.layers.{layer}.self_attn.", f"blocks.{layer}."
+        kv = einops.rearrange(sd[p + "kv_proj_weight"], "(kv h) m -> kv h m", h=n_kv)
         out[b + kv_prefix + "W_K"] = einops.rearrange(kv[:d_head], "d h m -> h m d")
         out[b + kv_prefix + "W_V"] = einops.rearrange(kv[d_head:], "d h m -> h m d")
         out[b + kv_prefix + "b_K"] = out[b + kv_prefix + "b_V"] = torch.zeros(
             n_kv, d_head, dtype=cfg.dtype
         )
-        out[b + "attn.W_Q"] = einops.rearrange(
-            sd[p + "self_attn.q_proj.weight"], "(n h) m -> n m h", n=cfg.n_heads
-        )
-        out[b + "attn.b_Q"] = torch.zeros(cfg.n_heads, d_head, dtype=cfg.dtype)
-        out[b + "attn.W_O"] = einops.rearrange(
-            sd[p + "self_attn.o_proj.weight"], "m (n h) -> n h m", n=cfg.n_heads
-        )
-        out[b + "attn.b_O"] = torch.zeros(cfg.d_model, dtype=cfg.dtype)
-        out[b + "ln1.w"] = sd[p + "input_layernorm.weight"]
-        out[b + "ln2.w"] = sd[p + "post_attention_layernorm.weight"]
-        out[b + "mlp.W_gate"] = sd[p + "mlp.gate_proj.weight"].T
-        out[b + "mlp.W_in"] = sd[p + "mlp.up_proj.weight"].T
-        out[b + "mlp.W_out"] = sd[p + "mlp.down_proj.weight"].T
-        assert cfg.d_mlp is not None  # config_from_official sets it from intermediate_size
-        out[b + "mlp.b_in"] = torch.zeros(cfg.d_mlp, dtype=cfg.dtype)
-        out[b + "mlp.b_out"] = torch.zeros(cfg.d_model, dtype=cfg.dtype)
+        if layer:  # (R, (l+1) R), columns layer-major -> [h, l', h']
+            route = sd[p + "lime_router.static_weights"]
+            out[b + "lime.route"] = route.reshape(n_kv, layer + 1, n_kv)
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def official_v2_state_dict(
+    params: dict[str, torch.Tensor], cfg: LIMeConfig, tied: bool
+) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`convert_official_state_dict` (``lm_head`` left out when ``tied``)."""
+    out = ours_to_llama(params, cfg, tied, _Q_KEY)
+    kv_prefix = kv_param_prefix(cfg.n_key_value_heads)
+    for layer in range(cfg.n_layers):
+        p, b = f"model.layers.{layer}.self_attn.", f"blocks.{layer}."
+        k, v = (params[b + kv_prefix + w] for w in ("W_K", "W_V"))  # [h, m, d]
+        kv = einops.rearrange(torch.cat([k, v], dim=2), "h m d -> (d h) m")  # feature f R + h
+        out[p + "kv_proj_weight"] = kv
         if layer:
-            route = sd[p + "self_attn.lime_router.static_weights"]
-            if route.shape != (n_kv, (layer + 1) * n_kv):
-                raise ValueError(
-                    f"{p}self_attn.lime_router.static_weights has shape {tuple(route.shape)}, expected {(n_kv, (layer + 1) * n_kv)}"
-                )
-            out[b + "lime.route"] = route.reshape(
-                n_kv, layer + 1, n_kv
-            )  # (R, (l+1) R), layer-major
+            out[p + "lime_router.static_weights"] = params[b + "lime.route"].reshape(
+                cfg.n_kv_heads, -1
+            )
     return {k: v.contiguous() for k, v in out.items()}
 
 
@@ -152,14 +110,8 @@ def load_official_state_dict(
     tokenizer: Any = None,
 ) -> HookedLIMeTransformer:
     """Build a HookedLIMeTransformer from an official v2 state dict; every parameter must be set."""
-    model = HookedLIMeTransformer(cfg, tokenizer=tokenizer)
     params = convert_official_state_dict(state_dict, cfg, tie_word_embeddings)
-    missing = sorted(set(dict(model.named_parameters())) - set(params))
-    unexpected = sorted(set(params) - set(dict(model.named_parameters())))
-    if missing or unexpected:  # a TransformerLens config flag this converter does not map
-        raise ValueError(f"converted state dict: missing {missing}, unexpected {unexpected}")
-    model.load_state_dict(params, strict=False)  # buffers (rotary tables, masks) are rebuilt
-    return model
+    return build_model(params, cfg, tokenizer)
 
 
 def from_official_checkpoint(
@@ -168,8 +120,9 @@ def from_official_checkpoint(
     """Folder with the official ``config.json`` + ``model.safetensors`` -> HookedLIMeTransformer."""
     folder = Path(path)
     hf_config = json.loads((folder / "config.json").read_text())
-    cfg = config_from_official(hf_config, **overrides)
     state = load_file(str(folder / "model.safetensors"))
+    refuse_other_version(state, 2)
+    cfg = config_from_official(hf_config, **overrides)
     return load_official_state_dict(
         state, cfg, hf_config.get("tie_word_embeddings", False), tokenizer
     )
