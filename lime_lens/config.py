@@ -37,10 +37,24 @@ class LIMeConfig(HookedTransformerConfig):
     lime_top_p: float = 0.9
     """Probability mass kept by the "top_p" lookup (v1 Table 5 uses 0.9); must be in (0, 1]."""
 
+    lime_sources: str = "full"
+    """Which sources layer l may read (paper v2 App. D, Table 7). "full": layers 0..l. "average":
+    a fixed uniform mixture, R^l[h, l', h'] = [h = h'] / (l + 1), no learned weights. "last_j":
+    the buffers of layers l-j+1..l. "first_j": the buffers of layers 0..j-1 plus layer l's own
+    (computed from the previous layer's output). Every restricted router keeps layer l's own
+    buffer. kv mode only; the unread route entries are absent (no parameters), and read as 0 at
+    ``lime.hook_route``."""
+
+    lime_sources_j: int = 2
+    """The j of "last_j" / "first_j" (Table 7 uses 2, 4, 6); an integer >= 1, ignored otherwise."""
+
     def __post_init__(self) -> None:
-        # (lime_mode, lime_lookup) must name a registered router (lime_lens.router_registry);
-        # kv mode (paper v2) has one static unconstrained router per layer, so only "static".
-        check_router_key(self.lime_mode, self.lime_lookup)
+        # (lime_mode, lime_lookup[, lime_sources]) must name a registered router
+        # (lime_lens.router_registry); kv mode (paper v2) has one static router per layer.
+        check_router_key(self.lime_mode, self.lime_lookup, self.lime_sources)
+        j = self.lime_sources_j
+        if isinstance(j, bool) or not isinstance(j, int) or j < 1:
+            raise ValueError(f"lime_sources_j must be an integer >= 1, got {j!r}")
         if not 0.0 < float(self.lime_top_p) <= 1.0:
             raise ValueError(f"lime_top_p must be in (0, 1], got {self.lime_top_p}")
         super().__post_init__()

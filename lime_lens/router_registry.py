@@ -4,6 +4,10 @@ A leaf module (it imports nothing from lime_lens), so ``LIMeConfig`` validates a
 the routers import ``LIMeConfig``. Built-in routers are named by ``"module:ClassName"`` strings
 and imported lazily with importlib; :func:`register_router` adds a class (or such a string).
 Each entry also has a short name: ``python -m lime_lens.train --arch lime-{name}``.
+
+``LIMeConfig.lime_sources`` (paper v2 App. D, Table 7) restricts which sources a layer reads;
+"full" is the ``(lime_mode, lime_lookup)`` router itself, any other value picks the router that
+``(lime_mode, lime_sources)`` names in ``_SOURCE_ROUTERS`` (in place of the static lookup).
 """
 
 from __future__ import annotations
@@ -33,6 +37,17 @@ _ROUTERS: dict[tuple[str, str], RouterEntry] = {
 }
 
 
+LIME_SOURCES = ("full", "average", "last_j", "first_j")
+"""Values of ``LIMeConfig.lime_sources`` (paper v2 App. D): every earlier layer (the router of
+``(lime_mode, lime_lookup)``), a fixed uniform average, the last j layers, the first j layers."""
+
+_SOURCE_ROUTERS: dict[tuple[str, str], RouterEntry] = {
+    ("kv", "average"): RouterEntry("kv-average", "lime_lens.routers.kv_average:KVAverageRouter"),
+    ("kv", "last_j"): RouterEntry("kv-last_j", "lime_lens.routers.kv_sources:KVSourceRouter"),
+    ("kv", "first_j"): RouterEntry("kv-first_j", "lime_lens.routers.kv_sources:KVSourceRouter"),
+}
+
+
 def register_router(lime_mode: str, lime_lookup: str, router: Any, name: str | None = None) -> None:
     """Make ``LIMeConfig(lime_mode=..., lime_lookup=...)`` build ``router`` at layers l >= 1.
 
@@ -53,7 +68,12 @@ def router_entries() -> dict[tuple[str, str], RouterEntry]:
     return dict(_ROUTERS)
 
 
-def check_router_key(lime_mode: str, lime_lookup: str) -> None:
+def source_router_entries() -> dict[tuple[str, str], RouterEntry]:
+    """Every ``(lime_mode, lime_sources) -> RouterEntry`` of the restricted-source routers."""
+    return dict(_SOURCE_ROUTERS)
+
+
+def check_router_key(lime_mode: str, lime_lookup: str, lime_sources: str = "full") -> None:
     """Raise a ValueError naming the config field that selects no registered router."""
     modes = tuple(dict.fromkeys(mode for mode, _ in _ROUTERS))
     if lime_mode not in modes:
@@ -63,12 +83,28 @@ def check_router_key(lime_mode: str, lime_lookup: str) -> None:
         raise ValueError(
             f"lime_lookup must be one of {lookups} for lime_mode={lime_mode!r}, got {lime_lookup!r}"
         )
+    if lime_sources not in LIME_SOURCES:
+        raise ValueError(f"lime_sources must be one of {LIME_SOURCES}, got {lime_sources!r}")
+    if lime_sources != "full" and (lime_mode, lime_sources) not in _SOURCE_ROUTERS:
+        raise ValueError(
+            f"lime_sources={lime_sources!r} is not implemented for lime_mode={lime_mode!r} "
+            f"(only {sorted({k for k in _SOURCE_ROUTERS})})"
+        )
+    if lime_sources != "full" and lime_lookup != "static":
+        raise ValueError(
+            f"lime_sources={lime_sources!r} replaces the static lookup; lime_lookup must be "
+            f"'static', got {lime_lookup!r}"
+        )
 
 
-def router_class_for(lime_mode: str, lime_lookup: str) -> type[Any]:
-    """The router class registered under ``(lime_mode, lime_lookup)``, imported if needed."""
-    check_router_key(lime_mode, lime_lookup)
-    target = _ROUTERS[(lime_mode, lime_lookup)].target
+def router_class_for(lime_mode: str, lime_lookup: str, lime_sources: str = "full") -> type[Any]:
+    """The router class registered under ``(lime_mode, lime_lookup)`` (or, for restricted
+    ``lime_sources``, under ``(lime_mode, lime_sources)``), imported if needed."""
+    check_router_key(lime_mode, lime_lookup, lime_sources)
+    if lime_sources == "full":
+        target = _ROUTERS[(lime_mode, lime_lookup)].target
+    else:
+        target = _SOURCE_ROUTERS[(lime_mode, lime_sources)].target
     if isinstance(target, str):
         module, _, name = target.partition(":")
         target = getattr(importlib.import_module(module), name)
@@ -77,4 +113,4 @@ def router_class_for(lime_mode: str, lime_lookup: str) -> type[Any]:
 
 def router_class(cfg: Any) -> type[Any]:
     """The router class (a ``lime_lens.routers.LIMeRouter``) that ``cfg`` (a LIMeConfig) selects."""
-    return router_class_for(cfg.lime_mode, cfg.lime_lookup)
+    return router_class_for(cfg.lime_mode, cfg.lime_lookup, getattr(cfg, "lime_sources", "full"))

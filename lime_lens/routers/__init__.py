@@ -3,6 +3,8 @@
 - ``KVStaticRouter`` (kv, static): paper v2, static unconstrained mixing of raw K/V heads.
 - ``ResidualStaticRouter`` / ``ResidualDynamicRouter`` / ``ResidualTopPRouter`` (residual, ...):
   paper v1 lookups over the normalised residual states; ``ResidualRouter`` is their shared mixing.
+- ``KVSourceRouter`` / ``KVAverageRouter`` (kv, ``lime_sources``): paper v2 App. D ablations, the
+  route restricted to the last / first j layers, or fixed to a uniform average.
 - ``LIMeRouter``: the base class; ``lime_lens.router_registry`` maps config values to classes.
 """
 
@@ -14,6 +16,8 @@ from lime_lens.routers.kv import (
     route_kv_reference,
     to_heads_major,
 )
+from lime_lens.routers.kv_average import KVAverageRouter
+from lime_lens.routers.kv_sources import KVFullRouteRouter, KVSourceRouter, kv_source_layers
 from lime_lens.routers.lookups import softmax_weights, top_p_weights
 from lime_lens.routers.residual import ResidualRouter
 from lime_lens.routers.residual_dynamic import ResidualDynamicRouter
@@ -21,6 +25,9 @@ from lime_lens.routers.residual_static import ResidualStaticRouter
 from lime_lens.routers.residual_top_p import ResidualTopPRouter
 
 __all__ = [
+    "KVAverageRouter",
+    "KVFullRouteRouter",
+    "KVSourceRouter",
     "KVStaticRouter",
     "LIMeRouter",
     "ResidualDynamicRouter",
@@ -28,6 +35,7 @@ __all__ = [
     "ResidualStaticRouter",
     "ResidualTopPRouter",
     "from_heads_major",
+    "kv_source_layers",
     "route_kv",
     "route_kv_reference",
     "softmax_weights",

@@ -6,13 +6,18 @@ LIMe model and its baseline differ only by the router parameters.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 from transformers import PreTrainedTokenizerBase
 
-from lime_lens.router_registry import router_entries
+from lime_lens.router_registry import router_entries, source_router_entries
+
+_SOURCE_ARCH = re.compile(
+    r"^(?P<base>lime-.+)-(?:(?P<average>average)|(?P<kind>last|first)(?P<j>\d+))$"
+)
 
 
 def lime_arches() -> dict[str, tuple[str, str]]:
@@ -20,8 +25,39 @@ def lime_arches() -> dict[str, tuple[str, str]]:
     return {f"lime-{entry.name}": key for key, entry in router_entries().items()}
 
 
-ARCHES = ("vanilla", *lime_arches())
-"""The built-in architectures (the CLI's choices); build_model also accepts routers registered later."""
+def source_arches(js: tuple[int, ...] = (2, 4, 6)) -> dict[str, tuple[str, str, int]]:
+    """The routing ablations (paper v2 App. D, Table 7) as arch names: ``"lime-kv-average"``,
+    ``"lime-kv-last{j}"``, ``"lime-kv-first{j}"`` -> ``(base arch, lime_sources, lime_sources_j)``
+    for the static router of every mode with restricted-source routers, j in ``js``."""
+    arches: dict[str, tuple[str, str, int]] = {}
+    for base, (mode, lookup) in lime_arches().items():
+        kinds = {sources for m, sources in source_router_entries() if m == mode}
+        if lookup != "static":
+            continue
+        if "average" in kinds:
+            arches[f"{base}-average"] = (base, "average", 2)
+        for kind in ("last", "first"):
+            if f"{kind}_j" in kinds:
+                arches.update({f"{base}-{kind}{j}": (base, f"{kind}_j", j) for j in js})
+    return arches
+
+
+def parse_source_arch(arch: str) -> tuple[str, str, int]:
+    """``(base arch, lime_sources, lime_sources_j)`` of an arch name; "full" for plain names.
+
+    Any j >= 1 parses (``"lime-kv-last3"``), not only the names :func:`source_arches` lists.
+    """
+    match = _SOURCE_ARCH.match(arch)
+    if match is None or match["base"] not in lime_arches():
+        return arch, "full", 2
+    if match["average"]:
+        return match["base"], "average", 2
+    return match["base"], f"{match['kind']}_j", int(match["j"])
+
+
+ARCHES = ("vanilla", *lime_arches(), *source_arches())
+"""The built-in architectures (the CLI's choices); build_model also accepts routers registered
+later, and ``"{lime arch}-last{j}"`` / ``-first{j}`` for any j."""
 
 
 @dataclass
@@ -86,18 +122,37 @@ def build_model(
     tokenizer: PreTrainedTokenizerBase | None = None,
     lime_top_p: float = 0.9,
     device: str = "cpu",
+    lime_sources: str = "full",
+    lime_sources_j: int = 2,
 ) -> HookedTransformer:
-    """A freshly initialised (seeded) model: HookedTransformer or lime_lens.HookedLIMeTransformer."""
+    """A freshly initialised (seeded) model: HookedTransformer or lime_lens.HookedLIMeTransformer.
+
+    ``lime_sources`` / ``lime_sources_j``: the LIMeConfig fields of the routing ablations (paper
+    v2 App. D), e.g. ``build_model("lime-kv", ..., lime_sources="last_j", lime_sources_j=2)``,
+    which is also ``build_model("lime-kv-last2", ...)`` (see :func:`source_arches`).
+    """
     lime = lime_arches()
+    if lime_sources == "full":
+        arch, lime_sources, parsed_j = parse_source_arch(arch)
+        lime_sources_j = parsed_j if lime_sources != "full" else lime_sources_j
     if arch != "vanilla" and arch not in lime:
         raise ValueError(f"arch must be one of {('vanilla', *lime)}, got {arch!r}")
+    if arch == "vanilla" and lime_sources != "full":
+        raise ValueError(f"lime_sources={lime_sources!r} needs a LIMe arch, got arch='vanilla'")
     kwargs = {**llama_config_kwargs(shape, d_vocab, seed), "device": device}
     if arch == "vanilla":
         return HookedTransformer(HookedTransformerConfig(**kwargs), tokenizer=tokenizer)
     from lime_lens import HookedLIMeTransformer, LIMeConfig
 
     mode, lookup = lime[arch]
-    cfg = LIMeConfig(**kwargs, lime_mode=mode, lime_lookup=lookup, lime_top_p=lime_top_p)
+    cfg = LIMeConfig(
+        **kwargs,
+        lime_mode=mode,
+        lime_lookup=lookup,
+        lime_top_p=lime_top_p,
+        lime_sources=lime_sources,
+        lime_sources_j=lime_sources_j,
+    )
     return HookedLIMeTransformer(cfg, tokenizer=tokenizer)
 
 
