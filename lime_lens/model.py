@@ -8,20 +8,25 @@ unchanged; this class only replaces the blocks, the layer loop, and weight proce
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, cast
+from functools import partial
+from typing import Any, Literal
 
 import torch
 from jaxtyping import Float, Int
 from transformer_lens import HookedTransformer, HookedTransformerConfig
+from transformer_lens.hook_points import NamesFilter
 
 from lime_lens.block import LIMeBlock, LIMeMemory
+from lime_lens.caching import CachingHooks, PosSlice, position_axes, slice_lime_hooks
 from lime_lens.config import LIMeConfig
 from lime_lens.router_registry import router_class
 from lime_lens.serialization import load_model, save_model
+from lime_lens.switches import check_switches, switch_refusal
 from lime_lens.tl_internals import (
     USE_DEFAULT_VALUE,
     LocallyOverridenDefaults,
     Output,
+    Slice,
     TransformerLensKeyValueCache,
     TypedModuleList,
     apply_softcap,
@@ -84,6 +89,69 @@ class HookedLIMeTransformer(HookedTransformer):
             return
         super().check_hooks_to_add(hook_point, hook_point_name, hook, dir, is_permanent, prepend)
 
+    def first_block(self, start_at_layer: int | None) -> int:
+        """The first block that ``forward(input, start_at_layer=s)`` runs, as vanilla TransformerLens.
+
+        Vanilla runs ``blocks[s:]`` on the given residual. LIMe reproduces that exactly only where
+        no earlier layer is needed: s = None, 0 or -n_layers (every block, from the embedding
+        residual) and s = n_layers (no block: ln_final and the unembedding alone).
+        """
+        n = self.cfg.n_layers
+        if start_at_layer is None or start_at_layer in (0, -n):
+            return 0
+        if start_at_layer == n:
+            return n
+        raise ValueError(
+            f"start_at_layer={start_at_layer} is not supported by LIMe models: layer l routes the "
+            "K/V (kv mode) or residual states (residual mode) of every earlier layer, which a run "
+            f"starting at layer l never computes. Supported: None, 0 or -{n} (every block, from "
+            f"the embedding residual) and {n} (no block: ln_final and unembed). Use hooks or "
+            "stop_at_layer instead."
+        )
+
+    def _set_refused_switch(self, switch: str, value: bool) -> None:
+        if value:
+            raise ValueError(switch_refusal(switch))
+        setattr(self.cfg, switch, False)  # already off: LIMeConfig refuses it at construction
+
+    def set_use_split_qkv_input(self, use_split_qkv_input: bool) -> None:
+        """Refused when True (``lime_lens.switches``); False is a no-op."""
+        self._set_refused_switch("use_split_qkv_input", use_split_qkv_input)
+
+    def set_use_attn_in(self, use_attn_in: bool) -> None:
+        """Refused when True (``lime_lens.switches``); False is a no-op."""
+        self._set_refused_switch("use_attn_in", use_attn_in)
+
+    def set_ungroup_grouped_query_attention(self, ungroup_grouped_query_attention: bool) -> None:
+        """Refused when True (``lime_lens.switches``); False is a no-op."""
+        self._set_refused_switch("ungroup_grouped_query_attention", ungroup_grouped_query_attention)
+
+    def get_caching_hooks(
+        self,
+        names_filter: NamesFilter = None,
+        incl_bwd: bool = False,
+        device: str | torch.device | None = None,
+        remove_batch_dim: bool = False,
+        cache: dict[str, torch.Tensor] | None = None,
+        pos_slice: PosSlice = None,
+    ) -> tuple[dict[str, torch.Tensor], CachingHooks, CachingHooks]:
+        """TransformerLens' caching hooks (``run_with_cache`` builds its cache with them), except
+        that ``pos_slice`` slices each LIMe hook on its own position axis (``lime_lens.caching``)."""
+        device = torch.device(device) if device is not None else None
+        cache, fwd, bwd = super().get_caching_hooks(
+            names_filter, incl_bwd, device, remove_batch_dim, cache, pos_slice
+        )
+        axes = position_axes(self.blocks, self.cfg)
+        resave = partial(
+            slice_lime_hooks,
+            axes=axes,
+            cache=cache,
+            pos_slice=Slice.unwrap(pos_slice),
+            device=device,
+            remove_batch_dim=remove_batch_dim,
+        )
+        return cache, resave(fwd, is_backward=False), resave(bwd, is_backward=True)
+
     def forward(  # type: ignore[override]
         self,
         input: str
@@ -101,14 +169,9 @@ class HookedLIMeTransformer(HookedTransformer):
         stop_at_layer: int | None = None,
         past_kv_cache: TransformerLensKeyValueCache | None = None,
     ) -> Any:
-        """Same contract as ``HookedTransformer.forward``, except ``start_at_layer`` must be 0/None."""
-        if start_at_layer is not None and start_at_layer % self.cfg.n_layers != 0:
-            raise ValueError(
-                f"start_at_layer={start_at_layer} is not supported by LIMe models: layer l routes "
-                "the K/V (kv mode) or residual states (residual mode) of every earlier layer, which "
-                "a run starting at layer l never computes. Run from the embedding (start_at_layer "
-                "None or 0) and use hooks or stop_at_layer instead."
-            )
+        """Same contract as ``HookedTransformer.forward``; ``start_at_layer`` see :meth:`first_block`."""
+        first = self.first_block(start_at_layer)
+        check_switches(self.cfg)
         with LocallyOverridenDefaults(self, prepend_bos=prepend_bos, padding_side=padding_side):
             if start_at_layer is None:
                 residual, tokens, _, attention_mask = self.input_to_embed(
@@ -118,10 +181,16 @@ class HookedLIMeTransformer(HookedTransformer):
                     attention_mask=attention_mask,
                     past_kv_cache=past_kv_cache,
                 )
+            elif isinstance(input, torch.Tensor) and input.is_floating_point() and input.ndim == 3:
+                residual = input
             else:
-                residual = cast(torch.Tensor, input)
+                raise ValueError(
+                    f"input must be the residual stream [batch, pos, d_model] when start_at_layer "
+                    f"is given (start_at_layer={start_at_layer}), got {type(input).__name__}"
+                    + (f" {tuple(input.shape)}" if isinstance(input, torch.Tensor) else "")
+                )
             memory = LIMeMemory()
-            for i, block in list(enumerate(self.blocks))[:stop_at_layer]:
+            for i, block in list(enumerate(self.blocks))[first:stop_at_layer]:
                 residual = block(
                     residual.to(get_device_for_block_index(i, self.cfg)),
                     memory,

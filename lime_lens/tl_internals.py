@@ -22,6 +22,12 @@ Assumptions:
 - Weight processing: state-dict keys ``blocks.{l}.ln1.w`` / ``.b``, ``attn.W_Q`` / ``b_Q``,
   ``attn.(_)W_K`` ...; ``load_and_process_state_dict`` calls ``fill_missing_keys`` (which would
   re-initialise absent weights) and, with fold_ln, turns LN/RMS into LNPre/RMSPre modules.
+- Caching: ``HookedRootModule.get_caching_hooks`` takes :data:`GET_CACHING_HOOKS_ARGS` and returns
+  ``(cache, fwd_hooks, bwd_hooks)`` with ``(hook_name, fn)`` pairs; ``run_with_cache`` builds its
+  hooks through it (unwrapping ``pos_slice`` with :class:`Slice`). Backward entries are cached
+  under ``name + "_grad"``.
+- Switches: the ``set_*`` toggles of ``HookedTransformer`` are exactly :data:`MODEL_SWITCHES`, each
+  writing the config field of the same name.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from transformer_lens.HookedTransformer import Output
 from transformer_lens.utilities import (
     USE_DEFAULT_VALUE,
     LocallyOverridenDefaults,
+    Slice,
     TypedModuleList,
     apply_softcap,
     get_device_for_block_index,
@@ -52,7 +59,9 @@ from transformer_lens.utilities.attention import complex_attn_linear, simple_att
 __all__ = [
     "BLOCK_ATTRIBUTES",
     "CHECK_HOOKS_TO_ADD_ARGS",
+    "GET_CACHING_HOOKS_ARGS",
     "MODEL_MEMBERS",
+    "MODEL_SWITCHES",
     "POST_NORM_ARCHITECTURES",
     "QKV_ARGS",
     "QKV_OVERRIDE",
@@ -65,6 +74,7 @@ __all__ = [
     "Output",
     "RMSNorm",
     "RMSNormPre",
+    "Slice",
     "TransformerBlock",
     "TransformerLensKeyValueCache",
     "TransformerLensKeyValueCacheEntry",
@@ -118,6 +128,23 @@ CHECK_HOOKS_TO_ADD_ARGS = (
     "prepend",
 )
 """``HookedTransformer.check_hooks_to_add`` parameters after ``self``, in order."""
+GET_CACHING_HOOKS_ARGS = (
+    "names_filter",
+    "incl_bwd",
+    "device",
+    "remove_batch_dim",
+    "cache",
+    "pos_slice",
+)
+"""``HookedRootModule.get_caching_hooks`` parameters after ``self``, in order."""
+MODEL_SWITCHES = (
+    "use_attn_result",
+    "use_split_qkv_input",
+    "use_hook_mlp_in",
+    "use_attn_in",
+    "ungroup_grouped_query_attention",
+)
+"""Config fields that ``HookedTransformer`` toggles after construction, by ``set_{field}(value)``."""
 
 
 def kv_weights(attn: Attention | GroupedQueryAttention) -> tuple[torch.Tensor, ...]:
