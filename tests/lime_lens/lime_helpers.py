@@ -14,7 +14,7 @@ warnings.filterwarnings("ignore", message=".*HookedTransformer.*deprecated.*")
 
 D_VOCAB = 61
 MODES = [("kv", "static"), ("residual", "static"), ("residual", "dynamic"), ("residual", "top_p")]
-LIME_FIELDS = ("lime_mode", "lime_lookup", "lime_top_p")
+LIME_FIELDS = ("lime_mode", "lime_lookup", "lime_top_p", "lime_sources", "lime_sources_j")
 
 
 def llama_cfg(**overrides: Any) -> LIMeConfig:
