@@ -25,6 +25,7 @@ class KVAverageRouter(KVFullRouteRouter):
     """``blocks.{l}.lime`` for lime_sources "average": no parameters, so nothing to train."""
 
     param_names = ()
+    uniform: torch.Tensor
 
     def __init__(self, cfg: LIMeConfig, layer: int):
         super().__init__(cfg, layer)

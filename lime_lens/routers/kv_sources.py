@@ -53,6 +53,7 @@ class KVFullRouteRouter(LIMeRouter):
     value_bias_fold = "routed"
     refactor_exact = False  # layer l's W_K / W_V also feed later layers' queries and W_O
     official_v2_layout = False  # the official checkpoints hold a full, unrestricted R^l
+    hook_route: HookPoint  # [batch, n_kv, n_src, n_kv], set by the subclass after its parameters
 
     def full_route(self) -> Float[torch.Tensor, "n_kv n_src n_kv_src"]:
         """R^l with every source layer 0..l (unread ones 0)."""
