@@ -8,13 +8,13 @@ unchanged; this class only replaces the blocks, the layer loop, and weight proce
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Literal
 
 import torch
 from jaxtyping import Float, Int
 from transformer_lens import HookedTransformer, HookedTransformerConfig
-from transformer_lens.hook_points import NamesFilter
 
 from lime_lens.block import LIMeBlock, LIMeMemory
 from lime_lens.caching import CachingHooks, PosSlice, position_axes, slice_lime_hooks
@@ -128,7 +128,7 @@ class HookedLIMeTransformer(HookedTransformer):
 
     def get_caching_hooks(
         self,
-        names_filter: NamesFilter = None,
+        names_filter: Callable[[str], bool] | Sequence[str] | str | None = None,
         incl_bwd: bool = False,
         device: str | torch.device | None = None,
         remove_batch_dim: bool = False,
