@@ -50,8 +50,11 @@ from lime_lens.model import HookedLIMeTransformer
 from lime_lens.routers.lookups import top_p_weights
 
 ROUTER = "attention_router."
-_LOOKUP_KEYS = {"static": ("static_weights",), "dynamic": ("dynamic_proj.0.weight",)}
-_LOOKUP_KEYS["top_p"] = ("static_weights", "top_p_weights")
+_LOOKUP_KEYS: dict[str, tuple[str, ...]] = {
+    "static": ("static_weights",),
+    "dynamic": ("dynamic_proj.0.weight",),
+    "top_p": ("static_weights", "top_p_weights"),
+}
 
 
 def _q_key(layer: int) -> str:

@@ -38,8 +38,8 @@ from lime_lens.serialization import atomic_write_dir
 
 _V1_ROUTERS = {ResidualStaticRouter, ResidualDynamicRouter, ResidualTopPRouter}
 _HF_ACTIVATIONS = ("silu", "relu", "gelu", "gelu_new")  # same function under both names
-_BIASES = ("attn.b_Q", "attn.b_K", "attn.b_V", "attn.b_O", "attn._b_K", "attn._b_V")
-_BIASES += ("mlp.b_in", "mlp.b_out")
+_BIASES: tuple[str, ...] = ("attn.b_Q", "attn.b_K", "attn.b_V", "attn.b_O", "attn._b_K")
+_BIASES += ("attn._b_V", "mlp.b_in", "mlp.b_out", "unembed.b_U")
 
 
 def official_version(cfg: LIMeConfig) -> int:
@@ -128,7 +128,7 @@ def _official_params(model: HookedLIMeTransformer) -> dict[str, torch.Tensor]:
     cfg = model.cfg
     params = {k: v.detach() for k, v in model.state_dict().items()}
     for name, value in params.items():
-        if name.endswith(_BIASES + ("unembed.b_U",)) and bool(value.any()):
+        if name.endswith(_BIASES) and bool(value.any()):
             raise ValueError(f"{name} is not zero: the official LIMe layout has no biases")
     if cfg.normalization_type == "RMSPre":  # fold_ln moved the gains into the weights
         ones = torch.ones(cfg.d_model, dtype=cfg.dtype)
