@@ -118,3 +118,39 @@ def test_attention_linear_helpers_and_post_norm_list():
     assert tl.complex_attn_linear(torch.randn(2, 3, 4, 16), W, b).shape == (2, 3, 4, 5)
     assert "Olmo2ForCausalLM" in tl.POST_NORM_ARCHITECTURES  # the set LIMeConfig refuses
     assert tl.USE_DEFAULT_VALUE is None  # forward's "use the model default" sentinel
+
+
+def test_run_with_cache_builds_its_hooks_through_get_caching_hooks():
+    from transformer_lens.HookedRootModule import HookedRootModule
+
+    assert _params(HookedRootModule.get_caching_hooks) == tl.GET_CACHING_HOOKS_ARGS
+    assert "self.get_caching_hooks(" in inspect.getsource(HookedRootModule.run_with_cache)
+    model = HookedTransformer(_cfg())
+    cache, fwd, bwd = model.get_caching_hooks(
+        ["blocks.0.hook_resid_pre"], incl_bwd=True, pos_slice=tl.Slice.unwrap(1)
+    )
+    assert isinstance(cache, dict) and [name for name, _ in fwd] == ["blocks.0.hook_resid_pre"]
+    assert [name for name, _ in bwd] == ["blocks.0.hook_resid_pre"] and callable(fwd[0][1])
+    model.run_with_hooks(torch.zeros(1, 3, dtype=torch.long), fwd_hooks=fwd)
+    assert cache["blocks.0.hook_resid_pre"].shape == (1, 1, 16)  # an int keeps its axis
+
+
+def test_slice_unwrap_and_apply():
+    x = torch.arange(24).reshape(2, 3, 4)
+    assert torch.equal(tl.Slice.unwrap(1).apply(x, dim=1), x[:, [1]])  # int: the axis stays
+    assert torch.equal(tl.Slice.unwrap((1, 3)).apply(x, dim=2), x[:, :, 1:3])
+    assert torch.equal(tl.Slice.unwrap([0, 2]).apply(x, dim=-2), x[:, [0, 2]])
+    assert tl.Slice.unwrap(tl.Slice((1, 3))).slice == slice(1, 3)
+
+
+def test_model_switches_are_the_set_methods_writing_their_config_field():
+    setters = {  # HookedTransformer's own, not nn.Module's set_submodule / set_extra_state
+        name.removeprefix("set_")
+        for name in vars(HookedTransformer)
+        if name.startswith("set_") and name != "set_tokenizer"
+    }
+    assert setters == set(tl.MODEL_SWITCHES)  # a new TransformerLens switch needs a LIMe decision
+    for switch in tl.MODEL_SWITCHES:
+        model = HookedTransformer(_cfg())
+        getattr(model, f"set_{switch}")(True)
+        assert getattr(model.cfg, switch) is True
