@@ -138,3 +138,28 @@ def test_nonzero_bias_raises_naming_the_parameter():
 def test_forced_tie_with_different_unembedding_raises():
     with pytest.raises(ValueError, match="tie_word_embeddings"):
         to_official_state_dict(random_model(), tie_word_embeddings=True)
+
+
+def test_hf_llama_reads_the_config_and_all_but_the_lime_keys(tmp_path):
+    """The official classes subclass HF LlamaForCausalLM: its config loads, and a plain Llama
+    differs from the exported file only by the LIMe K/V keys (the tied lm_head is accepted by
+    safetensors' load_model, the official v1 analysis loader)."""
+    transformers = pytest.importorskip("transformers")
+    from safetensors.torch import load_model
+
+    model = random_model()
+    with torch.no_grad():
+        model.unembed.W_U.copy_(model.embed.W_E.T)
+    to_official_checkpoint(model, tmp_path)
+    hf_cfg = transformers.LlamaConfig.from_pretrained(tmp_path)
+    assert (hf_cfg.num_key_value_heads, hf_cfg.head_dim, hf_cfg.tie_word_embeddings) == (2, 8, True)
+    llama = transformers.LlamaForCausalLM(hf_cfg)
+    missing, unexpected = load_model(llama, tmp_path / "model.safetensors", strict=False)
+    layers = range(model.cfg.n_layers)
+    assert set(missing) == {
+        f"model.layers.{i}.self_attn.{w}_proj.weight" for i in layers for w in "kv"
+    }
+    assert set(unexpected) == {f"model.layers.{i}.self_attn.kv_proj_weight" for i in layers} | {
+        f"model.layers.{i}.self_attn.lime_router.static_weights" for i in layers if i
+    }
+    assert torch.equal(llama.lm_head.weight, model.embed.W_E)
