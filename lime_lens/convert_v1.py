@@ -16,7 +16,8 @@ Official layout, L layers, H heads (v1 routes per attention head, so K/V heads =
   static ``static_weights`` (H, l+1), w = softmax over sources;
   dynamic ``dynamic_proj.0.weight`` ((l+1) H, D), no bias, read as (H, l+1) per token from the
   normed own input; top-p: the static logits plus a ``top_p_weights`` buffer (H, l+1), the
-  pruned softmax before renormalisation.
+  pruned softmax before renormalisation (optional here: when no layer has it, the mask is
+  recomputed from the logits, as the official ``update_mask`` does).
 - Everything else is HF Llama (``lime_lens.convert_llama``). The LIMe options (dynamic, top_p,
   start_lime) live in the training config, not in config.json: pass ``top_p`` for top-p models.
 
@@ -127,7 +128,11 @@ def convert_official_v1_state_dict(
         raise ValueError("the official v1 checkpoint is residual mode: cfg.lime_mode='residual'")
     refuse_other_version(state_dict, 1)
     tied = tie_word_embeddings and "lm_head.weight" not in state_dict
-    check_layout(state_dict, official_v1_layout(cfg, tied), "official LIMe v1")
+    layout = official_v1_layout(cfg, tied)
+    no_masks = not any(k.endswith("top_p_weights") for k in state_dict)
+    if no_masks:  # files saved without the buffer: the mask is recomputed from the logits
+        layout = {k: v for k, v in layout.items() if not k.endswith("top_p_weights")}
+    check_layout(state_dict, layout, "official LIMe v1")
     sd = {k: v.to(cfg.dtype) for k, v in state_dict.items()}
     out = llama_to_ours(sd, cfg, tied, _q_key)
     H, dh = cfg.n_heads, cfg.d_head
@@ -147,7 +152,7 @@ def convert_official_v1_state_dict(
             out[b + "lime.route_proj.weight"] = sd[p + ROUTER + "dynamic_proj.0.weight"]
             continue
         out[b + "lime.route"] = sd[p + ROUTER + "static_weights"]
-        if cfg.lime_lookup == "top_p":
+        if cfg.lime_lookup == "top_p" and not no_masks:
             _check_top_p_mask(
                 sd, p + ROUTER + "top_p_weights", out[b + "lime.route"], cfg.lime_top_p
             )

@@ -247,3 +247,10 @@ def test_unrepresentable_v1_configs_raise_naming_the_field(field, value, match):
         hf |= {"hidden_size": 30}
     with pytest.raises(ValueError, match=match):
         config_from_official_v1(hf, device="cpu")
+
+
+def test_top_p_checkpoint_without_mask_buffers_recomputes_them():
+    sd = v1_state_dict("top_p")
+    model, _ = v1_model("top_p", {k: v for k, v in sd.items() if "top_p_weights" not in k})
+    with torch.no_grad():
+        assert_close(model(IDS), v1_forward(sd, HF_V1, IDS), atol=1e-5, rtol=1e-5)
