@@ -148,3 +148,31 @@ def test_vanilla_rotary_hooks_are_sliced_on_heads_by_transformer_lens():
     assert cache["blocks.0.attn.hook_rot_q"].shape == (2, POS, 1, 8)
     with pytest.raises(IndexError):
         vanilla.run_with_cache(tokens(pos=POS), pos_slice=5)
+
+
+# An SAE spliced at a LIMe hook keeps its host's leading axes: [batch, n_kv, n_src, d_sae] at a kv
+# route (cached whole), [batch, pos, ...] at a raw K/V or a dynamic route (sliced on axis 1).
+SAE_SITES = [
+    (llama_cfg(), "blocks.2.lime.hook_route", 2, None),
+    (llama_cfg(), "blocks.1.attn.hook_v_raw", 8, 1),
+    (gpt2_cfg(lime_mode="residual", lime_lookup="dynamic"), "blocks.1.lime.hook_route", 2, 1),
+]
+
+
+@pytest.mark.parametrize("cfg, hook, d_in, axis", SAE_SITES, ids=[s[1] for s in SAE_SITES])
+def test_hooks_of_an_sae_spliced_at_a_lime_hook_take_their_hosts_axis(cfg, hook, d_in, axis):
+    from sae_lens import StandardSAE, StandardSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    from lime_lens import HookedSAELIMeTransformer
+
+    model = HookedSAELIMeTransformer(cfg).eval()
+    sae_cfg = StandardSAEConfig(d_in=d_in, d_sae=2 * d_in, metadata=SAEMetadata(hook_name=hook))
+    sae = StandardSAE(sae_cfg)
+    toks = tokens(pos=POS)
+    _, full = model.run_with_cache_with_saes(toks, saes=[sae], use_error_term=True)
+    _, sliced = model.run_with_cache_with_saes(toks, saes=[sae], use_error_term=True, pos_slice=5)
+    sae_hooks = [n for n in full.keys() if n.startswith(f"{hook}.hook_sae_")]
+    assert f"{hook}.hook_sae_acts_post" in sae_hooks
+    for name in sae_hooks:
+        assert_close(sliced[name], _by_hand(full[name], axis, 5), atol=0, rtol=0, msg=name)
