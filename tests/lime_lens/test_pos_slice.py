@@ -7,9 +7,13 @@ expectation below is the full cache sliced by hand on the axis the README's hook
 """
 
 import pytest
-from lime_helpers import MODES, build, gpt2_cfg, llama_cfg, tokens
+from lime_helpers import MODES, build, gpt2_cfg, llama_cfg, tokens, vanilla_twin
+from sae_lens import StandardSAE, StandardSAEConfig
+from sae_lens.saes.sae import SAEMetadata
 from torch.testing import assert_close
 from transformer_lens.utilities import Slice
+
+from lime_lens import HookedSAELIMeTransformer
 
 CFGS = {"gpt2": gpt2_cfg, "llama": llama_cfg}
 POS = 12
@@ -141,8 +145,6 @@ def test_gradients_are_sliced_like_activations(mode):
 
 def test_vanilla_rotary_hooks_are_sliced_on_heads_by_transformer_lens():
     """Why LIMe slices hook_rot_q / hook_rot_k itself: TransformerLens' rule takes their head axis."""
-    from lime_helpers import vanilla_twin
-
     vanilla = vanilla_twin(build(llama_cfg()))
     _, cache = vanilla.run_with_cache(tokens(pos=POS), pos_slice=1)
     assert cache["blocks.0.attn.hook_rot_q"].shape == (2, POS, 1, 8)
@@ -161,11 +163,6 @@ SAE_SITES = [
 
 @pytest.mark.parametrize("cfg, hook, d_in, axis", SAE_SITES, ids=[s[1] for s in SAE_SITES])
 def test_hooks_of_an_sae_spliced_at_a_lime_hook_take_their_hosts_axis(cfg, hook, d_in, axis):
-    from sae_lens import StandardSAE, StandardSAEConfig
-    from sae_lens.saes.sae import SAEMetadata
-
-    from lime_lens import HookedSAELIMeTransformer
-
     model = HookedSAELIMeTransformer(cfg).eval()
     sae_cfg = StandardSAEConfig(d_in=d_in, d_sae=2 * d_in, metadata=SAEMetadata(hook_name=hook))
     sae = StandardSAE(sae_cfg)
