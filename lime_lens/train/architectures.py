@@ -55,9 +55,9 @@ def parse_source_arch(arch: str) -> tuple[str, str, int]:
     return match["base"], f"{match['kind']}_j", int(match["j"])
 
 
-ARCHES = ("vanilla", *lime_arches(), *source_arches())
-"""The built-in architectures (the CLI's choices); build_model also accepts routers registered
-later, and ``"{lime arch}-last{j}"`` / ``-first{j}`` for any j."""
+ARCHES = ("vanilla", *lime_arches())
+"""The built-in architectures; build_model also accepts routers registered later, the routing
+ablations of :func:`source_arches` and ``"{lime arch}-last{j}"`` / ``-first{j}`` for any j."""
 
 
 @dataclass

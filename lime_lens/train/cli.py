@@ -26,7 +26,13 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from lime_lens.assets import load_corpus, load_gpt2_tokenizer, load_tokenizer
 from lime_lens.assets.dataset import tokenize_rows
-from lime_lens.train.architectures import ARCHES, ModelShape, build_model, count_params
+from lime_lens.train.architectures import (
+    ARCHES,
+    ModelShape,
+    build_model,
+    count_params,
+    source_arches,
+)
 from lime_lens.train.checkpoint import list_checkpoints, save_trained_model
 from lime_lens.train.config import TrainConfig
 from lime_lens.train.distributed import exit_worker, init_distributed, shutdown_distributed
@@ -64,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--arch", choices=ARCHES, default="lime-kv")
+    parser.add_argument("--arch", choices=(*ARCHES, *source_arches()), default="lime-kv")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints/, model/)")
     parser.add_argument("--resume", default=None, help='a checkpoint, a folder of them, or "auto"')
     parser.add_argument(
@@ -76,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         help='"bpe4096" (embedded default), "gpt2" (embedded) or a HF name/folder',
     )
     parser.add_argument("--lime-top-p", type=float, default=0.9, help="lime-residual-top_p only")
+    parser.add_argument(
+        "--lime-sources",
+        default="full",
+        help='routing ablation (paper v2 App. D): "full", "average", "last_j" or "first_j"',
+    )
+    parser.add_argument("--lime-sources-j", type=int, default=2, help="j of last_j / first_j")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     data = parser.add_argument_group("data", "default: the embedded Austen corpus and its split")
     data.add_argument(
@@ -142,7 +154,15 @@ def run(args: argparse.Namespace) -> TrainResult:
     train_rows = tokenize_rows(train_text, tokenizer, args.context_size)
     val_rows = tokenize_rows(val_text, tokenizer, args.context_size)
     model = build_model(
-        args.arch, shape, len(tokenizer), args.seed, tokenizer, args.lime_top_p, args.device
+        args.arch,
+        shape,
+        len(tokenizer),
+        args.seed,
+        tokenizer,
+        args.lime_top_p,
+        args.device,
+        args.lime_sources,
+        args.lime_sources_j,
     )
     resume = args.resume
     if resume == "auto":

@@ -14,7 +14,8 @@ from lime_lens.router_registry import router_class
 from lime_lens.routers import KVAverageRouter, KVSourceRouter, KVStaticRouter, kv_source_layers
 from lime_lens.serialization import config_from_json_dict, config_to_json_dict
 from lime_lens.train import TrainConfig, train
-from lime_lens.train.architectures import ARCHES, ModelShape, build_model, count_params
+from lime_lens.train.architectures import ModelShape, build_model, count_params, source_arches
+from lime_lens.train.cli import main as train_cli
 from lime_lens.train.trainer import param_groups
 
 RESTRICTED = [("average", 2), ("last_j", 2), ("first_j", 2), ("last_j", 1), ("first_j", 1)]
@@ -200,7 +201,7 @@ def test_build_model_and_the_cli_arch_names_build_the_ablations():
         n_layers=3, d_model=16, n_heads=2, n_key_value_heads=1, d_head=8, d_mlp=32, n_ctx=16
     )
     for arch in ("lime-kv-average", "lime-kv-last2", "lime-kv-first4"):
-        assert arch in ARCHES
+        assert arch in source_arches()
     by_name = build_model("lime-kv-last2", shape, d_vocab=20)
     by_flag = build_model("lime-kv", shape, d_vocab=20, lime_sources="last_j", lime_sources_j=2)
     assert by_name.cfg.lime_sources == by_flag.cfg.lime_sources == "last_j"
@@ -229,3 +230,33 @@ def test_the_ablations_train(arch):
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert ("blocks.2.lime.route" in changed) == (arch != "lime-kv-average")
     assert isinstance(model.blocks[1].lime, KVAverageRouter | KVSourceRouter)
+
+
+@pytest.mark.parametrize(
+    "flags, j",
+    [
+        (["--arch", "lime-kv", "--lime-sources", "last_j", "--lime-sources-j", "1"], 1),
+        (["--arch", "lime-kv-last2"], 2),
+    ],
+)
+def test_the_training_cli_builds_trains_and_saves_an_ablation(flags, j, tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("It is a truth universally acknowledged.\n" * 200)
+    shape = [
+        "--n-layers",
+        "3",
+        "--d-model",
+        "16",
+        "--n-heads",
+        "2",
+        "--d-head",
+        "8",
+        "--d-mlp",
+        "32",
+    ]
+    rest = ["--n-ctx", "16", "--context-size", "16", "--batch-size", "2", "--max-steps", "2"]
+    rest += ["--warmup-steps", "1", "--eval-interval", "0", "--no-progress", "--device", "cpu"]
+    train_cli([*flags, "--out", str(tmp_path / "run"), "--text-file", str(text), *shape, *rest])
+    model = HookedLIMeTransformer.from_pretrained(tmp_path / "run" / "model")
+    assert (model.cfg.lime_sources, model.cfg.lime_sources_j) == ("last_j", j)
+    assert model.blocks[2].lime.route.shape == (2, j, 2)  # layer 2 reads layers 3-j..2
