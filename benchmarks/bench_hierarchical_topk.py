@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -194,6 +195,9 @@ def main() -> None:
         "ks": args.ks,
         "variants": list(variants),
         "torch": torch.__version__,
+        # Other work on the machine shifts both sides of a ratio, not always equally.
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
     }
     print(
         f"d_in={D_IN} d_sae={D_SAE} batch={BATCH} float32 CPU threads={torch.get_num_threads()} "

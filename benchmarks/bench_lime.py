@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -301,6 +302,8 @@ def main() -> None:
         clock=args.clock,
         threads=torch.get_num_threads(),
         torch=torch.__version__,
+        cpu_count=os.cpu_count(),
+        load_average_at_end=os.getloadavg(),
         quick=args.quick,
     )
     print_tables(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -91,6 +92,8 @@ def main() -> None:
         "context_size": context,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
         "shapes": shapes,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,68 @@
+"""Render the README's benchmark tables from the benchmarks' JSON (results/benchmarks/).
+
+    python scripts/render_benchmark_tables.py            # print both tables as Markdown
+
+The README quotes these tables verbatim; ``tests/test_readme_tables.py`` re-renders them from the
+committed JSON and fails if the README drifts, so every number there traces to a run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
+LIME_ROWS = {"lime-kv": "LIMe-kv", "lime-residual-dynamic": "residual-dynamic"}
+"""bench_lime variant -> README row label."""
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / name).read_text())
+
+
+def hierarchical_topk_table(payload: dict[str, Any]) -> str:
+    """hierarchical_topk / SAELens TopK step time and peak memory per K (fused and reference)."""
+    rows = {(r["K"], r["variant"]): r for r in payload["rows"]}
+    lines = [
+        "| K | step time (fused) | peak memory (fused) | step time (naive reference) "
+        "| peak memory (naive reference) |",
+        "|---|---|---|---|---|",
+    ]
+    for K in payload["settings"]["ks"]:
+        fused, ref = rows[(K, "fused")], rows[(K, "reference")]
+        lines.append(
+            f"| {K} | {fused['time_ratio']:.2f} | {fused['peak_ratio']:.2f} "
+            f"| {ref['time_ratio']:.2f} | {ref['peak_ratio']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def lime_table(payloads: list[dict[str, Any]]) -> str:
+    """LIMe / vanilla medians: forward, train step, KV-cached generation tokens/s, peak memory."""
+    lines = [
+        "| | forward | train step | KV-cached gen tok/s | peak train RSS |",
+        "|---|---|---|---|---|",
+    ]
+    for variant, label in LIME_ROWS.items():
+        for payload in payloads:
+            r = payload["ratio_vs_vanilla"][variant]
+            n_kv = payload["settings"]["n_kv_heads"]
+            lines.append(
+                f"| {label}, {n_kv} KV heads | {r['forward']:.3f} | {r['train']:.3f} "
+                f"| {r['gen']:.3f} | {r['peak_mib']:.3f} |"
+            )
+    return "\n".join(lines)
+
+
+def tables() -> dict[str, str]:
+    """File name(s) -> rendered table, for the README."""
+    return {
+        "hierarchical_topk.json": hierarchical_topk_table(_load("hierarchical_topk.json")),
+        "lime.json, lime_gqa.json": lime_table([_load("lime.json"), _load("lime_gqa.json")]),
+    }
+
+
+if __name__ == "__main__":
+    for source, table in tables().items():
+        print(f"<!-- rendered from results/benchmarks/{source} -->\n{table}\n")
