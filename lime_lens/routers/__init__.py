@@ -10,6 +10,7 @@
 
 from lime_lens.routers.base import LIMeRouter
 from lime_lens.routers.kv import (
+    KVFullRouteRouter,
     KVStaticRouter,
     from_heads_major,
     route_kv,
@@ -17,7 +18,7 @@ from lime_lens.routers.kv import (
     to_heads_major,
 )
 from lime_lens.routers.kv_average import KVAverageRouter
-from lime_lens.routers.kv_sources import KVFullRouteRouter, KVSourceRouter, kv_source_layers
+from lime_lens.routers.kv_sources import KVSourceRouter, kv_source_layers
 from lime_lens.routers.lookups import softmax_weights, top_p_weights
 from lime_lens.routers.residual import ResidualRouter
 from lime_lens.routers.residual_dynamic import ResidualDynamicRouter

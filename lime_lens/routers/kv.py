@@ -57,44 +57,67 @@ def route_kv(
     return out
 
 
-class KVStaticRouter(LIMeRouter):
-    """``blocks.{l}.lime`` in kv mode: R^l, shared by K and V, no softmax, no bias."""
+class KVFullRouteRouter(LIMeRouter):
+    """A kv router defined by a full R^l [n_kv, l + 1, n_kv] (:meth:`full_route`), shared by K and
+    V, no softmax, no bias (§4). Mixing, the hook and the routed value-bias fold live here."""
 
     source = "kv"
     raw_kv_hooks = True
     route_dims = ("batch", "n_kv", "n_src", "n_kv_src")
-    param_names = ("route",)
     value_bias_fold = "routed"
     refactor_exact = False  # layer l's W_K / W_V also feed later layers' queries and W_O
-    official_v2_layout = True
+    hook_route: HookPoint  # [batch, n_kv, n_src, n_kv], set by the subclass after its parameters
 
-    def __init__(self, cfg: LIMeConfig, layer: int):
-        super().__init__(cfg, layer)
-        n_kv = cfg.n_kv_heads
-        self.route = nn.Parameter(torch.empty(n_kv, layer + 1, n_kv, dtype=cfg.dtype))
-        self.hook_route = HookPoint()  # [batch, n_kv, n_src, n_kv]
-        self.reset_parameters()
-
-    @torch.no_grad()
-    def reset_parameters(self) -> None:
-        """App. A: identity on the current layer, U(+-sqrt(3 / ((l+1) R))) elsewhere."""
-        n_kv, n_src, _ = self.route.shape
-        bound = math.sqrt(3.0 / (n_src * n_kv))
-        self.route.uniform_(-bound, bound)
-        self.route[:, -1, :] = torch.eye(n_kv, dtype=self.route.dtype)
+    def full_route(self) -> Float[torch.Tensor, "n_kv n_src n_kv_src"]:
+        """R^l over every source layer 0..l (entries a router does not read are 0)."""
+        raise NotImplementedError
 
     def route_constants(
         self, per_layer: list[Float[torch.Tensor, "n_kv_src d"]]
     ) -> Float[torch.Tensor, "n_kv d"]:
         """The routed image of one constant per source head (e.g. b_V): sum_{l', h'} R^l[h, l', h'] c_{l', h'}."""
-        return torch.einsum("hsg,sgd->hd", self.route, torch.stack(per_layer))
+        return torch.einsum("hsg,sgd->hd", self.full_route(), torch.stack(per_layer))
 
     def forward(self, buffers: list[Float[torch.Tensor, "n_kv N"]], batch: int, pos: int) -> KV:
         """Mixed K/V of this layer from the heads-major raw K/V of layers 0..l."""
-        route = self.hook_route(self.expand_batch(self.route, batch))
+        route = self.hook_route(self.expand_batch(self.full_route(), batch))
         if route.stride(0) == 0:  # one route for the whole batch (the unpatched parameter)
             return from_heads_major(route_kv(route[0], buffers), batch, pos)
         raws = [from_heads_major(buffer, batch, pos) for buffer in buffers]
         return route_kv_reference(route, [k for k, _ in raws]), route_kv_reference(
             route, [v for _, v in raws]
         )
+
+
+class KVStaticRouter(KVFullRouteRouter):
+    """``blocks.{l}.lime`` in kv mode: R^l learned on every source layer (:meth:`read_layers`)."""
+
+    param_names = ("route",)
+    official_v2_layout = True
+
+    def __init__(self, cfg: LIMeConfig, layer: int):
+        super().__init__(cfg, layer)
+        self.source_layers = self.read_layers(cfg, layer)
+        n_kv = cfg.n_kv_heads
+        self.route = nn.Parameter(
+            torch.empty(n_kv, len(self.source_layers), n_kv, dtype=cfg.dtype)
+        )  # [n_kv, n_read, n_kv]
+        self.hook_route = HookPoint()  # [batch, n_kv, n_src, n_kv]
+        self.reset_parameters()
+
+    @staticmethod
+    def read_layers(cfg: LIMeConfig, layer: int) -> tuple[int, ...]:
+        """The source layers whose route entries are learned: all of 0..l."""
+        return tuple(range(layer + 1))
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """App. A over the read sources: identity on the current layer (always read, and last),
+        U(+-sqrt(3 / (n_read R))) elsewhere."""
+        n_kv, n_read, _ = self.route.shape
+        bound = math.sqrt(3.0 / (n_read * n_kv))
+        self.route.uniform_(-bound, bound)
+        self.route[:, -1, :] = torch.eye(n_kv, dtype=self.route.dtype)
+
+    def full_route(self) -> Float[torch.Tensor, "n_kv n_src n_kv_src"]:
+        return self.route

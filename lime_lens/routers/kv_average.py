@@ -12,7 +12,7 @@ from jaxtyping import Float
 from transformer_lens.hook_points import HookPoint
 
 from lime_lens.config import LIMeConfig
-from lime_lens.routers.kv_sources import KVFullRouteRouter
+from lime_lens.routers.kv import KVFullRouteRouter
 
 
 def uniform_route(n_kv: int, layer: int, dtype: torch.dtype) -> torch.Tensor:
