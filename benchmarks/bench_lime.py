@@ -44,6 +44,7 @@ import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from lime_lens import HookedLIMeTransformer, LIMeConfig
+from lime_lens.serialization import atomic_write_text
 
 warnings.filterwarnings("ignore")
 N_LAYERS, D_MODEL, N_HEADS, SEQ, BATCH, D_VOCAB = 8, 256, 8, 256, 8, 4096
@@ -252,10 +253,7 @@ def write_json(path: Path, settings: dict, times: dict, memory: dict, ratio: dic
         "memory": memory,
         "ratio_vs_vanilla": ratio,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(payload, indent=2))
     print(f"wrote {path}")
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from lime_lens.assets import load_corpus, load_tokenizer, tiny_model_metrics, tokenize_rows
+from lime_lens.serialization import atomic_write_text
 from lime_lens.train import TrainConfig, train
 from lime_lens.train.architectures import ModelShape, build_model
 
@@ -96,10 +97,9 @@ def main() -> None:
         "load_average_at_end": os.getloadavg(),
         "shapes": shapes,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps({"settings": settings, "median_over_repeats": medians}, indent=2))
-    tmp.replace(args.out)  # atomic
+    atomic_write_text(
+        args.out, json.dumps({"settings": settings, "median_over_repeats": medians}, indent=2)
+    )
     print(f"wrote {args.out}")
 
 

@@ -67,6 +67,20 @@ def _apply_umask(root: Path) -> None:
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file beside it and ``os.replace``, so an
+    interrupted run leaves the previous file or none, never a truncated one."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
 def atomic_write_dir(final_dir: str | os.PathLike[str], write: Any) -> Path:
     """Call ``write(tmp_dir)`` then atomically move ``tmp_dir`` to ``final_dir``.
 

@@ -31,6 +31,7 @@ import torch
 from tiny_lime_recipe import TINY_CONTEXT_SIZE, TINY_SHAPE, matched_baseline_shape, train_tiny
 
 from lime_lens.assets.tokenizer import load_tokenizer
+from lime_lens.serialization import atomic_write_text
 from lime_lens.train import TrainConfig
 
 NEW_ARCHES = ("lime-kv-average", "lime-kv-last2", "lime-kv-first2")
@@ -64,12 +65,8 @@ def reusable_run(arch: str, seed: int, stored: list[dict[str, Any]]) -> dict[str
 
 
 def write_json(payload: dict[str, Any], out: Path) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "lime_ablation.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)  # atomic: a killed run leaves the previous JSON intact
-    return path
+    # atomic: a killed run leaves the previous JSON intact
+    return atomic_write_text(out / "lime_ablation.json", json.dumps(payload, indent=2, default=str))
 
 
 def run_all(args: argparse.Namespace, meta: dict[str, Any]) -> Path:

@@ -17,6 +17,8 @@ from typing import Any
 
 from lime_reproduction_stats import RESOLVED_AT, mean_std
 
+from lime_lens.serialization import atomic_write_text
+
 FULL, BASELINE = "lime-kv", "vanilla"
 ORDER = ("vanilla", "lime-kv-average", "lime-kv-last2", "lime-kv-first2", "lime-kv")
 """Table 7's rows, worst to best in the paper."""
@@ -175,9 +177,7 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or args.json.with_name("lime_ablation.md")
     text = render(json.loads(args.json.read_text()), str(args.json))
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(out)  # atomic
+    atomic_write_text(out, text)
     print(f"wrote {out}")
 
 

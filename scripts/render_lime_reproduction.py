@@ -26,6 +26,8 @@ from lime_reproduction_stats import (
     lm_summary,
 )
 
+from lime_lens.serialization import atomic_write_text
+
 PAPER_LM = {"perplexity_gain_pct": 1.15, "nats": 0.0114, "params": "1B", "tokens": "~50B"}
 """Gerasimov et al., arXiv 2502.09245 v2: LIMe's language-modelling gain over LLaMA at 1B."""
 PAPER_ARITH = {"n": 6, "lime-kv": 71.6, BASELINE: 41.3, "epochs": 200}
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     out = args.out or args.json.with_name("lime_reproduction.md")
-    out.write_text(render(json.loads(args.json.read_text()), str(args.json)))
+    atomic_write_text(out, render(json.loads(args.json.read_text()), str(args.json)))
     print(f"wrote {out}")
 
 

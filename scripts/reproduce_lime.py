@@ -43,6 +43,7 @@ from tiny_lime_recipe import (
 from lime_lens.arithmetic import PAPER_SHAPE, ArithmeticTask, encode_task, train_arithmetic
 from lime_lens.assets.pretrained import tiny_model_metrics
 from lime_lens.assets.tokenizer import load_tokenizer
+from lime_lens.serialization import atomic_write_text
 from lime_lens.train import TrainConfig
 
 LM_ARCHES = ("lime-kv", "lime-residual-dynamic", "vanilla")
@@ -182,11 +183,10 @@ def write_results(meta: dict[str, Any], runs: list[dict[str, Any]], out: Path) -
         "reused": [f"{r['arch']} seed {r['seed']}" for r in lm if r.get("source")],
     }
     payload = {"meta": meta, "lm": lm_summary(lm), "arithmetic": arith_summary(arith), "runs": runs}
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "lime_reproduction.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)  # atomic: a killed run leaves the previous JSON intact
+    # atomic: a killed run leaves the previous JSON intact
+    path = atomic_write_text(
+        out / "lime_reproduction.json", json.dumps(payload, indent=2, default=str)
+    )
     print(f"wrote {path}; render it with `python scripts/render_lime_reproduction.py {path}`")
     return path
 

@@ -8,8 +8,8 @@ from lime_helpers import MODES, build, gpt2_cfg, llama_cfg, tokens
 from safetensors.torch import load_file, save_file
 from torch.testing import assert_close
 
-from lime_lens import HookedLIMeTransformer
-from lime_lens.serialization import WEIGHTS_FILE
+from lime_lens import HookedLIMeTransformer, serialization
+from lime_lens.serialization import WEIGHTS_FILE, atomic_write_text
 
 
 @pytest.mark.parametrize("mode, lookup", MODES)
@@ -79,3 +79,19 @@ def test_bad_lime_field_in_config_json_raises_at_load(tmp_path):
     cfg_file.write_text(json.dumps(payload))
     with pytest.raises(ValueError, match="lime_mode"):
         HookedLIMeTransformer.from_pretrained(tmp_path / "m")
+
+
+def test_atomic_write_text_replaces_whole_files_and_a_failed_write_keeps_the_old_one(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "sub" / "results.json"
+    assert atomic_write_text(path, "old") == path and path.read_text() == "old"
+
+    def fail(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(serialization.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["results.json"]  # no temp file left
