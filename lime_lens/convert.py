@@ -12,14 +12,11 @@ layout (repo commit 4242812, ``src/lm/lime.py``), L layers, R KV heads, head siz
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 import einops
 import torch
-from safetensors.torch import load_file
 
 from lime_lens.config import LIMeConfig
 from lime_lens.convert_llama import (
@@ -30,6 +27,7 @@ from lime_lens.convert_llama import (
     llama_layout,
     llama_to_ours,
     ours_to_llama,
+    read_official_folder,
     refuse_other_version,
 )
 from lime_lens.model import HookedLIMeTransformer
@@ -118,10 +116,7 @@ def from_official_checkpoint(
     path: str | os.PathLike[str], tokenizer: Any = None, **overrides: Any
 ) -> HookedLIMeTransformer:
     """Folder with the official ``config.json`` + ``model.safetensors`` -> HookedLIMeTransformer."""
-    folder = Path(path)
-    hf_config = json.loads((folder / "config.json").read_text())
-    state = load_file(str(folder / "model.safetensors"))
-    refuse_other_version(state, 2)
+    hf_config, state = read_official_folder(path, 2)
     cfg = config_from_official(hf_config, **overrides)
     return load_official_state_dict(
         state, cfg, hf_config.get("tie_word_embeddings", False), tokenizer

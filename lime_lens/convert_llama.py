@@ -11,11 +11,15 @@ a ValueError naming the key), and tells the two versions apart by their LIMe key
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import einops
 import torch
+from safetensors.torch import load_file
 
 from lime_lens.config import LIMeConfig
 from lime_lens.model import HookedLIMeTransformer
@@ -31,6 +35,20 @@ VERSION_MARKERS = {
     2: ("lime_router.", "kv_proj_weight"),
 }
 LOADERS = {1: "lime_lens.convert_v1.from_official_v1_checkpoint", 2: "from_official_checkpoint"}
+
+
+def read_official_folder(
+    path: str | os.PathLike[str], version: int
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(config.json, model.safetensors) of an official v``version`` folder; a v1 folder given to
+    the v2 loader (or the reverse) raises naming the key that gives it away."""
+    folder = Path(path)
+    for name in ("config.json", "model.safetensors"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name}: missing (expected an official LIMe folder)")
+    state = load_file(str(folder / "model.safetensors"))
+    refuse_other_version(state, version)
+    return json.loads((folder / "config.json").read_text()), state
 
 
 def refuse_other_version(keys: Any, version: int) -> None:

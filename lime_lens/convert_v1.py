@@ -28,13 +28,10 @@ keys), ``descending=False`` top-p masks and masks that are stale with respect to
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
 from lime_lens.config import LIMeConfig
 from lime_lens.convert_llama import (
@@ -45,6 +42,7 @@ from lime_lens.convert_llama import (
     llama_layout,
     llama_to_ours,
     ours_to_llama,
+    read_official_folder,
     refuse_other_version,
 )
 from lime_lens.model import HookedLIMeTransformer
@@ -211,10 +209,7 @@ def from_official_v1_checkpoint(
     ``lime_config.top_p``) selects the top-p lookup. A ``lime_config`` block in config.json (as
     ``lime_lens.export`` writes) supplies ``top_p`` when the argument is None.
     """
-    folder = Path(path)
-    hf_config = json.loads((folder / "config.json").read_text())
-    state = load_file(str(folder / "model.safetensors"))
-    refuse_other_version(state, 1)
+    hf_config, state = read_official_folder(path, 1)
     if top_p is None:
         top_p = (hf_config.get("lime_config") or {}).get("top_p")
     cfg = config_from_official_v1(hf_config, lookup_of(state, top_p), top_p, **overrides)

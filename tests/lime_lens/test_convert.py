@@ -160,3 +160,12 @@ def test_router_of_the_wrong_shape_raises_naming_it():
     sd["model.layers.1.self_attn.lime_router.static_weights"] = torch.zeros(2, 6)
     with pytest.raises(ValueError, match="static_weights has shape"):
         convert_official_state_dict(sd, config_from_official(HF_CONFIG, device="cpu"))
+
+
+@pytest.mark.parametrize("missing", ["config.json", "model.safetensors"])
+def test_a_folder_without_the_official_files_raises_naming_the_file(tmp_path, missing):
+    (tmp_path / "config.json").write_text(json.dumps(HF_CONFIG))
+    save_file({"model.norm.weight": torch.ones(4)}, str(tmp_path / "model.safetensors"))
+    (tmp_path / missing).unlink()
+    with pytest.raises(FileNotFoundError, match=missing):
+        from_official_checkpoint(tmp_path)
