@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from transformer_lens import HookedTransformerConfig
 
 from lime_lens.router_registry import check_router_key
+from lime_lens.switches import REFUSED_SWITCHES, switch_refusal
 from lime_lens.tl_internals import POST_NORM_ARCHITECTURES
 
-# Flags whose block/attention code paths the LIMe block does not reproduce.
+# Flags whose block/attention code paths the LIMe block does not reproduce: the switches a model
+# also refuses after construction, and flags TransformerLens has no setter for.
 _UNSUPPORTED_FLAGS = (
-    "use_split_qkv_input",
-    "use_attn_in",
+    *REFUSED_SWITCHES,
     "parallel_attn_mlp",
     "use_normalization_before_and_after",
-    "ungroup_grouped_query_attention",
     "load_in_4bit",
 )
 
@@ -65,6 +65,8 @@ class LIMeConfig(HookedTransformerConfig):
             )
         for flag in _UNSUPPORTED_FLAGS:
             if getattr(self, flag):
+                if flag in REFUSED_SWITCHES:
+                    raise ValueError(switch_refusal(flag))
                 raise ValueError(f"{flag}=True is not supported by LIMe models")
         if self.positional_embedding_type == "shortformer":
             raise ValueError("positional_embedding_type='shortformer' is not supported by LIMe")

@@ -2,13 +2,13 @@
 
 The LIMe block builds the query input and the routed K/V input itself (paper v2 §4, v1 §3), so the
 block-level input hooks that these switches enable would never fire. ``LIMeConfig`` refuses them at
-construction; the model refuses them in its setters and, if ``model.cfg`` was written directly,
-at the next forward.
+construction (with the same messages); the model refuses them in its setters and, if ``model.cfg``
+was written directly, at the next forward.
 """
 
 from __future__ import annotations
 
-from lime_lens.config import LIMeConfig
+from transformer_lens import HookedTransformerConfig
 
 REFUSED_SWITCHES = {
     "use_split_qkv_input": "the LIMe block builds the query input and the routed K/V input "
@@ -27,7 +27,7 @@ def switch_refusal(switch: str) -> str:
     return f"{switch}=True is not supported by LIMe models: {REFUSED_SWITCHES[switch]}"
 
 
-def check_switches(cfg: LIMeConfig) -> None:
+def check_switches(cfg: HookedTransformerConfig) -> None:
     """Raise a ValueError naming the first refused switch that ``cfg`` has on."""
     for switch in REFUSED_SWITCHES:
         if getattr(cfg, switch):
