@@ -78,19 +78,10 @@ def section_default_model() -> dict:
 
 def section_hierarchical_topk() -> dict:
     """Train hierarchical_topk + peers on the default model, sweep budgets, plot the frontier."""
-    from sae_lens import HookedSAETransformer
-
-    from lime_lens.assets import load_default_model, load_token_dataset
-    from saelens_hierarchical.study.comparison import demo_config, run_comparison
+    from saelens_hierarchical.study.cli import run_default  # the embedded model and corpus
 
     start = time.perf_counter()
-    cfg = demo_config()
-    model = load_default_model(HookedSAETransformer)
-    train, validation = (
-        load_token_dataset(split, context_size=cfg.context_size)
-        for split in ("train", "validation")
-    )
-    run = run_comparison(model, train, validation, cfg, OUT_DIR / "hierarchical_topk")
+    run = run_default(OUT_DIR / "hierarchical_topk")
     print("\n[HierarchicalTopK] EV(hierarchical at k) - EV(TopK trained at k):")
     print(run.differences.to_string(index=False))
     files = ("table_csv", "table_json", "differences_csv", "plot_png", "plot_html")
