@@ -10,7 +10,7 @@ token dataset drive training, its ``MultiSAETrainer`` when activations come from
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,14 @@ class BaselineConfig:
     lr: float = 1e-3
     """Adam learning rate, shared by all SAEs."""
 
+    lr_decay_fraction: float = 0.0
+    """Fraction of the final steps over which the lr decays linearly to zero (0: constant lr).
+    Constant-lr SAEs stop short of their optimum; decaying to zero is the common recipe."""
+
+    paired_init: bool = False
+    """Start TopK at K from hierarchical_topk's initial weights, so the two differ only in
+    their objective (a paired comparison at k = K)."""
+
     dead_feature_window: int = 200
     """Steps without firing after which a latent counts as dead (feeds every AuxK loss)."""
 
@@ -85,6 +93,14 @@ class BaselineConfig:
                 )
         if self.training_tokens < self.train_batch_size_tokens:
             raise ValueError("training_tokens must be >= train_batch_size_tokens")
+        if not 0.0 <= self.lr_decay_fraction <= 1.0:
+            raise ValueError(f"lr_decay_fraction must be in [0, 1], got {self.lr_decay_fraction}")
+
+    @property
+    def lr_decay_steps(self) -> int:
+        """Steps of the linear decay to zero at the end of training."""
+        steps = self.training_tokens // self.train_batch_size_tokens
+        return min(int(round(self.lr_decay_fraction * steps)), steps - 1)
 
     @property
     def widths(self) -> list[int]:
@@ -120,6 +136,9 @@ def build_saes(
             setattr(sae_cfg.metadata, key, value)
         torch.manual_seed(cfg.seed + zlib.crc32(name.encode()))
         saes[name] = get_sae_training_class(sae_cfg.architecture())[0](sae_cfg)
+    paired = (sae_name("hierarchical_topk", cfg.K), sae_name("topk", cfg.K))
+    if cfg.paired_init and all(name in saes for name in paired):
+        saes[paired[1]].load_state_dict(saes[paired[0]].state_dict())
     return saes
 
 
@@ -149,6 +168,7 @@ def train_on_model(
         n_batches_in_buffer=mixing_buffer_batches(cfg.train_batch_size_tokens, context_size),
         store_batch_size_prompts=8,
         lr=cfg.lr,
+        lr_decay_steps=cfg.lr_decay_steps,
         dead_feature_window=cfg.dead_feature_window,
         feature_sampling_window=cfg.dead_feature_window,
         n_batches_for_norm_estimate=20,
@@ -173,11 +193,14 @@ def train_on_provider(
     hook_name: str,
     out_dir: str | Path,
     metadata: dict[str, Any] | None = None,
+    on_batch: Callable[[MultiSAETrainer], None] | None = None,
 ) -> dict[str, Path]:
     """Train every peer in lockstep on batches from ``data_provider`` with ``MultiSAETrainer``.
 
     For activations not produced by a live model: the synthetic benchmark or an activation cache.
     Each batch is ``[train_batch_size_tokens, d_in]``; every SAE sees every batch.
+    ``on_batch(trainer)`` runs before each batch is handed over (e.g. a training-curve probe
+    reading ``trainer.saes`` and ``trainer.n_training_steps``).
     """
     saes = build_saes(cfg, d_in, {**(metadata or {}), "hook_name": hook_name})
     trainer_cfg = SAETrainerConfig(
@@ -185,12 +208,21 @@ def train_on_provider(
         train_batch_size_samples=cfg.train_batch_size_tokens,
         lr=cfg.lr,
         lr_end=cfg.lr,
+        lr_decay_steps=cfg.lr_decay_steps,
         dead_feature_window=cfg.dead_feature_window,
         feature_sampling_window=cfg.dead_feature_window,
         n_batches_for_norm_estimate=20,
     )
-    multi = ({hook_name: batch} for batch in data_provider)
-    trained = MultiSAETrainer(trainer_cfg, saes, {n: hook_name for n in saes}, multi).fit()
+    trainer: MultiSAETrainer | None = None
+
+    def batches() -> Iterator[dict[str, torch.Tensor]]:
+        for batch in data_provider:
+            if on_batch is not None and trainer is not None:
+                on_batch(trainer)
+            yield {hook_name: batch}
+
+    trainer = MultiSAETrainer(trainer_cfg, saes, {n: hook_name for n in saes}, batches())
+    trained = trainer.fit()
     paths = {}
     for name, sae in trained.items():
         paths[name] = Path(out_dir) / name
