@@ -2,11 +2,44 @@
 # Create .venv and install this project into it.
 #   bash scripts/setup.sh        # runtime only
 #   bash scripts/setup.sh dev    # plus test and notebook tools
+#   bash scripts/setup.sh ecosystem   # after `dev`: SAEDashboard, SAEBench, delphi, Chromium
 # TORCH_SPEC overrides the torch requirement (default "==2.13.0", the CPU wheel
 # on our machines); GPU users set e.g. TORCH_SPEC=">=2.4" to keep their CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
+if [ "${1:-}" = "ecosystem" ]; then
+  # The ecosystem tools declare stale upper pins (sae-dashboard: transformer-lens<3,
+  # transformers<4.57, datasets<4, jaxtyping<0.3; sae-bench: numpy<2, datasets<4). Resolving them
+  # would downgrade the torch / transformer-lens / sae-lens stack this project is tested on, and
+  # none of the code paths we use needs the old versions. So the three tools go in with --no-deps,
+  # then exactly the modules they import at run time, under a constraints file that freezes
+  # every package already installed: nothing of ours can change version. `pip check` will still
+  # list the tools' declared pins as unmet; that is expected.
+  [ -x .venv/bin/python ] || { echo "run 'bash scripts/setup.sh dev' first" >&2; exit 1; }
+  constraints="$(mktemp)"
+  .venv/bin/python -m pip freeze --exclude-editable | grep -v ' @ ' >"$constraints"
+  .venv/bin/python -m pip install -q --no-deps \
+    sae-dashboard==0.8.0 sae-bench==0.6.0 eai-delphi==0.1.3 sae-probes
+  # What they import: sae-dashboard (dataclasses-json, eindex-callum); sae-bench (collectibles,
+  # scikit-learn, seaborn, tabulate, openai); delphi (orjson, aiofiles, blobfile, faiss-cpu,
+  # sentence-transformers, asyncer, fire, httpx); the browser test drives Chromium with selenium.
+  .venv/bin/python -m pip install -q -c "$constraints" \
+    dataclasses-json eindex-callum collectibles scikit-learn seaborn tabulate openai \
+    orjson aiofiles blobfile faiss-cpu sentence-transformers asyncer fire httpx selenium
+  rm -f "$constraints"
+  # Debian's Chromium + its matching ChromeDriver (a test tool's own browser download fails
+  # offline). Needs root; elsewhere install them by hand and the browser test finds them on PATH.
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        chromium chromium-driver >/dev/null
+    else
+      echo "install Debian's chromium and chromium-driver for the browser test" >&2
+    fi
+  fi
+  exit 0
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch${TORCH_SPEC:-==2.13.0}"
