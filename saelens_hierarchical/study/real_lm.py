@@ -20,12 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from datasets import Array2D, Dataset, Features, Sequence, Value
+from datasets import Dataset
 from sae_lens import ActivationsStore, HookedSAETransformer
-from sae_lens.cache_activations_runner import CacheActivationsRunner, _mk_activations_store
-from sae_lens.config import CacheActivationsRunnerConfig
 from transformer_lens import HookedTransformer, HookedTransformerConfig, loading
 
+from saelens_hierarchical.activation_cache import cache_activations, cached_activations_store
 from saelens_hierarchical.study.baselines import BaselineConfig, train_on_provider
 from saelens_hierarchical.study.comparison import ComparisonConfig, finish_comparison
 from saelens_hierarchical.study.result import ComparisonResult
@@ -96,55 +95,6 @@ def load_smollm2(device: str = "cpu") -> HookedSAETransformer:
     return model.eval()
 
 
-class _PrebuiltModelCacheRunner(CacheActivationsRunner):
-    """SAELens's activation cacher for a model built in memory (its own __init__ loads by name)."""
-
-    def __init__(
-        self, cfg: CacheActivationsRunnerConfig, model: HookedTransformer, dataset: Dataset
-    ):
-        self.cfg = cfg
-        self.model = model
-        self.activations_store = _mk_activations_store(model, cfg, override_dataset=dataset)
-        self.context_size = self._get_sliced_context_size(cfg.context_size, cfg.seqpos_slice)
-        self.features = Features(
-            {
-                cfg.hook_name: Array2D(shape=(self.context_size, cfg.d_in), dtype=cfg.dtype),
-                "token_ids": Sequence(Value(dtype="int32"), length=self.context_size),
-            }
-        )
-
-
-def cache_activations(
-    model: HookedTransformer,
-    dataset: Dataset,
-    hook_name: str,
-    n_tokens: int,
-    context_size: int,
-    out_dir: str | Path,
-    model_batch_size: int = 8,
-) -> Path:
-    """Cache ``n_tokens`` activations at ``hook_name`` with SAELens; returns the cache folder."""
-    batches_per_shard = max(1, n_tokens // (model_batch_size * context_size) // 4)
-    bytes_per_token = model.cfg.d_model * 4
-    cfg = CacheActivationsRunnerConfig(
-        dataset_path="override_dataset",
-        model_name=model.cfg.model_name,
-        model_batch_size=model_batch_size,
-        hook_name=hook_name,
-        d_in=model.cfg.d_model,
-        training_tokens=n_tokens,
-        context_size=context_size,
-        new_cached_activations_path=str(out_dir),
-        shuffle=False,
-        device=str(model.cfg.device),
-        prepend_bos=False,
-        streaming=False,
-        buffer_size_gb=batches_per_shard * model_batch_size * context_size * bytes_per_token / 1e9,
-    )
-    _PrebuiltModelCacheRunner(cfg, model, dataset).run()
-    return Path(out_dir)
-
-
 def cached_batches(
     cache_dir: Path,
     model: HookedTransformer,
@@ -154,24 +104,13 @@ def cached_batches(
 ) -> ActivationsStore:
     """A SAELens store reading the cache (BOS positions dropped), yielding training batches."""
     bos = model.tokenizer.bos_token_id if model.tokenizer is not None else None
-    return ActivationsStore(
-        model=model,
-        dataset=None,
-        streaming=False,
-        hook_name=hook_name,
-        hook_head_index=None,
-        context_size=context_size,
-        d_in=model.cfg.d_model,
-        n_batches_in_buffer=16,
-        total_training_tokens=0,
-        store_batch_size_prompts=8,
-        train_batch_size_tokens=train_batch_size_tokens,
-        prepend_bos=False,
-        normalize_activations="none",
-        device=torch.device("cpu"),
-        dtype="float32",
-        cached_activations_path=str(cache_dir),
-        exclude_special_tokens=None if bos is None else torch.tensor([bos]),
+    return cached_activations_store(
+        cache_dir,
+        model,
+        hook_name,
+        context_size,
+        train_batch_size_tokens,
+        exclude_special_tokens=None if bos is None else [bos],
     )
 
 
