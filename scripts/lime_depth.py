@@ -1,0 +1,123 @@
+"""The depth claim of the LIMe paper (v2 §5.5) at small scale on CPU: LIMe-kv vs vanilla vs depth.
+
+    OMP_NUM_THREADS=1 nice python scripts/lime_depth.py [--depths 8 16 32] [--seeds 0 1]
+
+The paper reports that LIMe's advantage grows with depth (deep narrow models, 32/64/128 layers;
+a 64-layer LIMe matches a 128-layer LLaMA). Here: the tiny recipe (``scripts/tiny_lime_recipe.py``:
+d_model 64, 4 heads of 16, full multi-head attention, 500 steps, 512,000 training tokens of the
+embedded Austen corpus, the same tokens in the same order for both models of a seed) with
+``n_layers`` set to each depth; the vanilla baseline's ``d_mlp`` is matched at every depth by the
+reproduction's rule (:func:`tiny_lime_recipe.matched_baseline_shape`). Depth-4 runs identical to
+stored ones in ``results/lime_reproduction.json`` are reused (checked field by field).
+
+Every LIMe run also stores its per-layer routing heatmap (paper v2 Fig. 5,
+``lime_lens.analysis.routing``). Writes ``OUT/lime_depth.json`` after every run, atomically, so a
+stopped run leaves the finished ones; render it with ``python scripts/render_lime_depth.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import tiny_lime_recipe
+import torch
+from lime_ablation import reusable_run
+from tiny_lime_recipe import TINY_CONTEXT_SIZE, TINY_SHAPE, train_tiny
+
+from lime_lens.analysis.routing import routing_heatmaps_for
+from lime_lens.assets.tokenizer import load_tokenizer
+from lime_lens.serialization import atomic_write_text
+from lime_lens.train.baseline import equal_size_baseline_shape
+
+ARCHES = ("lime-kv", "vanilla")
+REPRODUCTION = Path("results/lime_reproduction.json")
+
+
+def depth_shape(arch: str, depth: int) -> dict[str, Any]:
+    """TINY_SHAPE at ``depth`` layers; vanilla's d_mlp matched as in the reproduction."""
+    shape = {**TINY_SHAPE, "n_layers": depth}
+    if arch != "vanilla":
+        return shape
+    return equal_size_baseline_shape(shape, len(load_tokenizer()), tiny_lime_recipe.MATCHED_ARCHES)
+
+
+def heatmap_rows(model: torch.nn.Module) -> list[list[float | None]]:
+    """The per-layer routing heatmap M[l, j] as JSON rows (None where j > l)."""
+    per_layer = routing_heatmaps_for(model).per_layer
+    return [[None if math.isnan(v) else v for v in row] for row in per_layer.tolist()]
+
+
+def one_run(arch: str, depth: int, seed: int, stored: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stored identical run (depth 4) or a fresh one; LIMe runs carry their routing heatmap."""
+    if depth == TINY_SHAPE["n_layers"]:
+        reused = reusable_run(arch, seed, stored)
+        if reused is not None:
+            return {**reused, "depth": depth}
+    model, metrics = train_tiny(arch, seed, depth_shape(arch, depth))
+    run = {"task": "lm", "depth": depth, **metrics, "load_average": os.getloadavg()}
+    if arch != "vanilla":
+        run["routing_per_layer"] = heatmap_rows(model)
+    return run
+
+
+def write_json(payload: dict[str, Any], out: Path) -> Path:
+    return atomic_write_text(out / "lime_depth.json", json.dumps(payload, indent=2, default=str))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--depths", type=int, nargs="+", default=[4, 8, 16, 32])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument(
+        "--smoke-steps", type=int, default=None, help="a few-step smoke test (never the results)"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.smoke_steps is not None:  # the recipe differs, so nothing is reused
+        tiny_lime_recipe.TINY_TRAIN.update(
+            max_steps=args.smoke_steps, warmup_steps=1, eval_interval=0
+        )
+    stored = json.loads(REPRODUCTION.read_text())["runs"] if REPRODUCTION.is_file() else []
+    planned = [(a, d, s) for d in args.depths for s in args.seeds for a in ARCHES]
+    meta: dict[str, Any] = {
+        "command": shlex.join(
+            ["OMP_NUM_THREADS=1", "nice", "python", "scripts/lime_depth.py", *sys.argv[1:]]
+        ),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": 1,
+        "lm_shape": TINY_SHAPE,
+        "lm_train": dict(tiny_lime_recipe.TINY_TRAIN),
+        "lm_context_size": TINY_CONTEXT_SIZE,
+        "depths": args.depths,
+        "seeds": args.seeds,
+        "planned": planned,
+        "load_average_start": os.getloadavg(),
+    }
+    runs: list[dict[str, Any]] = []
+    t0 = time.time()
+    path = write_json({"meta": meta, "runs": runs}, args.out)
+    for arch, depth, seed in planned:
+        runs.append(one_run(arch, depth, seed, stored))
+        meta.update(wall_time_s=time.time() - t0, load_average_end=os.getloadavg())
+        path = write_json({"meta": meta, "runs": runs}, args.out)
+        print(f"[{time.time() - t0:6.0f}s] {arch} depth {depth} seed {seed}", flush=True)
+    print(f"wrote {path}; render it with `python scripts/render_lime_depth.py {path}`")
+
+
+if __name__ == "__main__":
+    main()
