@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 Precision = Literal["auto", "fp32", "bf16"]
 Parallel = Literal["ddp", "fsdp"]
+Schedule = Literal["cosine", "linear"]
 
 
 @dataclass
@@ -40,7 +41,9 @@ class TrainConfig:
     warmup_steps: int = 200
     """Linear warmup from 0 to the peak learning rate over these steps."""
     min_lr: float = 1e-6
-    """The cosine decays to ``min_lr`` (scaled by router_lr / lr for the router group)."""
+    """The decay ends at ``min_lr`` (scaled by router_lr / lr for the router group)."""
+    schedule: Schedule = "cosine"
+    """Decay after warmup: "cosine" (the LM recipe) or "linear" (the arithmetic recipe, App. A)."""
     grad_clip: float | None = 1.0
     """Clip the global gradient norm to this value; None disables clipping."""
     precision: Precision = "auto"
@@ -117,6 +120,10 @@ class TrainConfig:
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(
                 f"TrainConfig.precision must be auto, fp32 or bf16, got {self.precision!r}"
+            )
+        if self.schedule not in ("cosine", "linear"):
+            raise ValueError(
+                f"TrainConfig.schedule must be cosine or linear, got {self.schedule!r}"
             )
         if self.parallel not in ("ddp", "fsdp"):
             raise ValueError(f"TrainConfig.parallel must be ddp or fsdp, got {self.parallel!r}")

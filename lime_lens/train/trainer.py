@@ -30,7 +30,7 @@ from lime_lens.train.distributed import (
     unwrap,
     wrap_model,
 )
-from lime_lens.train.schedule import cosine_with_warmup
+from lime_lens.train.schedule import SCHEDULES
 
 LossFn = Callable[[nn.Module, Rows], torch.Tensor]
 
@@ -84,13 +84,12 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
 
 
 def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> float:
-    """Apply the warmup + cosine schedule to every group; return the base group's rate."""
+    """Apply the warmup + ``cfg.schedule`` decay to every group; return the base group's rate."""
+    schedule = SCHEDULES[cfg.schedule]
     for group in optimizer.param_groups:
         floor = cfg.min_lr * group["peak_lr"] / cfg.lr
-        group["lr"] = cosine_with_warmup(
-            step, group["peak_lr"], floor, cfg.warmup_steps, cfg.max_steps
-        )
-    return cosine_with_warmup(step, cfg.lr, cfg.min_lr, cfg.warmup_steps, cfg.max_steps)
+        group["lr"] = schedule(step, group["peak_lr"], floor, cfg.warmup_steps, cfg.max_steps)
+    return schedule(step, cfg.lr, cfg.min_lr, cfg.warmup_steps, cfg.max_steps)
 
 
 def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
