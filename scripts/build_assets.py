@@ -10,6 +10,11 @@ Sources:
 - PyPI ``openai-whisper==20230124`` sdist: ``whisper/assets/gpt2/`` holds GPT-2's vocab.json and
   merges.txt. Its setup.py imports pkg_resources, so it is downloaded from a throwaway venv with
   ``setuptools<70`` and ``--no-build-isolation``.
+- npm ``d3@6.7.0`` (``npm pack``): ``dist/d3.min.js``, the d3 v6 that SAEDashboard's pages ask
+  for (``d3.v6.min.js``), and PyPI ``plotly`` (the installed version's wheel): the
+  ``plotly.min.js`` it ships in ``package_data``. Both go to ``saelens_hierarchical/ecosystem/assets/``
+  with their licences and a PROVENANCE.json (versions, licences, sha256 of sources and outputs),
+  so SAEDashboard pages render offline. ``--web-only`` rebuilds just these two.
 Outputs are byte-for-byte deterministic (gzip mtime 0, single-threaded BPE training).
 The default model is rebuilt separately by ``scripts/train_default_model.py``.
 """
@@ -27,6 +32,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # tokenizers' trainer: one thread, one result
@@ -42,6 +49,8 @@ from lime_lens.assets.tokenizer import train_bpe_tokenizer  # noqa: E402
 DEB_NAME, DEB_VERSION = "r-cran-janeaustenr", "1.0.0-1"
 WHISPER = "openai-whisper==20230124"
 RDATA = "usr/lib/R/site-library/janeaustenr/data/Rdata"
+D3 = ("d3", "6.7.0", "BSD-3-Clause")
+WEB_DIR = REPO / "saelens_hierarchical" / "ecosystem" / "assets"
 GPT2_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -138,6 +147,45 @@ def write_hashes(deb: Path, sdist: Path) -> None:
     print(json.dumps(hashes["sources"], indent=2))
 
 
+def build_d3(workdir: Path) -> dict[str, str]:
+    """d3.min.js and its LICENSE from the npm tarball; returns its provenance entry."""
+    name, ver, licence = D3
+    subprocess.run(["npm", "pack", "--silent", f"{name}@{ver}"], cwd=workdir, check=True)
+    tgz = workdir / f"{name}-{ver}.tgz"
+    with tarfile.open(tgz) as tar:
+        (WEB_DIR / "d3.min.js").write_bytes(tar.extractfile("package/dist/d3.min.js").read())
+        (WEB_DIR / "LICENSE-d3.txt").write_bytes(tar.extractfile("package/LICENSE").read())
+    return {"package": f"npm {name}@{ver}", "licence": licence, "source_sha256": sha256(tgz)}
+
+
+def build_plotly(workdir: Path) -> dict[str, str]:
+    """plotly.min.js from the installed plotly version's wheel (plotly.js is MIT licensed)."""
+    ver = version("plotly")
+    pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+    subprocess.run([*pip, "-d", str(workdir), f"plotly=={ver}"], check=True)
+    wheel = next(workdir.glob(f"plotly-{ver}-*.whl"))
+    with zipfile.ZipFile(wheel) as whl:
+        js = whl.read("plotly/package_data/plotly.min.js")
+        licence = next(n for n in whl.namelist() if n.endswith("LICENSE.txt"))
+        (WEB_DIR / "LICENSE-plotly.txt").write_bytes(whl.read(licence))
+    (WEB_DIR / "plotly.min.js").write_bytes(js)
+    js_version = js[:200].decode().split("plotly.js v", 1)[1].split()[0]
+    return {
+        "package": f"PyPI plotly=={ver} (plotly.js {js_version})",
+        "licence": "MIT",
+        "source_sha256": sha256(wheel),
+    }
+
+
+def build_web_assets(workdir: Path) -> None:
+    WEB_DIR.mkdir(parents=True, exist_ok=True)
+    provenance = {"d3.min.js": build_d3(workdir), "plotly.min.js": build_plotly(workdir)}
+    for name, entry in provenance.items():
+        entry["sha256"] = sha256(WEB_DIR / name)
+    (WEB_DIR / "PROVENANCE.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    print(json.dumps(provenance, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -146,8 +194,12 @@ def main() -> None:
     parser.add_argument(
         "--whisper-sdist", type=Path, help="a downloaded openai-whisper-20230124.tar.gz"
     )
+    parser.add_argument("--web-only", action="store_true", help="only d3.min.js and plotly.min.js")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        build_web_assets(Path(tmp))
+        if args.web_only:
+            return
         deb, sdist = args.deb, args.whisper_sdist
         if deb is None or sdist is None:
             deb, sdist = download(Path(tmp))
