@@ -60,9 +60,7 @@ def scaled_config(
     return replace(base, model=model, baselines=baselines)
 
 
-def curve_probe(
-    model: SyntheticModel, every: int, curve: list[dict[str, float]], k: int
-) -> object:
+def curve_probe(model: SyntheticModel, every: int, curve: list[dict[str, float]], k: int) -> object:
     """An ``on_batch`` probe: EV at K of the two K-SAEs on 4,096 fixed held-out samples."""
     with torch.random.fork_rng():
         torch.manual_seed(99)
@@ -94,7 +92,9 @@ def run_one(cfg: SyntheticComparisonConfig, every: int) -> dict[str, object]:
     curve: list[dict[str, float]] = []
     probe = curve_probe(model, every, curve, cfg.baselines.K)
     with tempfile.TemporaryDirectory() as tmp:
-        paths = train_on_provider(cfg.baselines, stream, cfg.model.hidden_dim, HOOK, tmp, None, probe)  # type: ignore[arg-type]
+        paths = train_on_provider(
+            cfg.baselines, stream, cfg.model.hidden_dim, HOOK, tmp, None, probe
+        )  # type: ignore[arg-type]
         train_s = time.time() - start
         table = sweep_synthetic(paths, model, cfg)
     return {
