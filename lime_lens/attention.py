@@ -8,6 +8,9 @@ what the router reads (``LIMeRouter.source``):
   applies rotary to the mixed keys (``hook_rot_k``).
 - "residual" (v1): the input is the per-head mixture ``[batch, pos, n_kv, d_model]`` and is
   projected per head with the attention's own W_K / W_V.
+
+Both classes run the fused path of ``lime_lens.fused_attention`` under ``cfg.attn_impl``: the
+route runs inside ``calculate_qkv_matrices``, which both paths call.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from jaxtyping import Float
 from transformer_lens.hook_points import HookPoint
 
+from lime_lens.fused_attention import attention_forward
 from lime_lens.router_registry import router_class
 from lime_lens.tl_internals import (
     Attention,
@@ -85,7 +89,7 @@ def _routed_forward(
     # registration under attn would duplicate its parameters in the state dict.
     attn.kv_router = kv_router
     try:
-        return parent.forward(attn, *args, **kwargs)
+        return attention_forward(attn, parent, attn.cfg.attn_impl, args, kwargs)
     finally:
         attn.kv_router = None
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from transformer_lens import HookedTransformerConfig
 
+from lime_lens.fused_attention import check_attn_impl
 from lime_lens.router_registry import check_router_key
 from lime_lens.switches import REFUSED_SWITCHES, switch_refusal
 from lime_lens.tl_internals import POST_NORM_ARCHITECTURES
@@ -48,7 +49,15 @@ class LIMeConfig(HookedTransformerConfig):
     lime_sources_j: int = 2
     """The j of "last_j" / "first_j" (Table 7 uses 2, 4, 6); an integer >= 1, ignored otherwise."""
 
+    attn_impl: str = "auto"
+    """How attention is computed. "auto": torch's fused ``scaled_dot_product_attention``, except
+    in a layer whose ``hook_attn_scores`` / ``hook_pattern`` has a hook attached (or that uses a
+    feature the fused call lacks, e.g. alibi), which runs the explicit TransformerLens path.
+    "explicit": always the explicit path. "sdpa": always fused; an attached pattern hook raises.
+    Every other hook fires with the same values on both paths (``lime_lens.fused_attention``)."""
+
     def __post_init__(self) -> None:
+        check_attn_impl(self.attn_impl)
         # (lime_mode, lime_lookup[, lime_sources]) must name a registered router
         # (lime_lens.router_registry); kv mode (paper v2) has one static router per layer.
         check_router_key(self.lime_mode, self.lime_lookup, self.lime_sources)

@@ -26,6 +26,12 @@ Assumptions:
   ``(cache, fwd_hooks, bwd_hooks)`` with ``(hook_name, fn)`` pairs; ``run_with_cache`` builds its
   hooks through it (unwrapping ``pos_slice`` with :class:`Slice`). Backward entries are cached
   under ``name + "_grad"``.
+- Fused attention: ``AbstractAttention.forward`` takes :data:`ATTENTION_FORWARD_ARGS`; its steps
+  between the rotary hooks and ``hook_z`` (scores, causal mask, ``hook_attn_scores``, softmax,
+  ``hook_pattern``) are what ``lime_lens.fused_attention`` replaces; the causal mask direction is
+  ``_attention_dir_override or cfg.attention_dir`` (:func:`attention_direction`); QK-norm of
+  :data:`EXPLICIT_ONLY_ARCHITECTURES` runs inside that forward. ``HookPoint.add_hook`` registers
+  PyTorch forward / full-backward hooks on the HookPoint (:func:`hook_is_attached`).
 - Switches: the ``set_*`` toggles of ``HookedTransformer`` are exactly :data:`MODEL_SWITCHES`, each
   writing the config field of the same name.
 """
@@ -36,6 +42,7 @@ import torch
 from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValueCacheEntry
 from transformer_lens.components import (
+    AbstractAttention,
     Attention,
     GroupedQueryAttention,
     LayerNorm,
@@ -44,6 +51,7 @@ from transformer_lens.components import (
     RMSNormPre,
     TransformerBlock,
 )
+from transformer_lens.hook_points import HookPoint
 from transformer_lens.HookedTransformer import Output
 from transformer_lens.utilities import (
     USE_DEFAULT_VALUE,
@@ -53,12 +61,15 @@ from transformer_lens.utilities import (
     apply_softcap,
     get_device_for_block_index,
 )
+from transformer_lens.utilities.activation_functions import softcap_enabled
 from transformer_lens.utilities.architectures import POST_NORM_ARCHITECTURES
 from transformer_lens.utilities.attention import complex_attn_linear, simple_attn_linear
 
 __all__ = [
+    "ATTENTION_FORWARD_ARGS",
     "BLOCK_ATTRIBUTES",
     "CHECK_HOOKS_TO_ADD_ARGS",
+    "EXPLICIT_ONLY_ARCHITECTURES",
     "GET_CACHING_HOOKS_ARGS",
     "MODEL_MEMBERS",
     "MODEL_SWITCHES",
@@ -66,6 +77,7 @@ __all__ = [
     "QKV_ARGS",
     "QKV_OVERRIDE",
     "USE_DEFAULT_VALUE",
+    "AbstractAttention",
     "Attention",
     "GroupedQueryAttention",
     "LayerNorm",
@@ -81,11 +93,14 @@ __all__ = [
     "TypedModuleList",
     "apply_qk_norm",
     "apply_softcap",
+    "attention_direction",
     "complex_attn_linear",
     "get_device_for_block_index",
+    "hook_is_attached",
     "kv_param_prefix",
     "kv_weights",
     "simple_attn_linear",
+    "softcap_enabled",
     "value_bias",
 ]
 
@@ -145,6 +160,38 @@ MODEL_SWITCHES = (
     "ungroup_grouped_query_attention",
 )
 """Config fields that ``HookedTransformer`` toggles after construction, by ``set_{field}(value)``."""
+
+ATTENTION_FORWARD_ARGS = (
+    "query_input",
+    "key_input",
+    "value_input",
+    "past_kv_cache_entry",
+    "additive_attention_mask",
+    "attention_mask",
+    "position_bias",
+)
+"""``AbstractAttention.forward`` parameters after ``self``, in order."""
+EXPLICIT_ONLY_ARCHITECTURES = ("OlmoeForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM")
+"""Architectures whose QK-norm the stock attention forward applies inline (not in
+``calculate_qkv_matrices``), so a replacement forward would skip it."""
+
+
+def attention_direction(attn: AbstractAttention) -> str:
+    """ "causal" or "bidirectional": the direction the stock forward masks with."""
+    return attn._attention_dir_override or attn.cfg.attention_dir
+
+
+def hook_is_attached(hook_point: torch.nn.Module) -> bool:
+    """Whether anything runs at ``hook_point``: a TransformerLens hook (forward or backward), a raw
+    PyTorch hook, or a replacement module (e.g. SAELens' ``_SAEWrapper`` spliced in by add_sae)."""
+    if not isinstance(hook_point, HookPoint):
+        return True
+    return bool(
+        hook_point._forward_hooks
+        or hook_point._forward_pre_hooks
+        or hook_point._backward_hooks
+        or hook_point._backward_pre_hooks
+    )
 
 
 def kv_weights(attn: Attention | GroupedQueryAttention) -> tuple[torch.Tensor, ...]:

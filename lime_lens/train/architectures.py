@@ -14,6 +14,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 from transformers import PreTrainedTokenizerBase
 
 from lime_lens.router_registry import router_entries, source_router_entries
+from lime_lens.vanilla_attention import use_fused_attention
 
 _SOURCE_ARCH = re.compile(
     r"^(?P<base>lime-.+)-(?:(?P<average>average)|(?P<kind>last|first)(?P<j>\d+))$"
@@ -140,8 +141,9 @@ def build_model(
     if arch == "vanilla" and lime_sources != "full":
         raise ValueError(f"lime_sources={lime_sources!r} needs a LIMe arch, got arch='vanilla'")
     kwargs = {**llama_config_kwargs(shape, d_vocab, seed), "device": device}
-    if arch == "vanilla":
-        return HookedTransformer(HookedTransformerConfig(**kwargs), tokenizer=tokenizer)
+    if arch == "vanilla":  # fused attention where no pattern hook is attached, as LIMe models
+        model = HookedTransformer(HookedTransformerConfig(**kwargs), tokenizer=tokenizer)
+        return use_fused_attention(model)
     from lime_lens import HookedLIMeTransformer, LIMeConfig
 
     mode, lookup = lime[arch]

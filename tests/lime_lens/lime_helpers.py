@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import fields
 from typing import Any
 
 import torch
@@ -14,7 +15,10 @@ warnings.filterwarnings("ignore", message=".*HookedTransformer.*deprecated.*")
 
 D_VOCAB = 61
 MODES = [("kv", "static"), ("residual", "static"), ("residual", "dynamic"), ("residual", "top_p")]
-LIME_FIELDS = ("lime_mode", "lime_lookup", "lime_top_p", "lime_sources", "lime_sources_j")
+LIME_FIELDS = tuple(
+    sorted({f.name for f in fields(LIMeConfig)} - {f.name for f in fields(HookedTransformerConfig)})
+)
+"""The fields LIMeConfig adds to HookedTransformerConfig (lime_*, attn_impl)."""
 
 
 def llama_cfg(**overrides: Any) -> LIMeConfig:

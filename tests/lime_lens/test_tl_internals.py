@@ -154,3 +154,60 @@ def test_model_switches_are_the_set_methods_writing_their_config_field():
         model = HookedTransformer(_cfg())
         getattr(model, f"set_{switch}")(True)
         assert getattr(model.cfg, switch) is True
+
+
+def test_attention_forward_signature_and_the_steps_the_fused_path_replaces():
+    abstract = tl.AbstractAttention
+    assert _params(abstract.forward) == tl.ATTENTION_FORWARD_ARGS
+    source = inspect.getsource(abstract.forward)
+    steps = [
+        "self.calculate_qkv_matrices(",
+        "past_kv_cache_entry.append(k, v)",
+        "self.hook_rot_k(",
+        "self.calculate_attention_scores(",
+        "self.apply_causal_mask(",
+        "self.hook_attn_scores(",
+        "self.hook_pattern(",
+        "self.calculate_z_scores(",
+        "self.hook_result(",
+    ]
+    positions = [source.index(step) for step in steps]
+    assert positions == sorted(positions)  # the order lime_lens.fused_attention reproduces
+    assert "self.hook_z(" in inspect.getsource(abstract.calculate_z_scores)
+    assert "(self._attention_dir_override or self.cfg.attention_dir)" in source
+    for arch in tl.EXPLICIT_ONLY_ARCHITECTURES:  # QK-norm applied inline by the stock forward
+        assert f'"{arch}"' in source
+
+
+def test_attention_direction_reads_the_override_first():
+    attn = tl.Attention(_cfg())
+    assert tl.attention_direction(attn) == "causal"
+    attn._attention_dir_override = "bidirectional"
+    assert tl.attention_direction(attn) == "bidirectional"
+    assert tl.attention_direction(tl.Attention(_cfg(attention_dir="bidirectional"))) == (
+        "bidirectional"
+    )
+
+
+def test_hook_is_attached_sees_every_way_a_hook_is_added():
+    from transformer_lens.hook_points import HookPoint
+
+    point = HookPoint()
+    assert not tl.hook_is_attached(point)
+    point.add_hook(lambda x, hook: None)
+    assert tl.hook_is_attached(point)
+    point.remove_hooks("fwd")
+    assert not tl.hook_is_attached(point)
+    point.add_hook(lambda g, hook: None, dir="bwd")
+    assert tl.hook_is_attached(point)
+    point.remove_hooks("bwd")
+    handle = point.register_forward_hook(lambda m, i, o: None)  # raw PyTorch hook
+    assert tl.hook_is_attached(point)
+    handle.remove()
+    assert not tl.hook_is_attached(point)
+    assert tl.hook_is_attached(torch.nn.Identity())  # a module spliced in place of the HookPoint
+
+
+def test_softcap_enabled_is_false_for_the_default_cap():
+    assert not tl.softcap_enabled(_cfg().attn_scores_soft_cap)
+    assert tl.softcap_enabled(30.0)

@@ -1,0 +1,89 @@
+"""The fused-attention path for vanilla HookedTransformers: the stock attention classes, one level down.
+
+``use_fused_attention(model)`` swaps each block's ``Attention`` / ``GroupedQueryAttention`` for the
+subclass below, in place: the new module takes over the old one's very Parameter and buffer
+objects, so weights, devices, dtypes, state-dict keys and optimiser references are unchanged. It
+works on any HookedTransformer (``HookedSAETransformer`` included); the models this package builds
+and loads (``lime_lens.train.architectures.build_model``, ``lime_lens.assets``) call it.
+A LIMe model's attention already has the fused path; for it the call only sets ``cfg.attn_impl``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from transformer_lens import HookedTransformer
+
+from lime_lens.attention import LIMeAttention, LIMeGroupedQueryAttention
+from lime_lens.config import LIMeConfig
+from lime_lens.fused_attention import attention_forward, check_attn_impl
+from lime_lens.tl_internals import Attention, GroupedQueryAttention
+
+M = TypeVar("M", bound=HookedTransformer)
+
+
+class SDPAAttention(Attention):
+    """Multi-head attention; fused (``lime_lens.fused_attention``) under ``attn_impl``."""
+
+    attn_impl: str = "auto"
+    """"auto" | "explicit" | "sdpa", as ``LIMeConfig.attn_impl``."""
+
+    def forward(self, *args: Any, **kwargs: Any):
+        return attention_forward(self, Attention, self.attn_impl, args, kwargs)
+
+
+class SDPAGroupedQueryAttention(GroupedQueryAttention):
+    """Grouped-query attention; fused (``lime_lens.fused_attention``) under ``attn_impl``."""
+
+    attn_impl: str = "auto"
+    """"auto" | "explicit" | "sdpa", as ``LIMeConfig.attn_impl``."""
+
+    def forward(self, *args: Any, **kwargs: Any):
+        return attention_forward(self, GroupedQueryAttention, self.attn_impl, args, kwargs)
+
+
+_FUSED: dict[type, type[SDPAAttention | SDPAGroupedQueryAttention]] = {
+    Attention: SDPAAttention,
+    GroupedQueryAttention: SDPAGroupedQueryAttention,
+}
+
+
+def _fused_copy(
+    attn: Attention | GroupedQueryAttention,
+) -> SDPAAttention | SDPAGroupedQueryAttention:
+    fused_cls = _FUSED[type(attn)]
+    new: SDPAAttention | SDPAGroupedQueryAttention = fused_cls(
+        attn.cfg, attn.attn_type, attn.layer_id
+    )
+    # assign=True: take the old Parameter/buffer objects themselves (device, dtype, identity)
+    new.load_state_dict(attn.state_dict(keep_vars=True), strict=True, assign=True)
+    for name, buffer in attn.named_buffers(recurse=False):  # non-persistent ones too
+        setattr(new, name, buffer)
+    new.train(attn.training)
+    return new
+
+
+def use_fused_attention(model: M, attn_impl: str = "auto") -> M:
+    """``model`` with every attention layer on the fused path under ``attn_impl`` (in place).
+
+    Vanilla blocks get :class:`SDPAAttention` / :class:`SDPAGroupedQueryAttention`; a LIMe model
+    gets ``cfg.attn_impl = attn_impl``. Attention classes of other variants raise a ValueError.
+    Call it before adding hooks: hooks already on a swapped module stay on the old one.
+    """
+    check_attn_impl(attn_impl)
+    for i, block in enumerate(model.blocks):
+        attn = block.attn
+        if isinstance(attn, (LIMeAttention, LIMeGroupedQueryAttention)):
+            assert isinstance(model.cfg, LIMeConfig)  # LIMe attention is built from a LIMeConfig
+            model.cfg.attn_impl = attn_impl
+            continue
+        if type(attn) in _FUSED:
+            attn = block.attn = _fused_copy(attn)
+        if not isinstance(attn, (SDPAAttention, SDPAGroupedQueryAttention)):
+            raise ValueError(
+                f"blocks.{i}.attn is a {type(attn).__name__}; use_fused_attention handles "
+                "Attention, GroupedQueryAttention and the LIMe attention classes"
+            )
+        attn.attn_impl = attn_impl
+    model.setup()
+    return model
