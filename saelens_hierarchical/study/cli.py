@@ -78,6 +78,52 @@ def _run(target: str, scale: str, out: Path, overrides: dict | None = None) -> C
     return run_smollm2(out, overrides)
 
 
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    """``dashboard``: SAEDashboard pages per budget (``saelens_hierarchical.ecosystem``), on the
+    embedded default model and validation corpus, or on the rows of ``--dataset`` (a
+    ``datasets.save_to_disk`` folder with a ``tokens`` column)."""
+    import datasets
+    import torch
+    from sae_lens import HookedSAETransformer
+
+    from lime_lens.assets import load_default_model, load_token_dataset
+    from saelens_hierarchical.ecosystem.dashboards import write_dashboards
+    from saelens_hierarchical.ecosystem.sae_folder import load_sae
+
+    try:
+        sae = load_sae(args.sae)
+        rows = (
+            datasets.load_from_disk(str(args.dataset))
+            if args.dataset
+            else load_token_dataset("validation", context_size=args.context_size)
+        )
+        tokens = torch.tensor(rows[: args.n_prompts]["tokens"])
+        model = load_default_model(HookedSAETransformer)
+        dash = write_dashboards(sae, model, tokens, args.budgets, args.features, args.out)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"dashboard: {err}", file=sys.stderr)
+        return 2
+    print(f"index: {dash.index}")
+    for k, page in dash.pages.items():
+        print(f"budget {k}: {page}")
+    return 0
+
+
+def _add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
+    dash = sub.add_parser("dashboard", help="SAEDashboard pages of an SAE at several budgets")
+    dash.add_argument("--sae", type=Path, required=True, help="a saved SAE folder")
+    dash.add_argument("--budgets", type=_ints, required=True, help="e.g. 8,32 (each <= K)")
+    dash.add_argument("--features", type=_ints, required=True, help="e.g. 0,5,9")
+    dash.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
+    dash.add_argument("--dataset", type=Path, help="token rows (default: embedded corpus)")
+    dash.add_argument("--n-prompts", type=int, default=64, help="rows the pages draw from")
+    dash.add_argument("--context-size", type=int, default=64, help="embedded corpus row length")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m saelens_hierarchical", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument(
         "--training-tokens", type=int, help="override the preset's training tokens"
     )
+    _add_dashboard_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "dashboard":
+        return run_dashboard(args)
     overrides = {
         "seed": args.seed,
         "methods": args.methods,
