@@ -6,8 +6,8 @@ saving are SAELens's TopK; only the training step differs (Balagansky et al., 20
 1. pre-activations as TopK (rescaled by ||W_dec|| rows when SAELens does so);
 2. the same ``torch.topk(..., sorted=False)`` as SAELens's TopK module, then sorted by
    activation, descending: the prefix order of the paper (section 1, "Ordering");
-3. the prefix loss (``loss_fused`` on CPU, ``loss_chunked`` on CUDA), which also returns the full top-K
-   reconstruction, so SAELens's dense [B, F] @ W_dec decode is skipped;
+3. the prefix loss (``loss_fused`` on CPU; ``loss_triton``, else ``loss_chunked``, on CUDA), which
+   also returns the full top-K reconstruction, so SAELens's dense [B, F] @ W_dec decode is skipped;
 4. SAELens's AuxK on the full-K residual, unchanged.
 """
 
@@ -25,22 +25,31 @@ from typing_extensions import override
 
 from saelens_hierarchical.config import HierarchicalTopKTrainingSAEConfig
 from saelens_hierarchical.loss_chunked import gpu_path_enabled, hierarchical_loss_chunked
+from saelens_hierarchical.loss_compiled import hierarchical_loss_compiled
 from saelens_hierarchical.loss_fused import hierarchical_loss_fused, prefix_squared_errors
 from saelens_hierarchical.loss_reference import PrefixLoss, hierarchical_loss_reference
+from saelens_hierarchical.loss_triton import hierarchical_loss_triton, triton_runnable
 
 LossFn = Callable[..., PrefixLoss]
 LOSS_FNS: dict[str, LossFn] = {
     "reference": hierarchical_loss_reference,
     "fused": hierarchical_loss_fused,
     "chunked": hierarchical_loss_chunked,
+    "compiled": hierarchical_loss_compiled,
+    "triton": hierarchical_loss_triton,
 }
 
 
 def select_loss_fn(impl: str, device: torch.device) -> LossFn:
-    """The loss path for ``cfg.loss_impl``. ``"auto"``: the chunked path on CUDA (unless
-    SAELENS_HIERARCHICAL_DISABLE_GPU_PATH=1), else the one-latent-at-a-time fused walk."""
+    """The loss path for ``cfg.loss_impl``. ``"auto"`` on CUDA: the Triton kernels when Triton
+    imports, else the chunked walk; the one-latent-at-a-time fused walk on other devices or
+    with SAELENS_HIERARCHICAL_DISABLE_GPU_PATH=1. ``"triton"`` where it cannot run raises
+    (at the call) saying how to fall back."""
     if impl == "auto":
-        impl = "chunked" if gpu_path_enabled(device) else "fused"
+        if not gpu_path_enabled(device):
+            impl = "fused"
+        else:
+            impl = "triton" if triton_runnable(device) else "chunked"
     return LOSS_FNS[impl]
 
 

@@ -47,7 +47,7 @@ def _cfg(**kw):
             {"normalize_activations": "constant_norm_rescale"},
             "normalize_activations='constant_norm_rescale'",
         ),
-        ({"loss_impl": "triton"}, "loss_impl must be one of"),
+        ({"loss_impl": "cuda"}, "loss_impl must be one of"),
     ],
 )
 def test_invalid_config_raises_value_error_naming_the_field(kwargs, field, unchecked):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from htopk_helpers import grads_of, loss_inputs, make_sae, step_input
 
-from saelens_hierarchical import hierarchical_loss_reference
+from saelens_hierarchical import hierarchical_loss_reference, loss_triton
 from saelens_hierarchical.loss_chunked import (
     DISABLE_ENV,
     gpu_path_enabled,
@@ -47,6 +47,8 @@ def test_chunked_loss_and_gradients_equal_reference(chunk):
 
 
 def test_auto_picks_chunked_only_on_cuda_and_the_env_var_disables_it(monkeypatch):
+    # Where Triton is installed "auto" prefers its kernels on CUDA (test_loss_triton.py).
+    monkeypatch.setattr(loss_triton, "triton_importable", lambda: False)
     assert select_loss_fn("auto", torch.device("cpu")).__name__ == "hierarchical_loss_fused"
     assert select_loss_fn("auto", torch.device("cuda")).__name__ == "hierarchical_loss_chunked"
     monkeypatch.setenv(DISABLE_ENV, "1")

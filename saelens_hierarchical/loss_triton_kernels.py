@@ -1,0 +1,93 @@
+"""Triton kernels of the HierarchicalTopK prefix loss; ``loss_triton`` launches them.
+
+Imported on first use only: Triton reads TRITON_INTERPRET (CPU interpreter) at its own import.
+Tiles are [BLOCK_B, BLOCK_D] of (batch, d_in), masked at the edges, accumulated in fp32; the
+walk and its suffix sum are those of ``loss_fused`` (Balagansky et al., arXiv 2505.24473).
+``@no_type_check`` keeps the runtime type checker's wrapper off the kernels' source.
+"""
+
+from __future__ import annotations
+
+from typing import no_type_check
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+@no_type_check
+def forward_kernel(
+    x_ptr, b_ptr, a_ptr, idx_ptr, w_ptr, weight_ptr, res_ptr, out_ptr, part_ptr,
+    B, K, D, BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr,
+):  # fmt: skip
+    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
+    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    rmask, cmask = rows < B, cols < D
+    mask = rmask[:, None] & cmask[None, :]
+    offs = rows.to(tl.int64)[:, None] * D + cols[None, :]
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    r = x - tl.load(b_ptr + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
+    r = tl.where(mask, r, 0.0)
+    acc = tl.zeros([BLOCK_B], dtype=tl.float32)
+    for t in range(0, K):
+        idx = tl.load(idx_ptr + rows * K + t, mask=rmask, other=0).to(tl.int64)
+        a = tl.load(a_ptr + rows * K + t, mask=rmask, other=0.0).to(tl.float32)
+        e = tl.load(w_ptr + idx[:, None] * D + cols[None, :], mask=mask, other=0.0)
+        r = r - a[:, None] * e.to(tl.float32)
+        acc += tl.load(weight_ptr + t) * tl.sum(r * r, axis=1)
+    tl.store(res_ptr + offs, r, mask=mask)
+    tl.store(out_ptr + offs, (x - r).to(out_ptr.dtype.element_ty), mask=mask)
+    tl.store(part_ptr + tl.program_id(0) * tl.num_programs(1) + tl.program_id(1), tl.sum(acc))
+
+
+@triton.jit
+@no_type_check
+def backward_kernel(
+    r_ptr, s_ptr, a_ptr, idx_ptr, w_ptr, scaled_weight_ptr, da_ptr, dw_ptr, contrib_ptr,
+    B, K, D, t_lo, t_hi, ATOMIC: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr,
+):  # fmt: skip
+    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
+    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    rmask, cmask = rows < B, cols < D
+    mask = rmask[:, None] & cmask[None, :]
+    offs = rows.to(tl.int64)[:, None] * D + cols[None, :]
+    r = tl.load(r_ptr + offs, mask=mask, other=0.0)  # r_{t_hi}, fp32 state
+    s = tl.load(s_ptr + offs, mask=mask, other=0.0)  # G_{t_hi + 1}, fp32 state
+    da_base = da_ptr + tl.program_id(1).to(tl.int64) * B * K
+    for i in range(0, t_hi - t_lo):
+        t = t_hi - 1 - i
+        s += tl.load(scaled_weight_ptr + t) * r  # G_t = G_{t+1} - (2/B) w_t r_t
+        idx = tl.load(idx_ptr + rows * K + t, mask=rmask, other=0).to(tl.int64)
+        a = tl.load(a_ptr + rows * K + t, mask=rmask, other=0.0).to(tl.float32)
+        e = tl.load(w_ptr + idx[:, None] * D + cols[None, :], mask=mask, other=0.0)
+        e = e.to(tl.float32)
+        r += a[:, None] * e  # r_{t-1}
+        tl.store(da_base + rows * K + t, tl.sum(e * s, axis=1), mask=rmask)
+        if ATOMIC:
+            tl.atomic_add(dw_ptr + idx[:, None] * D + cols[None, :], a[:, None] * s, mask=mask)
+        else:
+            slot = rows.to(tl.int64) * (t_hi - t_lo) + (t - t_lo)
+            tl.store(contrib_ptr + slot[:, None] * D + cols[None, :], a[:, None] * s, mask=mask)
+    tl.store(r_ptr + offs, r, mask=mask)
+    tl.store(s_ptr + offs, s, mask=mask)
+
+
+@triton.jit
+@no_type_check
+def segment_sum_kernel(
+    contrib_ptr, order_ptr, latent_ptr, end_ptr, dw_ptr, D, BLOCK_D: tl.constexpr
+):  # fmt: skip
+    # One program per (sorted slot, D tile); only the first slot of each latent's run sums
+    # the run, in sorted (stable) order, and owns that W_dec gradient row: no races.
+    i = tl.program_id(0)
+    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    cmask = cols < D
+    end = tl.load(end_ptr + i)
+    latent = tl.load(latent_ptr + i).to(tl.int64)
+    acc = tl.zeros([BLOCK_D], dtype=tl.float32)
+    for j in range(i, end):
+        slot = tl.load(order_ptr + j).to(tl.int64)
+        acc += tl.load(contrib_ptr + slot * D + cols, mask=cmask, other=0.0)
+    if end > i:
+        row = dw_ptr + latent * D + cols
+        tl.store(row, tl.load(row, mask=cmask, other=0.0) + acc, mask=cmask)
