@@ -1,0 +1,176 @@
+"""Seeded generator of the step-by-step arithmetic task (LIMe paper v2, §5.3.2 and App. A/B).
+
+The paper does not publish its generator; every choice here is stated in :class:`StepTask`:
+
+- **Expression.** A random binary expression tree with N leaves: the leaves are split k | N - k
+  with k uniform in 1..N-1 at every node; each leaf is an integer drawn uniformly from
+  ``min_operand..max_operand``; each inner node's operator is drawn uniformly from those of
+  ``operators`` that keep the node's value an integer in ``min_value..max_value`` (exact
+  division: a leaf divisor is drawn among the divisors of the dividend; a subtree divisor must
+  divide exactly). A node with no such operator makes the draw start over. The tree is written
+  with the fewest parentheses that keep its structure (App. B style, e.g.
+  ``(7 + 5) ÷ (6 + 4 × 3 − 2 × 7)``).
+- **Intermediate values.** Every reduction of the canonical solution computes one tree node, so
+  every intermediate value (and the answer) is an integer in ``min_value..max_value``.
+- **Tiers and splits.** For each N of ``n_operands`` (paper: 4, 5, 6), distinct expressions: the
+  first ``n_test`` drawn are the held-out test set, the next ``n_train`` the training set
+  (paper: 50,000), so the two are disjoint. Seeded per N: same task, same splits.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from lime_lens.arithmetic.expression import DIVIDE, MINUS, OPERATORS, PLUS, PRECEDENCE
+from lime_lens.arithmetic.solution import solution_text
+
+Node = int | tuple[str, "Node", "Node"]
+
+
+@dataclass
+class StepTask:
+    """Which expressions exist and how each tier's train/test sets are drawn (module docstring)."""
+
+    n_operands: tuple[int, ...] = (4, 5, 6)
+    """The tiers: operand counts N (each >= 2). Paper: 4, 5 and 6."""
+    min_operand: int = 1
+    """Smallest operand (>= 0)."""
+    max_operand: int = 9
+    """Largest operand (App. B's example uses single digits)."""
+    min_value: int = 0
+    """Smallest value any intermediate step (and the answer) may take (>= 0: no negative numbers)."""
+    max_value: int = 99
+    """Largest value any intermediate step (and the answer) may take."""
+    operators: str = "".join(OPERATORS)
+    """Operators, distinct characters of "+−×÷"."""
+    n_train: int = 50_000
+    """Training expressions per tier (paper: 50,000)."""
+    n_test: int = 1_000
+    """Held-out test expressions per tier, disjoint from the training ones."""
+    seed: int = 0
+    """Seeds every draw."""
+
+    def __post_init__(self) -> None:
+        self.n_operands = tuple(int(n) for n in self.n_operands)
+        if not self.n_operands or min(self.n_operands) < 2:
+            raise ValueError(
+                f"StepTask.n_operands must be non-empty and each >= 2, got {self.n_operands}"
+            )
+        if not 0 <= self.min_operand <= self.max_operand:
+            raise ValueError(
+                f"StepTask.min_operand..max_operand must be a non-empty range of integers >= 0, "
+                f"got {self.min_operand}..{self.max_operand}"
+            )
+        if not 0 <= self.min_value <= self.max_value:
+            raise ValueError(
+                f"StepTask.min_value..max_value must be a non-empty range of integers >= 0, "
+                f"got {self.min_value}..{self.max_value}"
+            )
+        if max(self.min_operand, self.min_value) > min(self.max_operand, self.max_value):
+            raise ValueError(
+                f"StepTask.min_operand..max_operand ({self.min_operand}..{self.max_operand}) must "
+                f"overlap min_value..max_value ({self.min_value}..{self.max_value})"
+            )
+        ops = self.operators
+        if not ops or not set(ops) <= set(OPERATORS) or len(set(ops)) != len(ops):
+            raise ValueError(
+                f"StepTask.operators must be distinct characters of '+−×÷', got {ops!r}"
+            )
+        if self.n_train < 0 or self.n_test < 1:
+            raise ValueError(
+                f"StepTask.n_train must be >= 0 and n_test >= 1, got {self.n_train}, {self.n_test}"
+            )
+        for n in self.n_operands:
+            if self.n_train + self.n_test > self.space_bound(n):
+                raise ValueError(
+                    f"StepTask.n_train + n_test = {self.n_train + self.n_test} exceeds the "
+                    f"{self.space_bound(n)} distinct {n}-operand expressions that can exist"
+                )
+
+    def space_bound(self, n: int) -> int:
+        """An upper bound on distinct N-operand expressions: tree shapes x operators x operands."""
+        shapes = math.comb(2 * (n - 1), n - 1) // n  # Catalan(N - 1)
+        leaves = self.max_operand - self.min_operand + 1
+        return shapes * len(self.operators) ** (n - 1) * leaves**n
+
+
+def _combine(rng: random.Random, task: StepTask, left: Node, lv: int, right: Node, rv: int):
+    """``(node, value)`` joining two subtrees with an allowed operator, or None."""
+    for op in rng.sample(task.operators, len(task.operators)):
+        r, value = right, None
+        if op == DIVIDE and isinstance(right, int):
+            divisors = [
+                d for d in range(max(task.min_operand, 1), task.max_operand + 1) if lv % d == 0
+            ]
+            if divisors:
+                r = rng.choice(divisors)
+                value = lv // r
+        elif op == DIVIDE:
+            value = lv // rv if rv != 0 and lv % rv == 0 else None
+        else:
+            value = lv + rv if op == PLUS else lv - rv if op == MINUS else lv * rv
+        if value is not None and task.min_value <= value <= task.max_value:
+            return (op, left, r), value
+    return None
+
+
+def random_tree(rng: random.Random, n: int, task: StepTask) -> tuple[Node, int] | None:
+    """One draw of an N-leaf tree with its value, or None when a node had no allowed operator."""
+    if n == 1:
+        leaf = rng.randint(
+            max(task.min_operand, task.min_value), min(task.max_operand, task.max_value)
+        )
+        return leaf, leaf
+    k = rng.randint(1, n - 1)
+    left, right = random_tree(rng, k, task), random_tree(rng, n - k, task)
+    if left is None or right is None:
+        return None
+    return _combine(rng, task, left[0], left[1], right[0], right[1])
+
+
+def tree_text(node: Node, parent: int = 0, right_child: bool = False) -> str:
+    """App. B text of ``node`` with the fewest parentheses that keep the tree's structure."""
+    if isinstance(node, int):
+        return str(node)
+    op, left, right = node
+    inner = f"{tree_text(left, PRECEDENCE[op])} {op} {tree_text(right, PRECEDENCE[op], True)}"
+    needs = PRECEDENCE[op] < parent or (right_child and PRECEDENCE[op] == parent)
+    return f"({inner})" if needs else inner
+
+
+def draw_expressions(task: StepTask, n: int) -> tuple[list[str], list[str]]:
+    """(train, test) expression texts of tier N=n: distinct, disjoint, seeded."""
+    rng = random.Random(f"step-{task.seed}-{n}")  # str seeds hash deterministically (sha512)
+    wanted, seen, order = task.n_test + task.n_train, set(), []
+    stale, patience = 0, max(10_000, 20 * wanted)
+    while len(order) < wanted:
+        tree = random_tree(rng, n, task)
+        text = tree_text(tree[0]) if tree is not None else None
+        if text is None or text in seen:
+            stale += 1
+            if stale > patience:
+                raise ValueError(
+                    f"StepTask.n_train + n_test = {wanted}: only {len(order)} distinct "
+                    f"{n}-operand expressions found in {patience} draws without a new one"
+                )
+            continue
+        stale = 0
+        seen.add(text)
+        order.append(text)
+    return order[task.n_test :], order[: task.n_test]
+
+
+def make_step_splits(
+    task: StepTask,
+) -> dict[int, tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
+    """``{N: (train, test)}`` with each example ``(expression, solution text)``."""
+    out = {}
+    for n in task.n_operands:
+        train, test = draw_expressions(task, n)
+        out[n] = ([(e, solution_text(e)) for e in train], [(e, solution_text(e)) for e in test])
+    return out
+
+
+__all__ = ["StepTask", "draw_expressions", "make_step_splits", "random_tree", "tree_text"]
