@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+from lime_lens.vanilla_attention import use_fused_attention
+
 VOCAB, CONTEXT = 64, 16
 
 
@@ -24,7 +26,8 @@ def tiny_model(seed: int = 0) -> HookedTransformer:
         gated_mlp=True,
         seed=seed,
     )
-    return HookedTransformer(cfg, move_to_device=False)
+    # fused attention, as build_model("vanilla") builds it: the DDP/FSDP tests cover that path
+    return use_fused_attention(HookedTransformer(cfg, move_to_device=False))
 
 
 def token_rows(n: int, seed: int) -> torch.Tensor:
