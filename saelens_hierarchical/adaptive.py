@@ -21,11 +21,11 @@ Works on the stock ``TopKSAE`` a hierarchical run saves and on any ``TopKTrainin
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import torch
 from jaxtyping import Float, Int
-from sae_lens.saes.topk_sae import TopKSAE, TopKTrainingSAE
+from sae_lens.saes.topk_sae import TopK, TopKSAE, TopKTrainingSAE
 
 from saelens_hierarchical.budget import at_budget, max_budget
 from saelens_hierarchical.loss_fused import prefix_squared_errors
@@ -39,9 +39,10 @@ __all__ = [
     "adaptive_encode",
     "calibrate",
     "sorted_code",
+    "threshold_encode",
 ]
 
-AnyTopK = TopKSAE | TopKTrainingSAE
+AnyTopK: TypeAlias = TopKSAE | TopKTrainingSAE
 
 
 class SortedCode(NamedTuple):
@@ -120,7 +121,7 @@ class MarginalRule(NamedTuple):
         return (ok * steps).amax(-1)
 
 
-Rule = ThresholdRule | ErrorRule | MarginalRule
+Rule: TypeAlias = ThresholdRule | ErrorRule | MarginalRule
 
 
 def _check_sae(sae: AnyTopK, x: torch.Tensor) -> None:
@@ -165,6 +166,37 @@ def _keep_prefix(
     return acts.to(code.values.device).scatter_(-1, code.indices, code.values * keep)
 
 
+class _ThresholdTopK(TopK):
+    """SAELens's TopK activation that also zeroes the kept values below a threshold; it keeps
+    the per-token count, so rule (a) costs one [batch, K] mask over the fixed-K encode."""
+
+    def __init__(self, k: int, threshold: float) -> None:
+        super().__init__(k)
+        self.threshold = threshold
+        self.kept: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values, indices = torch.topk(x, k=self.k, dim=-1, sorted=False)
+        keep = values >= self.threshold if self.threshold > 0 else torch.ones_like(values > 0)
+        self.kept = keep.sum(-1)
+        return torch.zeros_like(x).scatter_(-1, indices, values.relu() * keep)
+
+
+def threshold_encode(
+    sae: AnyTopK, x: Float[torch.Tensor, "batch d_in"], rule: ThresholdRule
+) -> tuple[Int[torch.Tensor, " batch"], Float[torch.Tensor, "batch d_sae"]]:
+    """Rule (a) through ``sae.encode`` (stock hooks fire) with its TopK activation swapped for
+    one that also applies the threshold; (k per token, activations)."""
+    rule.check()
+    _check_sae(sae, x)
+    activation = _ThresholdTopK(max_budget(sae), rule.threshold)
+    with torch.no_grad(), at_budget(sae, max_budget(sae)):  # restores the activation on exit
+        sae.activation_fn = activation
+        acts = sae.encode(x)
+    assert activation.kept is not None
+    return activation.kept, acts
+
+
 def adaptive_encode(
     sae: AnyTopK, x: Float[torch.Tensor, "batch d_in"], rule: Rule
 ) -> AdaptiveEncoding:
@@ -172,14 +204,8 @@ def adaptive_encode(
     rule.check()
     _check_sae(sae, x)
     with torch.no_grad():
-        if isinstance(rule, ThresholdRule):  # the fixed-K encode plus one mask: no sort needed
-            with at_budget(sae, max_budget(sae)):
-                acts = sae.encode(x)
-            if rule.threshold > 0:
-                acts = acts.masked_fill_(acts < rule.threshold, 0.0)
-                k = (acts > 0).sum(-1)
-            else:  # every top-K latent is kept, zero-valued ones included
-                k = torch.full(acts.shape[:1], max_budget(sae), device=acts.device)
+        if isinstance(rule, ThresholdRule):
+            k, acts = threshold_encode(sae, x, rule)
         else:
             code = sorted_code(sae, x, with_errors=True)
             k = rule.budgets(code)
@@ -201,7 +227,7 @@ def _parameter_grid(code: SortedCode, rule_type: type) -> torch.Tensor:
 def calibrate(
     sae: AnyTopK,
     x: Float[torch.Tensor, "batch d_in"],
-    target_l0: float,
+    target_l0: int | float,
     rule_type: type = ThresholdRule,
 ) -> Rule:
     """The rule whose mean k(x) on ``x`` is closest to ``target_l0`` (in 1..K).
