@@ -5,10 +5,10 @@ KV cache; pattern hooks switch their layer to the explicit path."""
 import pytest
 import torch
 from lime_helpers import build, gpt2_cfg, llama_cfg, tokens, vanilla_twin
+from sdpa_helpers import spy_fused_layers
 from torch.testing import assert_close
 from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 
-import lime_lens.fused_attention as fused
 from lime_lens.fused_attention import PATTERN_HOOKS
 from lime_lens.vanilla_attention import use_fused_attention
 
@@ -40,20 +40,6 @@ def padded_batch() -> tuple[torch.Tensor, torch.Tensor]:
     return toks, mask
 
 
-@pytest.fixture
-def fused_layers(monkeypatch) -> list[int]:
-    """The layer ids that took the fused path, in call order."""
-    calls: list[int] = []
-    original = fused.sdpa_forward
-
-    def spy(attn, *args):
-        calls.append(attn.layer_id)
-        return original(attn, *args)
-
-    monkeypatch.setattr(fused, "sdpa_forward", spy)
-    return calls
-
-
 def both_paths(model, fn):
     use_fused_attention(model, "explicit")
     explicit = fn()
@@ -64,8 +50,9 @@ def both_paths(model, fn):
 @pytest.mark.parametrize("name", BUILDERS)
 @pytest.mark.parametrize("padded", [False, True])
 def test_fused_path_gives_the_explicit_logits_loss_and_every_non_pattern_hook(
-    name, padded, fused_layers
+    name, padded, monkeypatch
 ):
+    fused_layers = spy_fused_layers(monkeypatch)
     model = BUILDERS[name]()
     if name.startswith("lime-kv-mha"):
         model.set_use_attn_result(True)  # hook_result fires on both paths too
@@ -115,7 +102,8 @@ def cached_logits(model, toks, mask, split):
 
 
 @pytest.mark.parametrize("name", BUILDERS)
-def test_fused_kv_cached_logits_equal_the_explicit_full_forward_with_padding(name, fused_layers):
+def test_fused_kv_cached_logits_equal_the_explicit_full_forward_with_padding(name, monkeypatch):
+    fused_layers = spy_fused_layers(monkeypatch)
     model = BUILDERS[name]()
     toks, mask = padded_batch()
     use_fused_attention(model, "explicit")

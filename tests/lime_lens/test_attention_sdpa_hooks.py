@@ -4,11 +4,10 @@ exact; attn_impl forces a path, and bad values or a forced path that would skip 
 
 import pytest
 import torch
-from lime_helpers import build, llama_cfg, tokens, vanilla_twin
+from lime_helpers import build, gpt2_cfg, llama_cfg, tokens, vanilla_twin
+from sdpa_helpers import spy_fused_layers
 from torch.testing import assert_close
-from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-import lime_lens.fused_attention as fused
 from lime_lens import LIMeConfig
 from lime_lens.serialization import config_from_json_dict, config_to_json_dict
 from lime_lens.vanilla_attention import use_fused_attention
@@ -20,29 +19,17 @@ BUILDERS = {
 }
 
 
-@pytest.fixture
-def fused_layers(monkeypatch) -> list[int]:
-    """The layer ids that took the fused path, in call order."""
-    calls: list[int] = []
-    original = fused.sdpa_forward
-
-    def spy(attn, *args):
-        calls.append(attn.layer_id)
-        return original(attn, *args)
-
-    monkeypatch.setattr(fused, "sdpa_forward", spy)
-    return calls
-
-
 @pytest.mark.parametrize("name", BUILDERS)
-def test_auto_fuses_every_layer_without_pattern_hooks(name, fused_layers):
+def test_auto_fuses_every_layer_without_pattern_hooks(name, monkeypatch):
+    fused_layers = spy_fused_layers(monkeypatch)
     model = BUILDERS[name]()
     model.run_with_cache(tokens(), names_filter=lambda n: n.endswith(("hook_z", "hook_rot_k")))
     assert fused_layers == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("name", BUILDERS)
-def test_run_with_cache_without_filter_caches_the_patterns_of_the_explicit_path(name, fused_layers):
+def test_run_with_cache_without_filter_caches_the_patterns_of_the_explicit_path(name, monkeypatch):
+    fused_layers = spy_fused_layers(monkeypatch)
     model = BUILDERS[name]()
     toks = tokens()
     logits, cache = model.run_with_cache(toks)
@@ -57,7 +44,8 @@ def test_run_with_cache_without_filter_caches_the_patterns_of_the_explicit_path(
 
 
 @pytest.mark.parametrize("name", BUILDERS)
-def test_a_pattern_hook_switches_only_its_layer_and_the_pattern_is_exact(name, fused_layers):
+def test_a_pattern_hook_switches_only_its_layer_and_the_pattern_is_exact(name, monkeypatch):
+    fused_layers = spy_fused_layers(monkeypatch)
     model = BUILDERS[name]()
     toks = tokens()
     _, cache = model.run_with_cache(toks, names_filter="blocks.0.attn.hook_pattern")
@@ -83,7 +71,8 @@ def test_a_pattern_patch_takes_effect_like_on_the_explicit_path(name):
     assert not torch.allclose(patched, model(toks), atol=1e-3)  # the patch did something
 
 
-def test_add_hook_and_backward_hooks_on_the_scores_switch_their_layer(fused_layers):
+def test_add_hook_and_backward_hooks_on_the_scores_switch_their_layer(monkeypatch):
+    fused_layers = spy_fused_layers(monkeypatch)
     model = BUILDERS["lime-kv"]()
     model.add_hook("blocks.1.attn.hook_attn_scores", lambda x, hook: None)
     model(tokens())
@@ -99,7 +88,8 @@ def test_add_hook_and_backward_hooks_on_the_scores_switch_their_layer(fused_laye
     assert fused_layers == [0, 1, 2, 3]
 
 
-def test_explicit_never_fuses(fused_layers):
+def test_explicit_never_fuses(monkeypatch):
+    fused_layers = spy_fused_layers(monkeypatch)
     model = BUILDERS["lime-kv"]()
     use_fused_attention(model, "explicit")
     model(tokens())
@@ -140,24 +130,10 @@ def test_attn_impl_round_trips_through_the_json_config_and_old_configs_load_as_a
     assert config_from_json_dict(LIMeConfig, data).attn_impl == "auto"
 
 
-def test_a_feature_the_fused_call_lacks_falls_back_under_auto_and_raises_under_sdpa(fused_layers):
-    cfg = HookedTransformerConfig(
-        n_layers=2,
-        d_model=16,
-        d_head=4,
-        n_heads=4,
-        d_mlp=32,
-        d_vocab=61,
-        n_ctx=16,
-        act_fn="gelu",
-        normalization_type="LN",
-        attn_scores_soft_cap=30.0,
-        device="cpu",
-        seed=0,
-    )
-    model = use_fused_attention(HookedTransformer(cfg))
-    reference = HookedTransformer(cfg)
-    reference.load_state_dict(model.state_dict())
+def test_a_feature_the_fused_call_lacks_falls_back_under_auto_and_raises_under_sdpa(monkeypatch):
+    fused_layers = spy_fused_layers(monkeypatch)
+    reference = vanilla_twin(build(gpt2_cfg(attn_scores_soft_cap=30.0)))  # Gemma-style cap
+    model = use_fused_attention(vanilla_twin(build(gpt2_cfg(attn_scores_soft_cap=30.0))))
     assert torch.equal(model(tokens()), reference(tokens()))
     assert fused_layers == []
     use_fused_attention(model, "sdpa")
