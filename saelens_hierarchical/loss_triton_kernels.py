@@ -4,6 +4,9 @@ Imported on first use only: Triton reads TRITON_INTERPRET (CPU interpreter) at i
 Tiles are [BLOCK_B, BLOCK_D] of (batch, d_in), masked at the edges, accumulated in fp32; the
 walk and its suffix sum are those of ``loss_fused`` (Balagansky et al., arXiv 2505.24473).
 ``@no_type_check`` keeps the runtime type checker's wrapper off the kernels' source.
+Only Triton builtins and our own ``@triton.jit`` functions are called (``tl.reduce`` with
+``_add``, not ``tl.sum``; ``tl.full``, not ``tl.zeros``): the standard-library helpers are
+jitted when Triton is imported, so they would not run under an interpreter switched on later.
 """
 
 from __future__ import annotations
@@ -12,6 +15,12 @@ from typing import no_type_check
 
 import triton
 import triton.language as tl
+
+
+@triton.jit
+@no_type_check
+def _add(a, b):
+    return a + b
 
 
 @triton.jit
@@ -28,16 +37,18 @@ def forward_kernel(
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     r = x - tl.load(b_ptr + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
     r = tl.where(mask, r, 0.0)
-    acc = tl.zeros([BLOCK_B], dtype=tl.float32)
+    acc = tl.full([BLOCK_B], 0.0, tl.float32)
     for t in range(0, K):
         idx = tl.load(idx_ptr + rows * K + t, mask=rmask, other=0).to(tl.int64)
         a = tl.load(a_ptr + rows * K + t, mask=rmask, other=0.0).to(tl.float32)
         e = tl.load(w_ptr + idx[:, None] * D + cols[None, :], mask=mask, other=0.0)
         r = r - a[:, None] * e.to(tl.float32)
-        acc += tl.load(weight_ptr + t) * tl.sum(r * r, axis=1)
+        acc += tl.load(weight_ptr + t) * tl.reduce(r * r, 1, _add)
     tl.store(res_ptr + offs, r, mask=mask)
     tl.store(out_ptr + offs, (x - r).to(out_ptr.dtype.element_ty), mask=mask)
-    tl.store(part_ptr + tl.program_id(0) * tl.num_programs(1) + tl.program_id(1), tl.sum(acc))
+    tl.store(
+        part_ptr + tl.program_id(0) * tl.num_programs(1) + tl.program_id(1), tl.reduce(acc, 0, _add)
+    )
 
 
 @triton.jit
@@ -62,7 +73,7 @@ def backward_kernel(
         e = tl.load(w_ptr + idx[:, None] * D + cols[None, :], mask=mask, other=0.0)
         e = e.to(tl.float32)
         r += a[:, None] * e  # r_{t-1}
-        tl.store(da_base + rows * K + t, tl.sum(e * s, axis=1), mask=rmask)
+        tl.store(da_base + rows * K + t, tl.reduce(e * s, 1, _add), mask=rmask)
         if ATOMIC:
             tl.atomic_add(dw_ptr + idx[:, None] * D + cols[None, :], a[:, None] * s, mask=mask)
         else:
@@ -84,7 +95,7 @@ def segment_sum_kernel(
     cmask = cols < D
     end = tl.load(end_ptr + i)
     latent = tl.load(latent_ptr + i).to(tl.int64)
-    acc = tl.zeros([BLOCK_D], dtype=tl.float32)
+    acc = tl.full([BLOCK_D], 0.0, tl.float32)
     for j in range(i, end):
         slot = tl.load(order_ptr + j).to(tl.int64)
         acc += tl.load(contrib_ptr + slot * D + cols, mask=cmask, other=0.0)
