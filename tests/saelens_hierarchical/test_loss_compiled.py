@@ -14,6 +14,7 @@ from saelens_hierarchical import hierarchical_loss_reference
 from saelens_hierarchical.loss_compiled import hierarchical_loss_compiled
 from saelens_hierarchical.sae import select_loss_fn
 
+
 @pytest.mark.slow
 def test_compiled_loss_recon_and_every_gradient_equal_reference(unchecked):
     inputs = loss_inputs(batch=16, d_in=8, d_sae=20, k=7, dtype=torch.float32)
