@@ -142,7 +142,7 @@ def sorted_code(
     """The sorted top-K code of ``x`` and, with ``with_errors``, the error of every prefix."""
     _check_sae(sae, x)
     with torch.no_grad(), at_budget(sae, max_budget(sae)):
-        acts = sae.encode(x)
+        acts = type(sae).encode(sae, x)  # the class encode: an instance override may wrap us
         values, indices = acts.topk(max_budget(sae), dim=-1, sorted=True)
         errors = None
         if with_errors:
@@ -192,7 +192,7 @@ def threshold_encode(
     activation = _ThresholdTopK(max_budget(sae), rule.threshold)
     with torch.no_grad(), at_budget(sae, max_budget(sae)):  # restores the activation on exit
         sae.activation_fn = activation
-        acts = sae.encode(x)
+        acts = type(sae).encode(sae, x)  # the class encode: an instance override may wrap us
     assert activation.kept is not None
     return activation.kept, acts
 

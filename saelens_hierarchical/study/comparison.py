@@ -19,7 +19,8 @@ from transformer_lens import HookedTransformer
 
 from saelens_hierarchical.study.baselines import BaselineConfig, train_on_model
 from saelens_hierarchical.study.frontier import plot_frontier
-from saelens_hierarchical.study.peers import PEERS, method_of, trained_k_of
+from saelens_hierarchical.study.adaptive_budgets import sweep_adaptive
+from saelens_hierarchical.study.peers import PEERS, method_of, sae_name, trained_k_of
 from saelens_hierarchical.study.result import ComparisonResult
 from saelens_hierarchical.sweep import SweepConfig, sweep_budgets
 from saelens_hierarchical.table import save_table
@@ -41,7 +42,16 @@ class ComparisonConfig:
     context_size: int = 128
     """Tokens per training/eval row."""
 
+    adaptive_targets: list[int] | None = None
+    """Target mean L0s for the hierarchical SAE's adaptive per-token budgets (each rule of
+    ``saelens_hierarchical.adaptive``), evaluated on the same rows; None: not evaluated."""
+
     def __post_init__(self) -> None:
+        targets = self.adaptive_targets or []
+        if any(not 1 <= t <= self.baselines.K for t in targets):
+            raise ValueError(
+                f"adaptive_targets must lie in 1..K={self.baselines.K}, got {self.adaptive_targets}"
+            )
         if self.context_size != self.sweep.context_size:
             raise ValueError(
                 f"context_size ({self.context_size}) must equal sweep.context_size "
@@ -131,6 +141,12 @@ def finish_comparison(
     """Sweep the trained SAEs, write ``comparison``/``differences`` tables and the frontier plot."""
     out = Path(out_dir)
     table = sweep_trained(paths, model, eval_dataset, cfg.baselines.budgets, cfg.sweep)
+    if cfg.adaptive_targets:
+        hierarchical = SAE.load_from_disk(paths[sae_name("hierarchical_topk", cfg.baselines.K)])
+        adaptive = sweep_adaptive(
+            hierarchical, model, eval_dataset, cfg.adaptive_targets, cfg.sweep
+        )
+        table = pd.concat([table, adaptive], ignore_index=True)
     provenance = {
         "config": asdict(cfg),
         "hook_name": hook,

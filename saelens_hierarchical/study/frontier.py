@@ -33,6 +33,10 @@ STYLE = {
     "batchtopk": ("#2ca02c", "^"),
     "matryoshka_batchtopk": ("#9467bd", "D"),
     "multi_topk": ("#ff7f0e", "v"),
+    # the hierarchical SAE with adaptive per-token budgets: its colour, other markers
+    "adaptive_threshold": ("#e377c2", "P"),
+    "adaptive_error": ("#8c564b", "X"),
+    "adaptive_marginal": ("#17becf", "*"),
 }
 
 
