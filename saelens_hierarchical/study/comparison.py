@@ -17,9 +17,9 @@ from datasets import Dataset
 from sae_lens import SAE
 from transformer_lens import HookedTransformer
 
+from saelens_hierarchical.study.adaptive_budgets import sweep_adaptive
 from saelens_hierarchical.study.baselines import BaselineConfig, train_on_model
 from saelens_hierarchical.study.frontier import plot_frontier
-from saelens_hierarchical.study.adaptive_budgets import sweep_adaptive
 from saelens_hierarchical.study.peers import PEERS, method_of, sae_name, trained_k_of
 from saelens_hierarchical.study.result import ComparisonResult
 from saelens_hierarchical.sweep import SweepConfig, sweep_budgets
