@@ -2,7 +2,7 @@
 solution from the prompt ``expression =``, then the final answer is read from the last ``= value``.
 
 Generation runs with the KV cache (prompts of one length batched together), stops a row at its
-EOS, and gives up after ``max_new_tokens``. Every generated solution then goes through
+EOS, and gives up after ``max_new_tokens`` (or at the model's ``n_ctx``). Every generated solution then goes through
 :func:`lime_lens.arithmetic.solution.check_solution`: final-answer accuracy, the first wrong step
 (the intermediate-step accuracy), and for every wrong one the reason. A malformed solution is
 scored wrong with its reason; it never raises.
@@ -74,7 +74,10 @@ def generate_solutions(
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
             batch = torch.tensor([prompts[i] for i in chunk], device=device)
-            ids = _generate_batch(model, batch, vocab.eos_id, max_new_tokens).tolist()
+            room = min(max_new_tokens, model.cfg.n_ctx - batch.shape[1])  # rotary table length
+            if room < 1:
+                raise ValueError(f"prompt of {batch.shape[1]} tokens leaves no room in n_ctx")
+            ids = _generate_batch(model, batch, vocab.eos_id, room).tolist()
             for i, row in zip(chunk, ids, strict=True):
                 ended = vocab.eos_id in row
                 text = vocab.decode(row[: row.index(vocab.eos_id)] if ended else row)
