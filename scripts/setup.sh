@@ -23,10 +23,10 @@ if [ "${1:-}" = "ecosystem" ]; then
     sae-dashboard==0.8.0 sae-bench==0.6.0 eai-delphi==0.1.3 sae-probes
   # What they import: sae-dashboard (dataclasses-json, eindex-callum); sae-bench (collectibles,
   # scikit-learn, seaborn, tabulate, openai); delphi (orjson, aiofiles, blobfile, faiss-cpu,
-  # sentence-transformers, asyncer, fire, httpx); the browser test drives Chromium with selenium.
+  # sentence-transformers, asyncer, fire, httpx, tiktoken); the browser test drives Chromium with selenium.
   .venv/bin/python -m pip install -q -c "$constraints" \
     dataclasses-json eindex-callum collectibles scikit-learn seaborn tabulate openai \
-    orjson aiofiles blobfile faiss-cpu sentence-transformers asyncer fire httpx selenium
+    orjson aiofiles blobfile faiss-cpu sentence-transformers asyncer fire httpx tiktoken selenium
   rm -f "$constraints"
   # Debian's Chromium + its matching ChromeDriver (a test tool's own browser download fails
   # offline). Needs root; elsewhere install them by hand and the browser test finds them on PATH.
