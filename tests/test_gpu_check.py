@@ -1,0 +1,92 @@
+"""benchmarks/gpu_check.py on CPU: arguments, step records and the rendered report (no CUDA).
+
+The GPU runs it rarely, so these keep it from rotting in between: a step that fails, times
+out or whose script is missing is recorded, not fatal, and the markdown renders from the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import gpu_check
+
+PY = sys.executable
+
+
+def fake_htopk(k64_triton_ratio: float) -> dict:
+    rows = [
+        {"K": 64, "dtype": "bfloat16", "variant": "topk", "status": "ok", "step_ms": 10.0,
+         "peak_mib": 1000.0, "time_ratio": 1.0, "peak_ratio": 1.0},
+        {"K": 64, "dtype": "bfloat16", "variant": "triton", "status": "ok",
+         "step_ms": 10.0 * k64_triton_ratio, "peak_mib": 1010.0,
+         "time_ratio": k64_triton_ratio, "peak_ratio": 1.01},
+        {"K": 128, "dtype": "float32", "variant": "reference", "status": "out of memory"},
+    ]  # fmt: skip
+    return {"benchmark": "gpu_htopk_step", "rows": rows}
+
+
+def test_help_documents_the_one_command_and_the_wheelhouse(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        gpu_check.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "python benchmarks/gpu_check.py --out results/gpu" in text
+    assert "pip install -q --no-index --no-deps" in text
+    assert "scripts/build_gpu_wheels.sh" in text
+    args = gpu_check.parse_args(["--out", "x", "--timeout-htopk", "5"])
+    assert (args.out, args.timeout_htopk, args.arithmetic_budget_s) == (Path("x"), 5, 240)
+
+
+def test_steps_record_ok_failed_timeout_and_missing_script_without_stopping(tmp_path):
+    result = tmp_path / "r.json"
+    steps = [
+        gpu_check.Step("ok", [PY, "-c", f"open({str(result)!r}, 'w').write('[1]')"], 30,
+                       str(result)),
+        gpu_check.Step("failed", [PY, "-c", "raise SystemExit(3)"], 30),
+        gpu_check.Step("timeout", [PY, "-c", "import time; print('x', flush=True); time.sleep(9)"], 1),
+        gpu_check.Step("missing", [PY, "benchmarks/no_such_script.py"], 30),
+    ]  # fmt: skip
+    for step in steps:
+        gpu_check.run_step(step)
+    assert [s.status for s in steps] == ["ok", "failed", "timeout", "not available"]
+    assert steps[0].data == [1] and steps[1].returncode == 3
+    assert "no_such_script.py does not exist" in steps[3].output_tail
+
+
+def test_plan_runs_the_five_steps_with_the_arithmetic_budget_inside_its_timeout(tmp_path):
+    steps = gpu_check.plan(tmp_path, dict.fromkeys(["tests", "htopk", "lime", "attention",
+                                                    "arithmetic"], 10), 240)  # fmt: skip
+    assert [s.name for s in steps] == [
+        "cuda tests", "htopk step", "lime step", "attention", "arithmetic",
+    ]  # fmt: skip
+    assert steps[0].command[-3:] == ["-m", "cuda or triton", "tests"]
+    assert "--time-budget-s" in steps[4].command and steps[4].timeout_s == 250
+
+
+@pytest.mark.parametrize(("ratio", "verdict"), [(1.05, "met"), (1.25, "missed")])
+def test_markdown_renders_ratios_target_verdict_and_official_figures(tmp_path, ratio, verdict):
+    step = gpu_check.Step("htopk step", ["python", "benchmarks/gpu_htopk_step.py"], 10)
+    step.status, step.data, step.output_tail = "ok", fake_htopk(ratio), "done"
+    record = {"command": "python benchmarks/gpu_check.py --out x", "device": "FakeGPU",
+              "total_s": 12.0, "steps": [gpu_check.asdict(step)]}  # fmt: skip
+    markdown = gpu_check.render_markdown(json.loads(json.dumps(record)))
+    assert f"| bfloat16 | 64 | triton | ok | {10 * ratio:.2f} | {ratio:.3f} |" in markdown
+    assert "| float32 | 128 | reference | out of memory | - | - | - | - |" in markdown
+    assert f"measured {ratio:.3f}x / 1.010x, {verdict}." in markdown
+    assert "| 64 | 6.339 | 7.995 | 1.26 |" in markdown  # the official kernel, published
+
+
+def test_main_writes_json_and_markdown_for_the_steps_it_ran(tmp_path, monkeypatch):
+    def fake_plan(out, timeouts, budget):
+        return [gpu_check.Step("echo", [PY, "-c", "print('hello gpu')"], 30)]
+
+    monkeypatch.setattr(gpu_check, "plan", fake_plan)
+    record = gpu_check.main(["--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert saved["steps"][0]["status"] == record["steps"][0]["status"] == "ok"
+    assert "hello gpu" in (tmp_path / "gpu_check.md").read_text()
