@@ -7,7 +7,8 @@
    equal tokens, on the embedded Austen corpus, one run per seed; validation loss mean +- std.
    Recipe: ``scripts/tiny_lime_recipe.py`` (TINY_SHAPE, TINY_TRAIN); seed 0 of LIMe-kv / vanilla
    equals the shipped tiny models.
-2. Arithmetic expressions (paper v2 §6: 4 layers, 4 heads, d_model 32): vanilla vs LIMe-kv
+2. The mod-10 arithmetic smoke task (not the paper's v2 §5.3.2 task; the model size of App. A:
+   4 layers, 4 heads, d_model 32): vanilla vs LIMe-kv
    trained on the N = 2..6 mixture of ``lime_lens.arithmetic.ArithmeticTask()``, exact-match
    accuracy per N on held-out expressions.
 

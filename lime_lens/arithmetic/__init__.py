@@ -1,4 +1,10 @@
-"""Multi-operand arithmetic expressions (LIMe paper v2, §6): seeded generator, vocabulary, metrics, runs."""
+"""Arithmetic tasks for LIMe (Gerasimov et al., arXiv 2502.09245 v2).
+
+The paper's task (§5.3.2, App. A/B): expressions of N operands with + − × ÷ and parentheses,
+solved step by step (``step_task``, ``solution``, ``expression``, ``step_vocab``, ``scoring``,
+``step_recipe``, ``step_experiment``). The older mod-10 one-pass task (``generator``,
+``experiment``, ``metrics``, ``vocab``) is kept only as a quick smoke task; it is not the paper's.
+"""
 
 from lime_lens.arithmetic.experiment import (
     PAPER_SHAPE,
@@ -7,23 +13,47 @@ from lime_lens.arithmetic.experiment import (
     encode_task,
     train_arithmetic,
 )
+from lime_lens.arithmetic.expression import exact_value
 from lime_lens.arithmetic.generator import ArithmeticTask, answer_of, expression_value, make_splits
 from lime_lens.arithmetic.metrics import answer_accuracy, answer_loss, exact_match, greedy_answers
+from lime_lens.arithmetic.scoring import Generated, generate_solutions, score_tier
+from lime_lens.arithmetic.solution import SolutionCheck, check_solution, solution_text
+from lime_lens.arithmetic.step_experiment import StepRun, run_step_experiment
+from lime_lens.arithmetic.step_recipe import STEP_ARCHES, STEP_EPOCHS, STEP_SHAPE, STEP_TRAIN
+from lime_lens.arithmetic.step_task import StepTask, make_step_splits
+from lime_lens.arithmetic.step_vocab import encode_steps, step_vocab
 from lime_lens.arithmetic.vocab import CharVocab
 
 __all__ = [
     "PAPER_SHAPE",
+    "STEP_ARCHES",
+    "STEP_EPOCHS",
+    "STEP_SHAPE",
+    "STEP_TRAIN",
     "ArithmeticData",
     "ArithmeticRun",
     "ArithmeticTask",
     "CharVocab",
+    "Generated",
+    "SolutionCheck",
+    "StepRun",
+    "StepTask",
     "answer_accuracy",
     "answer_loss",
     "answer_of",
+    "check_solution",
+    "encode_steps",
     "encode_task",
     "exact_match",
+    "exact_value",
     "expression_value",
+    "generate_solutions",
     "greedy_answers",
     "make_splits",
+    "make_step_splits",
+    "run_step_experiment",
+    "score_tier",
+    "solution_text",
+    "step_vocab",
     "train_arithmetic",
 ]

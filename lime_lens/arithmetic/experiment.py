@@ -1,6 +1,7 @@
 """Train a vanilla or LIMe model on the arithmetic task with the repo's trainer; accuracy per N.
 
-Default model: the paper's arithmetic size (arXiv 2502.09245 v2, §6): 4 layers, 4 heads,
+The mod-10 SMOKE task (not the paper's task: that is ``step_experiment``). Default model: the
+paper's arithmetic size (arXiv 2502.09245 v2, §5.3.2 / App. A): 4 layers, 4 heads,
 d_model 32 (d_head 8, full multi-head attention, gated MLP of width 96 = 3 d_model as in
 ``lime_lens.train.architectures.ModelShape``), in the LLaMA style every trained model here uses.
 One model is trained on the mixture of every N in the task and evaluated on each N's test set.

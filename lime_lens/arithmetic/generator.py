@@ -1,4 +1,5 @@
-"""Seeded arithmetic-expression data in the spirit of the LIMe paper's v2 task (arXiv 2502.09245, §6).
+"""The mod-10 SMOKE task: one-pass arithmetic answers mod 10. NOT the LIMe paper's task (arXiv
+2502.09245 v2, §5.3.2 / App. B: step-by-step solutions, see ``step_task``); kept as a quick check.
 
 The paper reports 41.3% (LLaMA) vs 71.6% (LIMe) exact-match accuracy on 6-operand expressions
 with 4-layer, 4-head, d_model=32 models, but does not publish its generator. This one is ours;
