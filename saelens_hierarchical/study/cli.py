@@ -64,9 +64,9 @@ def run_smollm2(out_dir: str | Path, overrides: dict) -> ComparisonResult:
 def _run(target: str, scale: str, out: Path, overrides: dict | None = None) -> ComparisonResult:
     overrides = overrides or {}
     if target == "default":
-        from saelens_hierarchical.study.comparison import demo_config, results_config
+        from saelens_hierarchical.study.comparison import PRESETS
 
-        cfg = demo_config() if scale == "demo" else results_config()
+        cfg = PRESETS[scale]()
         _override(cfg.baselines, overrides)
         return run_default(out, cfg)
     if target == "synthetic":
@@ -133,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--target", choices=["default", "synthetic", "smollm2"], default="default")
     compare.add_argument(
         "--scale",
-        choices=["demo", "results"],
+        choices=["demo", "results", "adaptive"],
         default="demo",
-        help="default target only: demo (minutes) or results (the results file)",
+        help="default target only: demo (minutes), results (the results file) or adaptive "
+        "(K=16 with adaptive per-token budgets at mean L0 2, 4, 8, 16)",
     )
     compare.add_argument("--out", type=Path, required=True, help="output folder")
     compare.add_argument("--seed", type=int, help="override the preset's SAE-initialisation seed")
@@ -147,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument(
         "--training-tokens", type=int, help="override the preset's training tokens"
     )
+    compare.add_argument(
+        "--lr-decay-fraction",
+        type=float,
+        help="override the preset's share of final steps with the lr decaying to zero (0..1)",
+    )
     _add_dashboard_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "dashboard":
@@ -156,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         "methods": args.methods,
         "training_tokens": args.training_tokens,
     }
+    if args.lr_decay_fraction is not None:
+        overrides["lr_decay_fraction"] = args.lr_decay_fraction
     import matplotlib
 
     from saelens_hierarchical.study.real_lm import SmolLM2Unavailable

@@ -52,6 +52,8 @@ class ComparisonConfig:
             raise ValueError(
                 f"adaptive_targets must lie in 1..K={self.baselines.K}, got {self.adaptive_targets}"
             )
+        if targets and "hierarchical_topk" not in self.baselines.methods:
+            raise ValueError("adaptive_targets need 'hierarchical_topk' in baselines.methods")
         if self.context_size != self.sweep.context_size:
             raise ValueError(
                 f"context_size ({self.context_size}) must equal sweep.context_size "
@@ -201,3 +203,27 @@ def results_config() -> ComparisonConfig:
         ),
         sweep=SweepConfig(n_batches=4, batch_size_prompts=8),
     )
+
+
+def adaptive_config() -> ComparisonConfig:
+    """K = 16 on the default model with adaptive budgets at mean L0 2..16 against fixed-k
+    hierarchical, TopK and BatchTopK at each k. 600k tokens (586 steps) let BatchTopK's
+    threshold EMA (rate 0.01 per step in SAELens) settle, so its L0 can be checked against k."""
+    return ComparisonConfig(
+        baselines=BaselineConfig(
+            d_sae=512,
+            K=16,
+            budgets=[2, 4, 8, 16],
+            methods=("hierarchical_topk", "topk", "batchtopk"),
+            training_tokens=600_000,
+            train_batch_size_tokens=1024,
+            lr=1e-3,
+            dead_feature_window=150,
+        ),
+        sweep=SweepConfig(n_batches=4, batch_size_prompts=8),
+        adaptive_targets=[2, 4, 8, 16],
+    )
+
+
+PRESETS = {"demo": demo_config, "results": results_config, "adaptive": adaptive_config}
+"""``compare --scale`` name -> preset of the default-model comparison."""
