@@ -1,0 +1,136 @@
+"""Render the adaptive-budget comparison (``compare --scale adaptive``) into results/htopk_pareto.md.
+
+Reads ``results/htopk_pareto/default_adaptive/comparison.json`` (the run's table and config) and
+``run.json`` (wall time, load average), and replaces the block between the markers: per target
+mean L0 k, the adaptive rules against fixed-k hierarchical, TopK trained at k and BatchTopK
+trained at k on the same held-out tokens (EV, CE-loss score, measured L0, per-token budget
+spread), and the uncapped JumpReLU export of the threshold rule.
+
+    python scripts/render_htopk_adaptive.py [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from saelens_hierarchical.atomic_write import write_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_DIR = ROOT / "results" / "htopk_pareto" / "default_adaptive"
+RESULTS = ROOT / "results" / "htopk_pareto.md"
+BEGIN, END = "<!-- adaptive:begin (rendered) -->", "<!-- adaptive:end -->"
+ORDER = [
+    "hierarchical_topk",
+    "adaptive_threshold",
+    "adaptive_error",
+    "adaptive_marginal",
+    "topk",
+    "batchtopk",
+]
+
+
+def _fmt(value: object, spec: str) -> str:
+    return "" if value is None or pd.isna(value) else format(value, spec)
+
+
+def comparison_table(table: pd.DataFrame) -> str:
+    lines = [
+        "| k | method | L0 | EV | EV - fixed-k hier. | CE-loss score | k(x) p10 / p50 / p90 | share at K |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    fixed = table[table["method"] == "hierarchical_topk"].set_index("budget")["explained_variance"]
+    for k in sorted(table["budget"].unique()):
+        for method in ORDER:
+            rows = table[(table["method"] == method) & (table["budget"] == k)]
+            for row in rows.itertuples():
+                spread = (
+                    f"{row.k_p10:g} / {row.k_p50:g} / {row.k_p90:g}"
+                    if "k_p10" in table and not pd.isna(row.k_p10)
+                    else ""
+                )
+                diff = row.explained_variance - fixed.get(k, float("nan"))
+                lines.append(
+                    f"| {k} | {method} | {row.l0:.2f} | {row.explained_variance:.4f} | "
+                    f"{_fmt(diff if method != 'hierarchical_topk' else None, '+.4f')} | "
+                    f"{_fmt(row.ce_loss_score, '.4f')} | {spread} | "
+                    f"{_fmt(getattr(row, 'share_kK', None), '.3f')} |"
+                )
+    return "\n".join(lines)
+
+
+def export_table(table: pd.DataFrame) -> str:
+    rows = table[table["method"] == "adaptive_threshold"]
+    lines = [
+        "| target mean L0 | share of tokens over K | L0 capped / uncapped | EV capped / uncapped |",
+        "|---|---|---|---|",
+    ]
+    for row in rows.itertuples():
+        lines.append(
+            f"| {row.budget} | {row.jumprelu_share_over_k:.4f} | "
+            f"{row.l0:.2f} / {row.jumprelu_l0:.2f} | "
+            f"{row.capped_explained_variance:.4f} / {row.jumprelu_explained_variance:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def verdict(table: pd.DataFrame) -> str:
+    fixed = table[table["method"] == "hierarchical_topk"].set_index("budget")["explained_variance"]
+    parts = []
+    for method in ORDER[1:4]:
+        rows = table[table["method"] == method].set_index("budget")["explained_variance"]
+        wins = [int(k) for k in rows.index if rows[k] > fixed[k]]
+        parts.append(f"{method} above fixed-k hierarchical at k = {wins or 'none'}")
+    return "; ".join(parts)
+
+
+def render(run_dir: Path = RUN_DIR) -> str:
+    record = json.loads((run_dir / "comparison.json").read_text())
+    run = json.loads((run_dir / "run.json").read_text())
+    table = pd.DataFrame(record["rows"])
+    batchtopk = table[table["method"] == "batchtopk"]
+    l0_vs_k = ", ".join(f"k={r.budget}: {r.l0:.2f}" for r in batchtopk.itertuples())
+    return "\n".join(
+        [
+            BEGIN,
+            f"Command: `{run['command']}`; wall {run['wall_s'] / 60:.1f} min, load average "
+            f"{run['loadavg_start']} at the start, {run['loadavg_end']} at the end. One seed.",
+            "",
+            comparison_table(table),
+            "",
+            f"BatchTopK's held-out L0 against its k (threshold converged if close): {l0_vs_k}.",
+            "",
+            "Threshold rule exported as a stock JumpReLU SAE (no cap), on the same held-out tokens "
+            "(capped L0 from run_evals; the uncapped L0 and both EVs from the evaluated rows' "
+            "activations, BOS dropped):",
+            "",
+            export_table(table),
+            "",
+            f"**Measured, one seed:** {verdict(table)}.",
+            END,
+        ]
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
+    args = parser.parse_args()
+    block = render()
+    text = RESULTS.read_text()
+    if args.check:
+        return 0 if block in text else 1
+    if BEGIN in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    write_atomic(RESULTS, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
