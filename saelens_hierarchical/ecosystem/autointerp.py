@@ -16,6 +16,7 @@ import json
 import math
 import shutil
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -144,8 +145,19 @@ def _score_budget(
         for name, cls in zip(SCORERS, (DetectionScorer, FuzzingScorer), strict=True)
     ]
     explainer = process_wrapper(DefaultExplainer(client, threshold=0.3), postprocess=explained)
-    asyncio.run(Pipeline(dataset, Pipe(explainer), Pipe(*scorers)).run(1))
+    _run_to_completion(Pipeline(dataset, Pipe(explainer), Pipe(*scorers)).run(1))
     return found
+
+
+def _run_to_completion(coroutine: Any) -> Any:
+    """``asyncio.run``, also from a notebook (whose event loop is already running): then on a
+    fresh loop in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _rows(k: int, features: list[int], found: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 For each budget k the SAE is put at k (``at_budget``) and ``SaeVisRunner`` +
 ``save_feature_centric_vis`` write the stock page; its CDN scripts are then pointed at local
-copies (``offline_assets``). ``index.html`` shows the budgets side by side.
+copies (``offline_assets``). ``index.html`` shows the budgets side by side. SAEs at hooks with
+no residual direction (LIMe route hooks) get the page without logit panels (``route_hooks``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +20,19 @@ from jaxtyping import Int
 from sae_dashboard.data_writing_fns import save_feature_centric_vis
 from sae_dashboard.sae_vis_data import SaeVisConfig
 from sae_dashboard.sae_vis_runner import SaeVisRunner
-from sae_lens import SAE, HookedSAETransformer
+from sae_lens import SAE
 from torch import Tensor
+from transformer_lens import HookedTransformer
 
 from saelens_hierarchical.budget import at_budget
 from saelens_hierarchical.ecosystem.offline_assets import copy_scripts, localize_page
 from saelens_hierarchical.ecosystem.output_folder import atomic_folder
+from saelens_hierarchical.ecosystem.route_hooks import (
+    check_hook_width,
+    has_residual_direction,
+    layout_without_logits,
+    non_residual_hook_support,
+)
 from saelens_hierarchical.ecosystem.sae_folder import check_budgets, check_features
 
 
@@ -63,7 +72,7 @@ def _index_html(budgets: list[int], features: list[int], hook: str) -> str:
 
 def write_dashboards(
     sae: SAE,
-    model: HookedSAETransformer,
+    model: HookedTransformer,
     tokens: Int[Tensor, "batch pos"],
     budgets: Sequence[int],
     features: Sequence[int],
@@ -79,6 +88,9 @@ def write_dashboards(
     hook = sae.cfg.metadata.hook_name
     if hook not in model.hook_dict:
         raise ValueError(f"the SAE's hook_name {hook!r} is not a hook of the model")
+    residual = has_residual_direction(hook)
+    if not residual:
+        check_hook_width(sae, model, hook)
     with atomic_folder(out_dir) as tmp:
         for k in ks:
             cfg = SaeVisConfig(
@@ -88,8 +100,15 @@ def write_dashboards(
                 minibatch_size_tokens=minibatch_size_tokens,
                 device=str(tokens.device),
             )
-            with at_budget(sae, k), torch.no_grad():  # type: ignore[arg-type]
+            support = (
+                nullcontext()
+                if residual
+                else non_residual_hook_support(sae.cfg.metadata.hook_head_index)
+            )
+            with at_budget(sae, k), torch.no_grad(), support:  # type: ignore[arg-type]
                 data = SaeVisRunner(cfg).run(encoder=sae, model=model, tokens=tokens)
+            if not residual:
+                data.cfg.feature_centric_layout = layout_without_logits()
             page = tmp / page_name(k)
             save_feature_centric_vis(data, page)
             page.write_text(localize_page(page.read_text()))

@@ -8,6 +8,8 @@ import re
 import pytest
 import torch
 from ecosystem_browser import chromium_driver, console_errors, open_page, outside
+from sae_lens import TopKSAE, TopKSAEConfig
+from sae_lens.saes.sae import SAEMetadata
 from torch.testing import assert_close
 
 pytestmark = pytest.mark.ecosystem
@@ -38,7 +40,7 @@ def _feature_acts(sae, model, tokens, k):
     hook = sae.cfg.metadata.hook_name
     with torch.no_grad(), at_budget(sae, k):
         _, cache = model.run_with_cache(tokens, names_filter=[hook])
-        return sae.encode(cache[hook])  # [batch, pos, d_sae]
+        return sae.encode(cache[hook].flatten(2))  # [batch, pos, d_sae]; 4-D hooks flattened
 
 
 def _expected(acts, feature, n):
@@ -63,32 +65,39 @@ def dashboards(tmp_path_factory, default_model, token_rows, sae_dir):
     )
 
 
+def _check_pages(driver, dash, sae, model, tokens, features, shots):
+    """Each page: offline, no console error, top activations equal the SAE's at its budget."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    for k, page in dash.pages.items():
+        urls = open_page(driver, page)
+        assert outside(urls, page.parent) == [], "the page fetched from outside its folder"
+        assert any(u.endswith("/plotly.min.js") for u in urls)
+        assert console_errors(driver) == []
+        acts = _feature_acts(sae, model, tokens, k)
+        for feature in features:
+            Select(driver.find_element(By.ID, "select-0")).select_by_value(str(feature))
+            title, shown = driver.execute_script(READ_TOP_GROUP)
+            top_max, top_values = _expected(acts, feature, len(shown))
+            # the page prints 3 decimals: agreement to 1e-3 is exact up to that rounding
+            shown_max = float(re.search(r"MAX = ([\d.]+)", title).group(1))
+            assert_close(torch.tensor(shown_max), top_max, atol=1e-3, rtol=0)
+            assert_close(torch.tensor([float(v) for v in shown]), top_values, atol=1e-3, rtol=0)
+        shot = shots / f"dashboard_budget_{k}.png"
+        driver.save_screenshot(str(shot))
+        print(f"screenshot: {shot}")
+
+
 def test_every_budget_page_renders_offline_with_the_sae_top_activations_at_that_budget(
     dashboards, default_model, tmp_path
 ):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
 
     sae, tokens, features, dash = dashboards
     driver = chromium_driver()
     try:
-        for k, page in dash.pages.items():
-            urls = open_page(driver, page)
-            assert outside(urls, page.parent) == [], "the page fetched from outside its folder"
-            assert any(u.endswith("/plotly.min.js") for u in urls)
-            assert console_errors(driver) == []
-            acts = _feature_acts(sae, default_model, tokens, k)
-            for feature in features:
-                Select(driver.find_element(By.ID, "select-0")).select_by_value(str(feature))
-                title, shown = driver.execute_script(READ_TOP_GROUP)
-                top_max, top_values = _expected(acts, feature, len(shown))
-                # the page prints 3 decimals: agreement to 1e-3 is exact up to that rounding
-                shown_max = float(re.search(r"MAX = ([\d.]+)", title).group(1))
-                assert_close(torch.tensor(shown_max), top_max, atol=1e-3, rtol=0)
-                assert_close(torch.tensor([float(v) for v in shown]), top_values, atol=1e-3, rtol=0)
-            shot = tmp_path / f"dashboard_budget_{k}.png"
-            driver.save_screenshot(str(shot))
-            print(f"screenshot: {shot}")
+        _check_pages(driver, dash, sae, default_model, tokens, features, tmp_path)
         open_page(driver, dash.index)
         assert console_errors(driver) == []
         frames = driver.find_elements(By.TAG_NAME, "iframe")
@@ -97,6 +106,40 @@ def test_every_budget_page_renders_offline_with_the_sae_top_activations_at_that_
         ]
     finally:
         driver.quit()
+
+
+def test_sae_on_a_lime_route_hook_gets_pages_without_logit_panels(tmp_path):
+    from lime_lens.assets import load_tiny_dynamic_model, load_token_dataset
+
+    model = load_tiny_dynamic_model()
+    hook = "blocks.2.lime.hook_route"  # [batch, pos, n_kv 4, n_src 3]: SAELens flattens to 12
+    torch.manual_seed(0)
+    sae = TopKSAE(
+        TopKSAEConfig(
+            d_in=12,
+            d_sae=32,
+            k=4,
+            rescale_acts_by_decoder_norm=True,
+            metadata=SAEMetadata(hook_name=hook),
+        )
+    )
+    with torch.no_grad():
+        sae.W_enc.normal_()
+        sae.W_dec.div_(sae.W_dec.norm(dim=-1, keepdim=True))
+    rows = load_token_dataset("validation", context_size=64, tokenizer=model.tokenizer)
+    tokens = torch.as_tensor(rows[:32]["tokens"])
+    firing = (_feature_acts(sae, model, tokens, 2) > 0).sum((0, 1))
+    features = firing.topk(2).indices.tolist()
+    dash = write_dashboards(sae, model, tokens, [2, 4], features, tmp_path / "lime")
+    assert "NEGATIVE LOGITS" not in dash.pages[2].read_text()  # a route has no logit direction
+    driver = chromium_driver()
+    try:
+        _check_pages(driver, dash, sae, model, tokens, features, tmp_path)
+    finally:
+        driver.quit()
+    with pytest.raises(ValueError, match="SAE d_in=3 does not read hook"):
+        narrow = TopKSAE(TopKSAEConfig(d_in=3, d_sae=8, k=2, metadata=SAEMetadata(hook_name=hook)))
+        write_dashboards(narrow, model, tokens, [2], [0], tmp_path / "narrow")
 
 
 def test_pages_differ_across_budgets_as_the_sae_does(dashboards, default_model):
