@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
-from saelens_hierarchical.atomic_write import write_atomic
+from results_block import update_block
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / "results" / "htopk_pareto" / "default_adaptive"
@@ -121,15 +120,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
     args = parser.parse_args()
     block = render()
-    text = RESULTS.read_text()
-    if args.check:
-        return 0 if block in text else 1
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    write_atomic(RESULTS, text)
-    return 0
+    return update_block(RESULTS, BEGIN, END, block, args.check)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from results_block import update_block
 
 from saelens_hierarchical.atomic_write import atomic_path, write_atomic
 
@@ -228,17 +229,11 @@ def main() -> int:
     args = parser.parse_args()
     runs = load_runs()
     block = render(runs)
-    text = RESULTS.read_text()
-    if args.check:
-        return 0 if block in text else 1
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    write_atomic(RESULTS, text)
-    write_atomic(RUN_DIR / "dsae_scaling.csv", differences(runs).to_csv(index=False))
-    plot(differences(runs), runs, RUN_DIR / "dsae_scaling")
-    return 0
+    status = update_block(RESULTS, BEGIN, END, block, args.check)
+    if not args.check:
+        write_atomic(RUN_DIR / "dsae_scaling.csv", differences(runs).to_csv(index=False))
+        plot(differences(runs), runs, RUN_DIR / "dsae_scaling")
+    return status
 
 
 if __name__ == "__main__":

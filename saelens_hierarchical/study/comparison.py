@@ -8,7 +8,7 @@ difference per budget; ``run_comparison`` writes the table, the differences and 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -211,23 +211,17 @@ def results_config() -> ComparisonConfig:
 
 
 def adaptive_config() -> ComparisonConfig:
-    """K = 16 on the default model with adaptive budgets at mean L0 2..16 against fixed-k
-    hierarchical, TopK and BatchTopK at each k. 600k tokens (586 steps) let BatchTopK's
+    """``results_config()`` at K = 16 with adaptive budgets at mean L0 2..16 against fixed-k
+    hierarchical, TopK and BatchTopK at each k. Its 600k tokens (586 steps) let BatchTopK's
     threshold EMA (rate 0.01 per step in SAELens) settle, so its L0 can be checked against k."""
-    return ComparisonConfig(
-        baselines=BaselineConfig(
-            d_sae=512,
-            K=16,
-            budgets=[2, 4, 8, 16],
-            methods=("hierarchical_topk", "topk", "batchtopk"),
-            training_tokens=600_000,
-            train_batch_size_tokens=1024,
-            lr=1e-3,
-            dead_feature_window=150,
-        ),
-        sweep=SweepConfig(n_batches=4, batch_size_prompts=8),
-        adaptive_targets=[2, 4, 8, 16],
+    cfg = results_config()
+    baselines = replace(
+        cfg.baselines,
+        K=16,
+        budgets=[2, 4, 8, 16],
+        methods=("hierarchical_topk", "topk", "batchtopk"),
     )
+    return replace(cfg, baselines=baselines, adaptive_targets=[2, 4, 8, 16])
 
 
 PRESETS = {"demo": demo_config, "results": results_config, "adaptive": adaptive_config}
