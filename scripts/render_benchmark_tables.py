@@ -15,6 +15,13 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
 LIME_ROWS = {"lime-kv": "LIMe-kv", "lime-residual-dynamic": "residual-dynamic"}
 """bench_lime variant -> README row label."""
+ATTENTION_ROWS = {
+    "vanilla-explicit": "vanilla, explicit (stock TransformerLens)",
+    "vanilla-sdpa": "vanilla, fused (sdpa)",
+    "lime-kv-explicit": "LIMe-kv, explicit",
+    "lime-kv-sdpa": "LIMe-kv, fused (sdpa)",
+}
+"""bench_attention variant -> README row label."""
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -55,11 +62,28 @@ def lime_table(payloads: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def attention_table(payload: dict[str, Any]) -> str:
+    """Each TransformerLens variant / HF LlamaForCausalLM, per sequence length: medians."""
+    lines = [
+        "| seq | | forward | train step | KV-cached gen tok/s | peak train memory |",
+        "|---|---|---|---|---|---|",
+    ]
+    for seq, result in payload["seqs"].items():
+        for variant, label in ATTENTION_ROWS.items():
+            r = result["ratio_vs_hf"][variant]
+            lines.append(
+                f"| {seq} | {label} | {r['forward']:.3f} | {r['train']:.3f} "
+                f"| {r['gen']:.3f} | {r['peak_mib']:.3f} |"
+            )
+    return "\n".join(lines)
+
+
 def tables() -> dict[str, str]:
     """File name(s) -> rendered table, for the README."""
     return {
         "hierarchical_topk.json": hierarchical_topk_table(_load("hierarchical_topk.json")),
         "lime.json, lime_gqa.json": lime_table([_load("lime.json"), _load("lime_gqa.json")]),
+        "attention.json": attention_table(_load("attention.json")),
     }
 
 
