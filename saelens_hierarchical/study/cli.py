@@ -153,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="override the preset's share of final steps with the lr decaying to zero (0..1)",
     )
+    compare.add_argument("--d-sae", type=int, help="override the preset's dictionary size")
+    compare.add_argument(
+        "--paired-init",
+        action="store_const",
+        const=True,
+        help="start TopK at K from the hierarchical SAE's initial weights",
+    )
     _add_dashboard_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "dashboard":
@@ -162,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         "methods": args.methods,
         "training_tokens": args.training_tokens,
     }
-    if args.lr_decay_fraction is not None:
-        overrides["lr_decay_fraction"] = args.lr_decay_fraction
+    for key in ("lr_decay_fraction", "d_sae", "paired_init"):  # passed only when given
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
     import matplotlib
 
     from saelens_hierarchical.study.real_lm import SmolLM2Unavailable

@@ -10,7 +10,7 @@ from saelens_hierarchical.study.comparison import PRESETS, adaptive_config
 from saelens_hierarchical.study.result import ComparisonResult
 
 
-def test_lr_decay_fraction_is_passed_only_when_given(monkeypatch, tmp_path):
+def test_lr_decay_d_sae_and_paired_init_are_passed_only_when_given(monkeypatch, tmp_path):
     calls = []
     fake = ComparisonResult(
         pd.DataFrame(),
@@ -24,6 +24,8 @@ def test_lr_decay_fraction_is_passed_only_when_given(monkeypatch, tmp_path):
     assert calls[-1][1] == "adaptive" and calls[-1][3]["lr_decay_fraction"] == 0.2
     cli.main(argv)
     assert "lr_decay_fraction" not in calls[-1][3]
+    cli.main([*argv, "--d-sae", "2048", "--paired-init"])
+    assert calls[-1][3]["d_sae"] == 2048 and calls[-1][3]["paired_init"] is True
 
 
 def test_lr_decay_fraction_outside_0_1_is_refused_naming_it():
