@@ -80,6 +80,14 @@ class _ChunkedHierarchicalLoss(torch.autograd.Function):
         return grad_sae_in, grad_b_dec, grad_acts, None, grad_W_dec, None, None
 
 
+def check_chunked_args(weights: list[float], k: int, chunk: int) -> None:
+    """ValueError unless there is one weight per prefix and ``chunk`` >= 1."""
+    if len(weights) != k:
+        raise ValueError(f"weights needs one entry per prefix ({k}); got {len(weights)}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1; got {chunk}")
+
+
 def hierarchical_loss_chunked(
     sae_in: Float[torch.Tensor, "batch d_in"],
     b_dec: Float[torch.Tensor, " d_in"],
@@ -90,12 +98,7 @@ def hierarchical_loss_chunked(
     chunk: int = DEFAULT_CHUNK,
 ) -> PrefixLoss:
     """Same value and gradients as ``hierarchical_loss_reference``, memory O(B*chunk*D + B*K)."""
-    if len(weights) != acts.shape[1]:
-        raise ValueError(
-            f"weights needs one entry per prefix ({acts.shape[1]}); got {len(weights)}"
-        )
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1; got {chunk}")
+    check_chunked_args(weights, acts.shape[1], chunk)
     dtype = _common_dtype(sae_in, b_dec, acts, W_dec)
     with torch.autocast(device_type=sae_in.device.type, enabled=False):
         loss, sae_out = _ChunkedHierarchicalLoss.apply(

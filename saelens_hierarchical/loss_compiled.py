@@ -17,7 +17,11 @@ from functools import cache
 import torch
 from jaxtyping import Float, Int
 
-from saelens_hierarchical.loss_chunked import DEFAULT_CHUNK, hierarchical_loss_chunked
+from saelens_hierarchical.loss_chunked import (
+    DEFAULT_CHUNK,
+    check_chunked_args,
+    hierarchical_loss_chunked,
+)
 from saelens_hierarchical.loss_reference import PrefixLoss
 
 
@@ -37,11 +41,5 @@ def hierarchical_loss_compiled(
     chunk: int = DEFAULT_CHUNK,
 ) -> PrefixLoss:
     """``hierarchical_loss_chunked`` compiled: same value and gradients as the reference."""
-    # Checked eagerly: under fullgraph a raise inside the compiled region is a graph break.
-    if len(weights) != acts.shape[1]:
-        raise ValueError(
-            f"weights needs one entry per prefix ({acts.shape[1]}); got {len(weights)}"
-        )
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1; got {chunk}")
+    check_chunked_args(weights, acts.shape[1], chunk)  # eagerly: a clear error, not dynamo's
     return PrefixLoss(*_compiled_chunked()(sae_in, b_dec, acts, indices, W_dec, weights, chunk))

@@ -58,6 +58,16 @@ def loss_inputs(batch=7, d_in=5, d_sae=9, k=4, dtype=torch.float64, seed=0):
     return sae_in, b_dec, acts, indices, W_dec
 
 
+def loss_and_grads(fn, inputs, weights, upstream, **kwargs):
+    """A loss path's (loss, sae_out, gradients of the inputs that require them) for the
+    objective loss + <sae_out, upstream>, so the sae_out gradient path is checked too."""
+    out = fn(*inputs, weights, **kwargs)
+    grads = torch.autograd.grad(
+        out.loss + (out.sae_out * upstream).sum(), [t for t in inputs if t.requires_grad]
+    )
+    return out.loss, out.sae_out, grads
+
+
 def grads_of(module: torch.nn.Module, loss: torch.Tensor) -> dict[str, torch.Tensor]:
     """Gradients of ``loss`` for every parameter (zeros where it does not depend on one)."""
     params = dict(module.named_parameters())

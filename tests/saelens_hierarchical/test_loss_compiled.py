@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from htopk_helpers import grads_of, loss_inputs, make_sae, step_input
+from htopk_helpers import grads_of, loss_and_grads, loss_inputs, make_sae, step_input
 
 from saelens_hierarchical import hierarchical_loss_reference
 from saelens_hierarchical.loss_compiled import hierarchical_loss_compiled
@@ -20,15 +20,11 @@ def test_compiled_loss_recon_and_every_gradient_equal_reference(unchecked):
     inputs = loss_inputs(batch=16, d_in=8, d_sae=20, k=7, dtype=torch.float32)
     weights = torch.rand(7, generator=torch.Generator().manual_seed(2)).tolist()
     upstream = torch.randn(16, 8)
-    results = []
-    for fn in (hierarchical_loss_reference, hierarchical_loss_compiled):
-        out = fn(*inputs, weights)
-        total = out.loss + (out.sae_out * upstream).sum()
-        grads = torch.autograd.grad(total, [t for t in inputs if t.requires_grad])
-        results.append((out.loss, out.sae_out, grads))
-    torch.testing.assert_close(results[1][0], results[0][0])
-    torch.testing.assert_close(results[1][1], results[0][1])
-    for compiled, ref in zip(results[1][2], results[0][2], strict=True):
+    want = loss_and_grads(hierarchical_loss_reference, inputs, weights, upstream)
+    got = loss_and_grads(hierarchical_loss_compiled, inputs, weights, upstream)
+    torch.testing.assert_close(got[0], want[0])
+    torch.testing.assert_close(got[1], want[1])
+    for compiled, ref in zip(got[2], want[2], strict=True):
         torch.testing.assert_close(compiled, ref, rtol=1e-4, atol=1e-5)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from htopk_helpers import grads_of, loss_inputs, make_sae, step_input
+from htopk_helpers import grads_of, loss_and_grads, loss_inputs, make_sae, step_input
 
 from saelens_hierarchical import hierarchical_loss_reference
 from saelens_hierarchical import loss_triton as lt
@@ -27,15 +27,6 @@ def interpreter_without_cuda(monkeypatch):
 def on_device(inputs):
     """The loss inputs as leaf tensors on DEVICE (gradients kept where they were asked for)."""
     return tuple(t.detach().to(DEVICE).requires_grad_(t.requires_grad) for t in inputs)
-
-
-def run(fn, inputs, weights, upstream, **kwargs):
-    """Loss, sae_out and the gradients of (sae_in, b_dec, acts, W_dec) of loss + <sae_out, u>."""
-    out = fn(*inputs, weights, **kwargs)
-    grads = torch.autograd.grad(
-        out.loss + (out.sae_out * upstream).sum(), [t for t in inputs if t.requires_grad]
-    )
-    return out.loss, out.sae_out, grads
 
 
 # fp32 to tolerance: the kernels sum over d_in per tile and over K in walk order, the reference
@@ -77,8 +68,8 @@ def test_triton_loss_recon_and_every_gradient_equal_reference_in_fp32(shape, det
     inputs = on_device(loss_inputs(batch=batch, d_in=d_in, d_sae=d_sae, k=k, dtype=torch.float32))
     weights = torch.rand(k, generator=torch.Generator().manual_seed(3)).tolist()
     upstream = torch.randn(batch, d_in, device=DEVICE)
-    want = run(hierarchical_loss_reference, inputs, weights, upstream)
-    got = run(
+    want = loss_and_grads(hierarchical_loss_reference, inputs, weights, upstream)
+    got = loss_and_grads(
         hierarchical_loss_triton, inputs, weights, upstream,
         deterministic=deterministic, block_b=block_b, block_d=block_d,
     )  # fmt: skip
@@ -91,8 +82,8 @@ def test_triton_handles_ties_repeated_and_dead_latents_like_reference(determinis
     inputs = on_device(inputs)
     weights = [0.0, 0.5, 0.0, 0.5]  # zero-weight prefixes too
     upstream = torch.zeros(11, 40, device=DEVICE)
-    want = run(hierarchical_loss_reference, inputs, weights, upstream)
-    got = run(
+    want = loss_and_grads(hierarchical_loss_reference, inputs, weights, upstream)
+    got = loss_and_grads(
         hierarchical_loss_triton, inputs, weights, upstream,
         deterministic=deterministic, block_b=4, block_d=16,
     )  # fmt: skip
@@ -104,15 +95,15 @@ def test_deterministic_W_dec_gradient_is_bitwise_repeatable_and_follows_torch_fl
     inputs = ties_and_dead(loss_inputs(batch=13, d_in=24, d_sae=8, k=3, dtype=torch.float32), 8)
     inputs = on_device(inputs)
     weights, upstream = [1 / 3] * 3, torch.randn(13, 24, device=DEVICE)
-    first = run(hierarchical_loss_triton, inputs, weights, upstream, deterministic=True)
-    second = run(hierarchical_loss_triton, inputs, weights, upstream, deterministic=True)
+    first = loss_and_grads(hierarchical_loss_triton, inputs, weights, upstream, deterministic=True)
+    second = loss_and_grads(hierarchical_loss_triton, inputs, weights, upstream, deterministic=True)
     assert torch.equal(first[2][3], second[2][3])
     calls = []
     original = lt._sorted_scatter
     monkeypatch.setattr(lt, "_sorted_scatter", lambda *a: calls.append(1) or original(*a))
     torch.use_deterministic_algorithms(True)
     try:
-        run(hierarchical_loss_triton, inputs, weights, upstream)
+        loss_and_grads(hierarchical_loss_triton, inputs, weights, upstream)
     finally:
         torch.use_deterministic_algorithms(False)
     assert calls, "deterministic=None must follow torch.use_deterministic_algorithms"
@@ -132,8 +123,8 @@ def test_triton_low_precision_inputs_are_within_one_rounding_of_fp32_reference(d
     as_fp32 = [t.detach().float().requires_grad_(t.requires_grad) for t in low[:3]]
     as_fp32 = (*as_fp32, fp32[3], low[4].detach().float().requires_grad_(True))
     weights, upstream = [0.2] * 5, torch.randn(7, 70, device=DEVICE)
-    want = run(hierarchical_loss_reference, as_fp32, weights, upstream)
-    got = run(hierarchical_loss_triton, low, weights, upstream, block_b=4, block_d=32)
+    want = loss_and_grads(hierarchical_loss_reference, as_fp32, weights, upstream)
+    got = loss_and_grads(hierarchical_loss_triton, low, weights, upstream, block_b=4, block_d=32)
     assert got[0].dtype == got[1].dtype == torch.float32  # accumulation dtype, like "fused"
     assert [g.dtype for g in got[2]] == [dtype] * 4
     torch.testing.assert_close(got[0], want[0])
