@@ -43,7 +43,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--train-per-tier", type=int, default=50_000)
     parser.add_argument("--test-per-tier", type=int, default=1_000)
     parser.add_argument("--eval-per-tier", type=int, default=500)
-    parser.add_argument("--points", type=int, default=6)
+    parser.add_argument("--points", type=int, default=4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     return parser.parse_args()

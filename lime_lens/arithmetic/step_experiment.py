@@ -38,12 +38,13 @@ class StepRun:
     """Requested epochs over the training mixture (all tiers)."""
     arches: tuple[str, ...] = STEP_ARCHES
     seeds: tuple[int, ...] = (0,)
-    n_points: int = 6
+    n_points: int = 4
     """Evaluation points along the schedule (the last one is the end of training)."""
     eval_per_tier: int = 500
     """Held-out expressions per tier scored at each point (the first ones of each test set)."""
     time_budget_s: float | None = None
-    """Wall-clock budget for training and evaluation; None trains the requested epochs."""
+    """Wall-clock budget of the whole run (data, planning, training, evaluation); None trains the
+    requested epochs."""
     device: str = "cpu"
     shape: ModelShape = field(default_factory=lambda: ModelShape(**asdict(STEP_SHAPE)))
 
@@ -82,15 +83,18 @@ def _seconds_per_step(run: StepRun, rows: dict[str, torch.Tensor], d_vocab: int)
 
 
 def plan_steps(
-    run: StepRun, rows: dict[str, torch.Tensor], d_vocab: int, eval_s: float
+    run: StepRun, rows: dict[str, torch.Tensor], d_vocab: int, eval_s: float, spent_s: float = 0.0
 ) -> tuple[int, int]:
-    """(steps per epoch, max_steps): the requested epochs, or fewer when the budget is short."""
+    """(steps per epoch, max_steps): the requested epochs, or fewer when what is left of the budget
+    after ``spent_s`` (data, the eval estimate) and the evaluations is short."""
     per_epoch = math.ceil(rows["tokens"].shape[0] / STEP_TRAIN["batch_size"])
     wanted = max(1, round(run.epochs * per_epoch))
     if run.time_budget_s is None:
         return per_epoch, wanted
-    left = run.time_budget_s - run.n_points * eval_s
-    affordable = int(left / _seconds_per_step(run, rows, d_vocab))
+    t0 = time.time()
+    per_step = _seconds_per_step(run, rows, d_vocab)
+    left = run.time_budget_s - spent_s - (time.time() - t0) - run.n_points * eval_s
+    affordable = int(left / per_step)
     if affordable < run.n_points:
         raise ValueError(f"StepRun.time_budget_s={run.time_budget_s} leaves no time to train")
     return per_epoch, min(wanted, affordable)
@@ -129,7 +133,7 @@ def run_step_experiment(
     first = next(iter(models.values()))
     score_model(first, tests, max_new)  # an untrained model runs to max_new: an upper bound
     eval_s = (time.time() - t_eval) * len(models)
-    per_epoch, max_steps = plan_steps(run, train_rows, len(vocab), eval_s)
+    per_epoch, max_steps = plan_steps(run, train_rows, len(vocab), eval_s, time.time() - t0)
     points = sorted(
         {max(1, round(max_steps * (k + 1) / run.n_points)) for k in range(run.n_points)}
     )

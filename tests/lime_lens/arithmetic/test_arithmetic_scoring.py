@@ -83,3 +83,21 @@ def test_bad_run_settings_raise_naming_the_field():
         StepRun(task=StepTask(n_train=10, n_test=2), epochs=0.0)
     with pytest.raises(ValueError, match="max_new_tokens"):
         generate_solutions(build_model("vanilla", SMALL, 20), step_vocab(), ["1 + 2"], 0)
+
+
+def test_a_time_budget_caps_the_schedule_at_what_fits_after_setup_and_evaluations(monkeypatch):
+    from lime_lens.arithmetic import step_experiment
+
+    monkeypatch.setattr(step_experiment, "_seconds_per_step", lambda run, rows, d_vocab: 1.0)
+    rows = {"tokens": torch.zeros(128 * 50, 4, dtype=torch.long)}  # 50 steps per epoch
+    task = StepTask(n_train=10, n_test=2)
+    run = StepRun(task=task, epochs=10.0, n_points=4, time_budget_s=100.0)
+    # 100 s - 10 s spent - 4 points x 5 s of evaluation = 70 steps of 1 s (69 once the
+    # planning's own microseconds count), under 10 epochs
+    per_epoch, max_steps = step_experiment.plan_steps(run, rows, 20, eval_s=5.0, spent_s=10.0)
+    assert per_epoch == 50 and max_steps in (69, 70)
+    short = StepRun(task=task, epochs=1.0, n_points=4, time_budget_s=100.0)
+    assert step_experiment.plan_steps(short, rows, 20, eval_s=5.0, spent_s=10.0) == (50, 50)
+    tight = StepRun(task=task, epochs=1.0, n_points=4, time_budget_s=30.0)
+    with pytest.raises(ValueError, match="StepRun.time_budget_s"):
+        step_experiment.plan_steps(tight, rows, 20, eval_s=5.0, spent_s=10.0)
