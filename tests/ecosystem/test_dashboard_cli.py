@@ -25,6 +25,16 @@ def test_cli_writes_one_page_per_budget_and_an_index(sae_dir, tmp_path, capsys):
     assert f"index: {out / 'index.html'}" in capsys.readouterr().out
 
 
+def test_cli_reads_a_dataset_the_user_names(sae_dir, token_rows, tmp_path):
+    rows = token_rows.select(range(100, 108))  # other rows than the default
+    rows.save_to_disk(str(tmp_path / "rows"))
+    argv = ["dashboard", "--sae", str(sae_dir), "--budgets", "8", "--features", "1"]
+    argv += ["--dataset", str(tmp_path / "rows"), "--out", str(tmp_path / "dash")]
+    assert entry.main(argv) == 0
+    page = (tmp_path / "dash" / "budget_8.html").read_text()
+    assert "plotly.min.js" in page and "cdn.plot.ly" not in page
+
+
 @pytest.mark.parametrize(
     "flag, value, message",
     [
