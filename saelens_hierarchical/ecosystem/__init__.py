@@ -20,7 +20,10 @@ def _register_delphi_clients_without_vllm() -> None:
         return
     if importlib.util.find_spec("vllm") is not None:
         return
-    spec = importlib.util.find_spec("delphi.clients")
+    try:
+        spec = importlib.util.find_spec("delphi.clients")  # imports the parent, delphi
+    except ImportError:
+        return  # a broken delphi install: its own import error shows where it is used
     if spec is None or spec.submodule_search_locations is None:
         return
     package = types.ModuleType("delphi.clients")
