@@ -21,7 +21,16 @@ peak RSS, "step" is the peak minus the RSS before the steps, i.e. what a step ad
 The table is printed, and the same rows with their ratios to ``topk`` are written as JSON to
 ``--out`` (default ``results/benchmarks/hierarchical_topk.json``, replaced atomically).
 
+Triton (``loss_impl="triton"``) is not timed on CPU: its kernels run there only under Triton's
+interpreter, a correctness tool (about 0.15 s per latent per [16, 128] tile, so the check is
+small). ``--triton-check`` (or ``--triton-check-only``, which keeps the timed rows already in
+``--out``) runs one training step of a ``hierarchical_topk`` SAE (d_in 128, d_sae 1024, K 16,
+batch 16) with ``loss_impl="triton"`` under TRITON_INTERPRET=1 in a subprocess, and records the
+largest difference of its loss, reconstruction and every parameter gradient from the fused
+path (relative to that tensor's largest magnitude).
+
     OMP_NUM_THREADS=1 python benchmarks/bench_hierarchical_topk.py [--repeats 5] [--ks 32 64 128]
+    OMP_NUM_THREADS=1 python benchmarks/bench_hierarchical_topk.py --triton-check-only
 """
 
 from __future__ import annotations
@@ -147,6 +156,46 @@ def rows_for_k(k: int, repeats: int, variants: tuple[str, ...]) -> list[dict[str
     return rows
 
 
+CHECK_BATCH, CHECK_D_IN, CHECK_D_SAE = 16, 128, 1024
+
+
+def triton_check(k: int) -> dict[str, Any]:
+    """Run in a child with TRITON_INTERPRET=1: one training step with loss_impl triton vs fused."""
+    gen = torch.Generator().manual_seed(1)
+    sae_in = torch.randn(CHECK_BATCH, CHECK_D_IN, generator=gen)
+    dead = torch.zeros(CHECK_D_SAE, dtype=torch.bool)
+    outs = {}
+    for impl in ("fused", "triton"):
+        torch.manual_seed(0)
+        cfg = HierarchicalTopKTrainingSAEConfig(
+            d_in=CHECK_D_IN, d_sae=CHECK_D_SAE, k=k, loss_impl=impl
+        )
+        sae = HierarchicalTopKTrainingSAE(cfg)
+        start = time.perf_counter()
+        out = sae.training_forward_pass(TrainStepInput(sae_in, {}, dead, 0, False))
+        out.loss.backward()
+        grads = {n: p.grad for n, p in sae.named_parameters() if p.grad is not None}
+        outs[impl] = (out.loss, out.sae_out, grads, time.perf_counter() - start)
+
+    def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+
+    (f_loss, f_out, f_grads, f_s), (t_loss, t_out, t_grads, t_s) = outs["fused"], outs["triton"]
+    return {
+        "K": k, "batch": CHECK_BATCH, "d_in": CHECK_D_IN, "d_sae": CHECK_D_SAE,
+        "rel_diff": {"loss": rel(t_loss, f_loss), "sae_out": rel(t_out, f_out),
+                     **{f"grad_{n}": rel(t_grads[n], g) for n, g in f_grads.items()}},
+        "interpreter_step_s": t_s, "fused_step_s": f_s,
+    }  # fmt: skip
+
+
+def triton_check_in_subprocess(k: int) -> dict[str, Any]:
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    cmd = [sys.executable, __file__, "--triton-child", str(k)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def format_row(row: dict[str, Any]) -> str:
     def ratio(value: float | None, width: int) -> str:
         return f"{value:{width}.3f}" if value is not None else f"{'-':>{width}}"
@@ -158,16 +207,21 @@ def format_row(row: dict[str, Any]) -> str:
     )
 
 
-def write_json(out: Path, settings: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def write_json(
+    out: Path, settings: dict[str, Any], rows: list[dict[str, Any]], extra: dict[str, Any]
+) -> None:
     """The settings and every row (with its ratios to topk), replacing ``out`` atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(
-        out,
-        json.dumps(
-            {"benchmark": "bench_hierarchical_topk", "settings": settings, "rows": rows}, indent=2
-        )
-        + "\n",
-    )
+    payload = {"benchmark": "bench_hierarchical_topk", "settings": settings, "rows": rows}
+    write_atomic(out, json.dumps(payload | extra, indent=2) + "\n")
+
+
+def run_triton_check(k: int) -> dict[str, Any]:
+    check = triton_check_in_subprocess(k)
+    worst = max(check["rel_diff"].values())
+    print(f"triton (interpreter) vs fused, K={k}, batch {check['batch']}: largest relative "
+          f"difference {worst:.2e} over loss, sae_out and every gradient")  # fmt: skip
+    return {"triton_interpreter_check": check}
 
 
 def main() -> None:
@@ -178,10 +232,25 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="JSON file for the rows and ratios"
     )
+    parser.add_argument("--triton-check", action="store_true", help="also the Triton check")
+    parser.add_argument(
+        "--triton-check-only", action="store_true", help="only the Triton check, kept rows"
+    )
+    parser.add_argument("--triton-check-k", type=int, default=16)
     parser.add_argument("--memory-child", nargs=2, metavar=("VARIANT", "K"), help=argparse.SUPPRESS)
+    parser.add_argument("--triton-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         print(json.dumps(measure_memory(args.memory_child[0], int(args.memory_child[1]))))
+        return
+    if args.triton_child:
+        print(json.dumps(triton_check(args.triton_child)))
+        return
+    if args.triton_check_only:
+        kept = json.loads(args.out.read_text())
+        extra = run_triton_check(args.triton_check_k)
+        write_json(args.out, kept["settings"], kept["rows"], extra)
+        print(f"wrote {args.out}")
         return
     variants = tuple(args.variants)
     settings = {
@@ -212,7 +281,8 @@ def main() -> None:
         for row in rows_for_k(k, args.repeats, variants):
             print(format_row(row), flush=True)
             rows.append(row)
-    write_json(args.out, settings, rows)
+    extra = run_triton_check(args.triton_check_k) if args.triton_check else {}
+    write_json(args.out, settings, rows, extra)
     print(f"wrote {args.out}")
 
 
