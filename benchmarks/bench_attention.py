@@ -44,6 +44,7 @@ import bench_lime
 
 from lime_lens import HookedLIMeTransformer, LIMeConfig
 from lime_lens.serialization import atomic_write_text
+from lime_lens.train.architectures import ModelShape, llama_config_kwargs
 from lime_lens.vanilla_attention import use_fused_attention
 
 warnings.filterwarnings("ignore")
@@ -99,18 +100,16 @@ def build(variant: str, n_ctx: int, device: str) -> torch.nn.Module:
         )
         torch.manual_seed(0)
         return HFLlama(cfg).to(device)
-    fields = dict(
-        **s,
+    shape = ModelShape(
+        n_layers=s["n_layers"],
+        d_model=s["d_model"],
+        n_heads=s["n_heads"],
+        n_key_value_heads=None,
         d_head=s["d_model"] // s["n_heads"],
+        d_mlp=s["d_mlp"],
         n_ctx=n_ctx,
-        act_fn="silu",
-        gated_mlp=True,
-        normalization_type="RMS",
-        final_rms=True,
-        positional_embedding_type="rotary",
-        device=device,
-        seed=0,
     )
+    fields = {**llama_config_kwargs(shape, s["d_vocab"], seed=0), "device": device}
     kind, impl = variant.rsplit("-", 1)
     if kind == "vanilla":
         model = HookedTransformer(HookedTransformerConfig(**fields))
