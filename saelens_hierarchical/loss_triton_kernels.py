@@ -93,7 +93,7 @@ def segment_sum_kernel(
     i = tl.program_id(0)
     cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     cmask = cols < D
-    end = tl.load(end_ptr + i)
+    end = tl.load(end_ptr + i).to(tl.int32)  # int32 like i: one loop-bound type
     latent = tl.load(latent_ptr + i).to(tl.int64)
     acc = tl.full([BLOCK_D], 0.0, tl.float32)
     for j in range(i, end):
