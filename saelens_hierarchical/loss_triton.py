@@ -72,8 +72,8 @@ def _require_runnable(device: torch.device) -> None:
 
 
 def _kernels() -> tuple[Any, Any, Any]:
-    """(forward, backward, segment-sum) kernels, imported on first use: Triton reads
-    TRITON_INTERPRET when it is first imported, so this package's import must not import it."""
+    """(forward, backward, segment-sum) kernels, imported at the first launch: ``triton.jit``
+    reads TRITON_INTERPRET then, so the mode is the one set when a kernel first runs."""
     from saelens_hierarchical.loss_triton_kernels import (
         backward_kernel,
         forward_kernel,

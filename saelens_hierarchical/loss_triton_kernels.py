@@ -1,6 +1,7 @@
 """Triton kernels of the HierarchicalTopK prefix loss; ``loss_triton`` launches them.
 
-Imported on first use only: Triton reads TRITON_INTERPRET (CPU interpreter) at its own import.
+Imported at the first launch, not with the package: ``triton.jit`` reads TRITON_INTERPRET (run
+on CPU tensors, Triton's interpreter) when this module is imported, once per process.
 Tiles are [BLOCK_B, BLOCK_D] of (batch, d_in), masked at the edges, accumulated in fp32; the
 walk and its suffix sum are those of ``loss_fused`` (Balagansky et al., arXiv 2505.24473).
 ``@no_type_check`` keeps the runtime type checker's wrapper off the kernels' source.
