@@ -26,15 +26,22 @@ def _add(a, b):
 
 @triton.jit
 @no_type_check
-def forward_kernel(
-    x_ptr, b_ptr, a_ptr, idx_ptr, w_ptr, weight_ptr, res_ptr, out_ptr, part_ptr,
-    B, K, D, BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr,
-):  # fmt: skip
+def _tile(B, D, BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr):
+    """This program's [BLOCK_B, BLOCK_D] tile of a row-major [B, D] tensor, with its masks."""
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     rmask, cmask = rows < B, cols < D
     mask = rmask[:, None] & cmask[None, :]
-    offs = rows.to(tl.int64)[:, None] * D + cols[None, :]
+    return rows, cols, rmask, cmask, mask, rows.to(tl.int64)[:, None] * D + cols[None, :]
+
+
+@triton.jit
+@no_type_check
+def forward_kernel(
+    x_ptr, b_ptr, a_ptr, idx_ptr, w_ptr, weight_ptr, res_ptr, out_ptr, part_ptr,
+    B, K, D, BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr,
+):  # fmt: skip
+    rows, cols, rmask, cmask, mask, offs = _tile(B, D, BLOCK_B, BLOCK_D)
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     r = x - tl.load(b_ptr + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
     r = tl.where(mask, r, 0.0)
@@ -58,11 +65,7 @@ def backward_kernel(
     r_ptr, s_ptr, a_ptr, idx_ptr, w_ptr, scaled_weight_ptr, da_ptr, dw_ptr, contrib_ptr,
     B, K, D, t_lo, t_hi, ATOMIC: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr,
 ):  # fmt: skip
-    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    rmask, cmask = rows < B, cols < D
-    mask = rmask[:, None] & cmask[None, :]
-    offs = rows.to(tl.int64)[:, None] * D + cols[None, :]
+    rows, cols, rmask, cmask, mask, offs = _tile(B, D, BLOCK_B, BLOCK_D)
     r = tl.load(r_ptr + offs, mask=mask, other=0.0)  # r_{t_hi}, fp32 state
     s = tl.load(s_ptr + offs, mask=mask, other=0.0)  # G_{t_hi + 1}, fp32 state
     da_base = da_ptr + tl.program_id(1).to(tl.int64) * B * K
