@@ -71,19 +71,23 @@ def use_fused_attention(model: M, attn_impl: str = "auto") -> M:
     Call it before adding hooks: hooks already on a swapped module stay on the old one.
     """
     check_attn_impl(attn_impl)
-    for i, block in enumerate(model.blocks):
-        attn = block.attn
-        if isinstance(attn, (LIMeAttention, LIMeGroupedQueryAttention)):
+    known = (*_FUSED, SDPAAttention, SDPAGroupedQueryAttention)
+    lime = (LIMeAttention, LIMeGroupedQueryAttention)
+    for i, block in enumerate(model.blocks):  # refuse before swapping anything
+        if not isinstance(block.attn, lime) and type(block.attn) not in known:
+            raise ValueError(
+                f"blocks.{i}.attn is a {type(block.attn).__name__}; use_fused_attention handles "
+                "Attention, GroupedQueryAttention and the LIMe attention classes"
+            )
+    for block in model.blocks:
+        if isinstance(block.attn, lime):
             assert isinstance(model.cfg, LIMeConfig)  # LIMe attention is built from a LIMeConfig
             model.cfg.attn_impl = attn_impl
             continue
+        attn = block.attn
         if type(attn) in _FUSED:
             attn = block.attn = _fused_copy(attn)
-        if not isinstance(attn, (SDPAAttention, SDPAGroupedQueryAttention)):
-            raise ValueError(
-                f"blocks.{i}.attn is a {type(attn).__name__}; use_fused_attention handles "
-                "Attention, GroupedQueryAttention and the LIMe attention classes"
-            )
+        assert isinstance(attn, (SDPAAttention, SDPAGroupedQueryAttention))  # checked above
         attn.attn_impl = attn_impl
     model.setup()
     return model

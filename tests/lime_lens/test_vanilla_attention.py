@@ -9,6 +9,7 @@ from transformer_lens import HookedTransformer
 
 from lime_lens.assets.models import load_default_model
 from lime_lens.assets.pretrained import load_tiny_baseline_model
+from lime_lens.tl_internals import GroupedQueryAttention
 from lime_lens.train.architectures import ModelShape, build_model
 from lime_lens.vanilla_attention import (
     SDPAAttention,
@@ -45,6 +46,7 @@ def test_attention_classes_it_does_not_know_raise_naming_the_layer():
     model.blocks[2].attn = torch.nn.Identity()
     with pytest.raises(ValueError, match=r"blocks\.2\.attn is a Identity"):
         use_fused_attention(model)
+    assert type(model.blocks[0].attn) is GroupedQueryAttention  # refused before any swap
 
 
 def test_build_model_vanilla_is_fused_with_the_unswapped_seeded_weights():
