@@ -20,10 +20,11 @@ if [ "${1:-}" = "ecosystem" ]; then
   constraints="$(mktemp)"
   .venv/bin/python -m pip freeze --exclude-editable | grep -v ' @ ' >"$constraints"
   .venv/bin/python -m pip install -q --no-deps \
-    sae-dashboard==0.8.0 sae-bench==0.6.0 eai-delphi==0.1.3 sae-probes
+    sae-dashboard==0.8.0 sae-bench==0.6.0 eai-delphi==0.1.3 sae-probes==0.4.2
   # What they import: sae-dashboard (dataclasses-json, eindex-callum); sae-bench (collectibles,
   # scikit-learn, seaborn, tabulate, openai); delphi (orjson, aiofiles, blobfile, faiss-cpu,
-  # sentence-transformers, asyncer, fire, httpx, tiktoken); the browser test drives Chromium with selenium.
+  # sentence-transformers, asyncer, fire, httpx, tiktoken); the browser test drives Chromium
+  # with selenium.
   .venv/bin/python -m pip install -q -c "$constraints" \
     dataclasses-json eindex-callum collectibles scikit-learn seaborn tabulate openai \
     orjson aiofiles blobfile faiss-cpu sentence-transformers asyncer fire httpx tiktoken selenium
