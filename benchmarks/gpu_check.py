@@ -12,7 +12,7 @@ output tail, so one failing step keeps the others:
 2. ``benchmarks/gpu_htopk_step.py``: HierarchicalTopK training step (forward, backward, Adam)
    time and peak memory, triton / chunked / compiled / reference vs SAELens TopKTrainingSAE,
    F=65,536, D=2,304, K=32/64/128, batch 4,096, bf16 and fp32 -> DIR/htopk_step.json;
-3. ``benchmarks/gpu_lime_step.py``: LIMe forward + train step (bf16 autocast) vs vanilla
+3. ``benchmarks/gpu_lime_step.py``: LIMe forward + train step (bf16 weights) vs vanilla
    HookedTransformer at bench_lime.py's shape -> DIR/lime_step.json;
 4. ``benchmarks/bench_attention.py --device cuda --out DIR/attention.json``;
 5. ``scripts/arithmetic_paper_run.py --device cuda --time-budget-s 240 --out DIR/arithmetic``.

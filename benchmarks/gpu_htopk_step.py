@@ -41,13 +41,14 @@ from saelens_hierarchical import HierarchicalTopKTrainingSAE, HierarchicalTopKTr
 from saelens_hierarchical.atomic_write import write_atomic
 
 D_IN, D_SAE, BATCH = 2304, 65536, 4096
+DEVICE = "cuda"  # tests/test_gpu_check.py builds and steps every variant on CPU at tiny sizes
 VARIANTS = ("topk", "triton", "triton_det", "chunked", "compiled", "reference")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def build(variant: str, k: int, dtype: str) -> tuple[TrainingSAE, torch.optim.Optimizer]:
     torch.manual_seed(0)
-    common = dict(d_in=D_IN, d_sae=D_SAE, k=k, dtype=dtype, device="cuda")
+    common = dict(d_in=D_IN, d_sae=D_SAE, k=k, dtype=dtype, device=DEVICE)
     if variant == "topk":
         sae: TrainingSAE = TopKTrainingSAE(TopKTrainingSAEConfig(**common))
     else:
@@ -64,7 +65,7 @@ def build(variant: str, k: int, dtype: str) -> tuple[TrainingSAE, torch.optim.Op
 
 
 def train_step(sae: TrainingSAE, optimizer: torch.optim.Optimizer, sae_in: torch.Tensor) -> None:
-    dead = torch.zeros(D_SAE, dtype=torch.bool, device="cuda")
+    dead = torch.zeros(D_SAE, dtype=torch.bool, device=DEVICE)
     output = sae.training_forward_pass(TrainStepInput(sae_in, {}, dead, 0, False))
     output.loss.backward()
     torch.nn.utils.clip_grad_norm_(sae.parameters(), 1.0)

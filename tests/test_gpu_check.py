@@ -90,3 +90,64 @@ def test_main_writes_json_and_markdown_for_the_steps_it_ran(tmp_path, monkeypatc
     saved = json.loads((tmp_path / "gpu_check.json").read_text())
     assert saved["steps"][0]["status"] == record["steps"][0]["status"] == "ok"
     assert "hello gpu" in (tmp_path / "gpu_check.md").read_text()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_htopk_step_builds_and_steps_every_variant_but_compiled_on_cpu(monkeypatch, dtype):
+    # The GPU script's build and training step at tiny sizes: its configs (dtype, loss_impl,
+    # deterministic mode) are the ones the plugin accepts. Triton runs under its interpreter.
+    import gpu_htopk_step as step
+    import torch
+
+    monkeypatch.setattr(step, "DEVICE", "cpu")
+    monkeypatch.setattr(step, "D_IN", 24)
+    monkeypatch.setattr(step, "D_SAE", 64)
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    sae_in = torch.randn(8, 24, dtype=step.DTYPES[dtype])
+    for variant in ("topk", "triton", "triton_det", "chunked", "reference"):
+        sae, optimizer = step.build(variant, 5, dtype)
+        before = sae.W_dec.detach().clone()
+        step.train_step(sae, optimizer, sae_in)
+        assert sae.W_dec.dtype == step.DTYPES[dtype]
+        assert not torch.equal(sae.W_dec, before), variant  # Adam moved the decoder
+
+
+def test_htopk_ratios_are_over_topk_at_the_same_K_and_dtype():
+    import gpu_htopk_step as step
+
+    rows = [
+        {"K": 64, "dtype": "bfloat16", "variant": "topk", "step_ms": 8.0, "peak_mib": 100.0,
+         "step_mib": 10.0},
+        {"K": 64, "dtype": "bfloat16", "variant": "triton", "step_ms": 10.0, "peak_mib": 105.0,
+         "step_mib": 12.0},
+        {"K": 64, "dtype": "float32", "variant": "triton", "step_ms": 1.0, "peak_mib": 1.0,
+         "step_mib": 1.0},
+    ]  # fmt: skip
+    step.add_ratios(rows)
+    assert (rows[1]["time_ratio"], rows[1]["peak_ratio"], rows[1]["step_mem_ratio"]) == (
+        1.25, 1.05, 1.2,
+    )  # fmt: skip
+    assert "time_ratio" not in rows[2]  # no fp32 TopK row to divide by
+
+
+@pytest.mark.parametrize(
+    "precision",
+    [
+        "bf16",
+        pytest.param("autocast", marks=pytest.mark.xfail(
+            strict=True, raises=RuntimeError,
+            reason="LIMe-kv route_kv's in-place addmm_ mixes fp32 routes and bf16 K/V",
+        )),
+    ],
+)  # fmt: skip
+def test_lime_step_times_every_model_in_bf16_on_cpu(monkeypatch, precision):
+    import bench_lime
+    import gpu_lime_step
+
+    for name, value in bench_lime.QUICK.items():  # bench_lime's own smoke sizes
+        monkeypatch.setattr(bench_lime, name, value)
+    monkeypatch.setattr(gpu_lime_step, "DEVICE", "cpu")
+    variants = list(bench_lime.VARIANTS)
+    results = gpu_lime_step.time_models(variants, warmup=0, steps=1, precision=precision)
+    assert set(results) == set(bench_lime.VARIANTS)
+    assert all(r["forward_ms"] > 0 and r["train_ms"] > 0 for r in results.values())
