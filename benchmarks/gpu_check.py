@@ -8,7 +8,8 @@ recorded with its status (ok / failed / timeout / not available), wall time, com
 output tail, so one failing step keeps the others:
 
 1. ``pytest -m "cuda or triton"``: the CUDA-marked tests and the Triton kernel's parity tests,
-   which run natively on CUDA (tests/saelens_hierarchical/test_loss_triton.py);
+   which run natively on CUDA (tests/saelens_hierarchical/test_loss_triton.py); test modules
+   whose imports the GPU image lacks are reported as collection errors, the rest still run;
 2. ``benchmarks/gpu_htopk_step.py``: HierarchicalTopK training step (forward, backward, Adam)
    time and peak memory, triton / chunked / compiled / reference vs SAELens TopKTrainingSAE,
    F=65,536, D=2,304, K=32/64/128, batch 4,096, bf16 and fp32 -> DIR/htopk_step.json;
@@ -71,7 +72,8 @@ class Step:
 def plan(out: Path, timeouts: dict[str, int], arithmetic_budget_s: int = 240) -> list[Step]:
     py = sys.executable
     return [
-        Step("cuda tests", [py, "-m", "pytest", "-q", "-m", "cuda or triton", "tests"],
+        Step("cuda tests", [py, "-m", "pytest", "-q", "--continue-on-collection-errors",
+                            "-m", "cuda or triton", "tests"],
              timeouts["tests"]),
         Step("htopk step", [py, "benchmarks/gpu_htopk_step.py", "--out", str(out / "htopk_step.json")],
              timeouts["htopk"], str(out / "htopk_step.json")),
