@@ -19,6 +19,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from lime_lens.arithmetic.expression import exact_value
+from lime_lens.arithmetic.step_task import StepTask, draw_expressions
 from lime_lens.serialization import atomic_write_text
 
 LIME, BASELINE = "lime-kv", "vanilla"
@@ -58,6 +60,16 @@ this scale", with the epochs reached stated.
 
 def final_point(run: dict[str, Any]) -> dict[str, Any] | None:
     return run["curve"][-1] if run["curve"] else None
+
+
+def constant_answer_pct(payload: dict[str, Any], tier: str) -> float:
+    """Accuracy (%) of always answering the most common value of the scored test expressions
+    (regenerated from the task: the test set is the first expressions drawn)."""
+    n = payload["runs"][0]["curve"][-1]["tiers"][tier]["n"]
+    task = StepTask(**{**payload["task"], "n_train": 0, "n_test": n})
+    _, test = draw_expressions(task, int(tier))
+    values = [exact_value(e) for e in test]
+    return 100 * max(values.count(v) for v in set(values)) / n
 
 
 def diff_line(runs: dict[str, dict[str, Any]], tier: str) -> tuple[float, float, str]:
@@ -135,7 +147,9 @@ def render(payload: dict[str, Any], source: str, png: Path) -> str:
         f"length {payload['row_length']} tokens; {payload['steps_per_epoch']} steps per epoch.",
         f"Budget: {meta['command'].split('--time-budget-s ')[-1].split()[0] if '--time-budget-s' in meta['command'] else 'none'} s; "
         f"schedule of {payload['max_steps']} steps = {payload['epochs_planned']:.2f} epochs "
-        f"(paper: 200 epochs); reached {last['epoch']:.2f} epochs. Trainer: lr {cfg['lr']}, router lr "
+        f"(paper: 200 epochs); reached {last['epoch']:.2f} epochs = "
+        f"{last['step'] * cfg['batch_size']:,} training sequences, "
+        f"{100 * last['epoch'] / 200:.2f}% of the paper's training length. Trainer: lr {cfg['lr']}, router lr "
         f"{cfg['router_lr']}, {cfg['schedule']} decay, warmup {cfg['warmup_steps']}, batch "
         f"{cfg['batch_size']}, weight decay {cfg['weight_decay']} (router none).",
         "Parameters: " + ", ".join(f"{a} {r['n_params']:,}" for a, r in runs.items()) + ".",
@@ -149,7 +163,10 @@ def render(payload: dict[str, Any], source: str, png: Path) -> str:
     for t in tiers:
         diff, se, word = diff_line(runs, t)
         paper = f" (paper: {PAPER_N6[LIME] - PAPER_N6[BASELINE]:+.1f})" if t == "6" else ""
-        out.append(f"- N={t}: LIMe-kv - vanilla = {diff:+.1f} points (SE {se:.1f}): {word}{paper}.")
+        out.append(
+            f"- N={t}: LIMe-kv - vanilla = {diff:+.1f} points (SE {se:.1f}): {word}{paper}; "
+            f"always answering the most common value would score {constant_answer_pct(payload, t):.1f}%."
+        )
     out += ["", f"Verdict: {verdict(runs, tiers)}.", ""]
     reasons = {a: final_point(r)["tiers"][tiers[-1]]["reasons"] for a, r in runs.items()}
     out += [f"Why wrong solutions at N={tiers[-1]} were wrong (last point): {reasons}.", ""]

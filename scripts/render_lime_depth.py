@@ -170,6 +170,8 @@ def render(payload: dict[str, Any], source: str, png: Path) -> str:
         f"Reused from the reproduction (identical recipe): {reused or 'none'}. "
         f"Planned but not run (budget): {missing or 'none'}.",
         f"Recipe: shape {meta['lm_shape']} with n_layers = depth; trainer {meta['lm_train']}.",
+        "The pre-registration mentions reusing seed 2 at depth 4: the script uses the same seeds "
+        "at every depth instead (the depth-4 comparison stays balanced with the others).",
         "",
         *table(summary),
         "",
