@@ -3,9 +3,8 @@
 The models and batches of ``bench_lime.py`` (LLaMA-style, 8 layers, d_model 256, 8 heads,
 sequence 256, batch 8, same seed for every model), moved to CUDA in bfloat16 (``--precision
 bf16``, the default: weights, activations and AdamW state in bf16) or with float32 weights
-under ``torch.autocast(dtype=torch.bfloat16)`` (``--precision autocast``; LIMe-kv's in-place
-``addmm_`` in ``lime_lens/routers/kv.py:route_kv`` mixes dtypes there and fails, so it is not
-the default). Forward: ``model(tokens)`` under ``torch.no_grad``; training step: loss forward,
+under ``torch.autocast(dtype=torch.bfloat16)`` (``--precision autocast``, what the LIMe trainer
+uses on CUDA). Forward: ``model(tokens)`` under ``torch.no_grad``; training step: loss forward,
 backward, AdamW step, zero_grad. Models alternate step by step; ``--warmup`` steps, then the
 median of ``--steps`` CUDA-event timings. Peak memory: ``torch.cuda.max_memory_allocated``
 over the timed training steps of each model, measured one model at a time.

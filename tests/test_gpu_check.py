@@ -132,14 +132,8 @@ def test_htopk_ratios_are_over_topk_at_the_same_K_and_dtype():
 
 @pytest.mark.parametrize(
     "precision",
-    [
-        "bf16",
-        pytest.param("autocast", marks=pytest.mark.xfail(
-            strict=True, raises=RuntimeError,
-            reason="LIMe-kv route_kv's in-place addmm_ mixes fp32 routes and bf16 K/V",
-        )),
-    ],
-)  # fmt: skip
+    ["bf16", "autocast"],
+)
 def test_lime_step_times_every_model_in_bf16_on_cpu(monkeypatch, precision):
     import bench_lime
     import gpu_lime_step

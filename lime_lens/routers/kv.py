@@ -51,6 +51,9 @@ def route_kv(
     """
     if not torch.is_grad_enabled() or len(buffers) == 1:
         return route.reshape(route.shape[0], -1) @ torch.cat(buffers)
+    # In-place addmm_ is not autocast: under bf16 autocast the K/V buffers are bf16 while the
+    # route parameter stays fp32, so cast it as autocast casts the first GEMM's operands.
+    route = route.to(buffers[0].dtype)
     out = route[:, 0] @ buffers[0]
     for src in range(1, len(buffers)):
         out.addmm_(route[:, src], buffers[src])
