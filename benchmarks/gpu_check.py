@@ -2,8 +2,8 @@
 
     python benchmarks/gpu_check.py --out results/gpu
 
-Steps, each a subprocess with its own timeout (worst case 8.7 minutes, the arithmetic run's
-240 s budget included; ``--timeout-*`` and ``--arithmetic-budget-s`` change them); each is
+Steps, each a subprocess with its own timeout (worst case 7.7 minutes, the arithmetic run's
+120 s budget included; ``--timeout-*`` and ``--arithmetic-budget-s`` change them); each is
 recorded with its status (ok / failed / timeout / not available), wall time, command and
 output tail, so one failing step keeps the others:
 
@@ -16,7 +16,7 @@ output tail, so one failing step keeps the others:
 3. ``benchmarks/gpu_lime_step.py``: LIMe forward + train step (bf16 weights) vs vanilla
    HookedTransformer at bench_lime.py's shape -> DIR/lime_step.json;
 4. ``benchmarks/bench_attention.py --device cuda --out DIR/attention.json``;
-5. ``scripts/arithmetic_paper_run.py --device cuda --time-budget-s 240 --out DIR/arithmetic``.
+5. ``scripts/arithmetic_paper_run.py --device cuda --time-budget-s 120 --out DIR/arithmetic``.
 
 It prints and writes DIR/gpu_check.json (every step's record and the JSON its benchmark
 wrote) and DIR/gpu_check.md (rendered from that record by this script).
@@ -69,7 +69,7 @@ class Step:
     data: Any = field(default=None)
 
 
-def plan(out: Path, timeouts: dict[str, int], arithmetic_budget_s: int = 240) -> list[Step]:
+def plan(out: Path, timeouts: dict[str, int], arithmetic_budget_s: int = 120) -> list[Step]:
     py = sys.executable
     return [
         Step("cuda tests", [py, "-m", "pytest", "-q", "--continue-on-collection-errors",
@@ -186,10 +186,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for the JSON and markdown")
     parser.add_argument("--only", nargs="+", metavar="STEP", help="run only these steps (by name)")
-    parser.add_argument("--arithmetic-budget-s", type=int, default=240,
+    parser.add_argument("--arithmetic-budget-s", type=int, default=120,
                         help="--time-budget-s passed to the arithmetic run")  # fmt: skip
-    # Worst case 90 + 110 + 30 + 30 + (240 + 20) s = 8.7 min; the steps usually end earlier.
-    for name, default in (("tests", 90), ("htopk", 110), ("lime", 30), ("attention", 30),
+    # Worst case 90 + 110 + 45 + 75 + (120 + 20) s = 7.7 min; the steps usually end earlier.
+    for name, default in (("tests", 90), ("htopk", 110), ("lime", 45), ("attention", 75),
                           ("arithmetic", 20)):  # fmt: skip
         help_text = "seconds" + (" beyond its budget" if name == "arithmetic" else "")
         parser.add_argument(f"--timeout-{name}", type=int, default=default, help=help_text)

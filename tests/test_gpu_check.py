@@ -39,7 +39,7 @@ def test_help_documents_the_one_command_and_the_wheelhouse(capsys):
     assert "pip install -q --no-index --no-deps" in text
     assert "scripts/build_gpu_wheels.sh" in text
     args = gpu_check.parse_args(["--out", "x", "--timeout-htopk", "5"])
-    assert (args.out, args.timeout_htopk, args.arithmetic_budget_s) == (Path("x"), 5, 240)
+    assert (args.out, args.timeout_htopk, args.arithmetic_budget_s) == (Path("x"), 5, 120)
 
 
 def test_steps_record_ok_failed_timeout_and_missing_script_without_stopping(tmp_path):
