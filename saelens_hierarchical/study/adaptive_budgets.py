@@ -90,15 +90,17 @@ def sweep_adaptive(
 ) -> pd.DataFrame:
     """One row per (rule, target mean L0): ``sweep.evaluate`` metrics plus budget statistics.
 
-    The evaluation reads the first ``n_batches * batch_size_prompts`` rows of ``dataset``;
-    calibration uses the same number of rows right after them.
+    With n = ``n_batches * batch_size_prompts``, ``run_evals`` reads rows 0..n-1 of ``dataset``
+    for the spliced CE/KL metrics and the next n rows for EV and L0; calibration uses the n rows
+    after those, which no metric reads, and the budget statistics use the first 2n rows.
     """
     hook = str(sae.cfg.metadata.hook_name)
     n = cfg.n_batches * cfg.batch_size_prompts
-    if len(dataset) < 2 * n:
-        raise ValueError(f"dataset has {len(dataset)} rows; adaptive sweeps need 2 x {n}")
-    held_out = hook_activations(model, dataset.select(range(n)), hook, cfg.context_size)
-    calibration = hook_activations(model, dataset.select(range(n, 2 * n)), hook, cfg.context_size)
+    if len(dataset) < 3 * n:
+        raise ValueError(f"dataset has {len(dataset)} rows; adaptive sweeps need 3 x {n}")
+    held_out = hook_activations(model, dataset.select(range(2 * n)), hook, cfg.context_size)
+    unread = dataset.select(range(2 * n, 3 * n))
+    calibration = hook_activations(model, unread, hook, cfg.context_size)
     big_k = max_budget(sae)  # type: ignore[arg-type]
     rows = []
     for method, rule_type in ADAPTIVE_RULES.items():
@@ -114,6 +116,7 @@ def sweep_adaptive(
                 report = cap_report(sae, to_jumprelu(sae, rule), held_out, rule)  # type: ignore[arg-type]
                 row["jumprelu_share_over_k"] = report.fraction_over_k
                 row["jumprelu_l0"] = report.mean_l0_uncapped
+                row["capped_l0"] = report.mean_l0_capped
                 row["jumprelu_explained_variance"] = report.explained_variance_uncapped
                 row["capped_explained_variance"] = report.explained_variance_capped
             rows.append(row)

@@ -49,18 +49,19 @@ def test_adaptive_view_encodes_any_leading_dims_like_the_flat_api():
 
 def test_sweep_adaptive_hits_each_target_on_held_out_rows_and_reports_budgets():
     sae, model = _sae(), tiny_model()
-    table = sweep_adaptive(sae, model, token_dataset(8, seed=1), [1, 2, 3], SWEEP)  # type: ignore[arg-type]
+    table = sweep_adaptive(sae, model, token_dataset(12, seed=1), [1, 2, 3], SWEEP)  # type: ignore[arg-type]
     assert sorted(set(table["method"])) == sorted(ADAPTIVE_RULES)
-    # calibrated on 4 other rows (60 tokens): held-out mean L0 within 0.75 of the target
+    # calibrated on 4 rows no metric reads (60 tokens): held-out mean L0 within 0.75 of the target
     assert ((table["l0"] - table["budget"]).abs() <= 0.75).all(), table[["method", "budget", "l0"]]
     assert (table["k_max"] <= 4).all()
     threshold = table[table["method"] == "adaptive_threshold"]
-    assert (threshold["jumprelu_l0"] >= threshold["l0"] - 1e-6).all()
+    # the uncapped export fires a superset of the capped rule's latents on the same tokens
+    assert (threshold["jumprelu_l0"] >= threshold["capped_l0"]).all()
 
 
 def test_sweep_adaptive_refuses_a_dataset_without_calibration_rows():
-    with pytest.raises(ValueError, match="dataset has 6 rows; adaptive sweeps need 2 x 4"):
-        sweep_adaptive(_sae(), tiny_model(), token_dataset(6), [2], SWEEP)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dataset has 11 rows; adaptive sweeps need 3 x 4"):
+        sweep_adaptive(_sae(), tiny_model(), token_dataset(11), [2], SWEEP)  # type: ignore[arg-type]
 
 
 def test_adaptive_targets_outside_1_to_K_are_refused_naming_the_field():
