@@ -142,8 +142,8 @@ def plot(diffs: pd.DataFrame, runs: list[dict], stem: Path) -> None:
     for col, (column, title) in enumerate(panels):
         for k, rows in diffs.groupby("k"):
             mean = rows.groupby("ratio")[column].mean()
-            axes[col].plot(mean.index, mean.values, marker="o", label=f"k={k}")
-            axes[col].scatter(rows["ratio"], rows[column], s=10, alpha=0.5)
+            (line,) = axes[col].plot(mean.index, mean.values, marker="o", label=f"k={k}")
+            axes[col].scatter(rows["ratio"], rows[column], s=10, alpha=0.5, color=line.get_color())
             web.add_trace(
                 go.Scatter(x=mean.index, y=mean.values, name=f"{column} k={k}"), 1, col + 1
             )
@@ -160,7 +160,7 @@ def plot(diffs: pd.DataFrame, runs: list[dict], stem: Path) -> None:
             web.add_trace(go.Scatter(x=curve["samples"], y=curve[method], name=name), 1, 3)
     axes[2].set_ylim(0.3, 1.0)
     axes[2].set_xlabel("training samples")
-    axes[2].set_title("EV at K=16 on 4,096 held-out samples (seed 0; dotted: TopK at K)")
+    axes[2].set_title("EV at K, 4,096 held-out samples (seed 0; dotted: TopK at K)", fontsize=9)
     axes[2].legend(fontsize=6)
     fig.tight_layout()
     try:
