@@ -96,7 +96,7 @@ def render(run_dir: Path = RUN_DIR) -> str:
     record = json.loads((run_dir / "comparison.json").read_text())
     run = json.loads((run_dir / "run.json").read_text())
     table = pd.DataFrame(record["rows"])
-    batchtopk = table[table["method"] == "batchtopk"]
+    batchtopk = table[table["method"] == "batchtopk"].sort_values("budget")
     l0_vs_k = ", ".join(f"k={r.budget}: {r.l0:.2f}" for r in batchtopk.itertuples())
     return "\n".join(
         [
