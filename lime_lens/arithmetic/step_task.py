@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +36,8 @@ Node = int | tuple[str, Any, Any]
 class StepTask:
     """Which expressions exist and how each tier's train/test sets are drawn (module docstring)."""
 
-    n_operands: tuple[int, ...] = (4, 5, 6)
-    """The tiers: operand counts N (each >= 2). Paper: 4, 5 and 6."""
+    n_operands: Sequence[int] = (4, 5, 6)
+    """The tiers: operand counts N (each >= 2; stored as a tuple, a JSON list is accepted). Paper: 4, 5 and 6."""
     min_operand: int = 1
     """Smallest operand (>= 0)."""
     max_operand: int = 9

@@ -156,3 +156,12 @@ def test_asking_for_more_unique_expressions_than_the_constraints_allow_raises():
     task = StepTask(n_operands=(2,), operators="+", max_operand=2, max_value=3, n_train=3, n_test=1)
     with pytest.raises(ValueError, match="n_train \\+ n_test"):
         draw_expressions(task, 2)
+
+
+def test_a_task_survives_a_json_round_trip():
+    import dataclasses
+    import json
+
+    task = StepTask(n_operands=(4, 6), n_train=10, n_test=3, seed=2)
+    again = StepTask(**json.loads(json.dumps(dataclasses.asdict(task))))
+    assert again == task and again.n_operands == (4, 6)
