@@ -65,17 +65,28 @@ def final_point(run: dict[str, Any]) -> dict[str, Any] | None:
 def constant_answer_pct(payload: dict[str, Any], tier: str) -> float:
     """Accuracy (%) of always answering the most common value of the scored test expressions
     (regenerated from the task: the test set is the first expressions drawn)."""
-    n = payload["runs"][0]["curve"][-1]["tiers"][tier]["n"]
+    n = payload["runs"][0]["curve"][-1]["tiers"][tier]["n"]  # every seed scores the same ones
     task = StepTask(**{**payload["task"], "n_train": 0, "n_test": n})
     _, test = draw_expressions(task, int(tier))
     values = [exact_value(e) for e in test]
     return 100 * max(values.count(v) for v in set(values)) / n
 
 
-def diff_line(runs: dict[str, dict[str, Any]], tier: str) -> tuple[float, float, str]:
-    """LIMe minus vanilla accuracy (points) at the last common point, its SE and the verdict."""
-    a, b = final_point(runs[LIME])["tiers"][tier], final_point(runs[BASELINE])["tiers"][tier]
-    p1, p2, n1, n2 = a["accuracy"], b["accuracy"], a["n"], b["n"]
+Runs = dict[str, list[dict[str, Any]]]
+"""arch -> its runs (one per seed) that reached the last point."""
+
+
+def pooled(runs: list[dict[str, Any]], tier: str) -> tuple[float, int]:
+    """Accuracy at the last point over every seed's scored expressions, and their number."""
+    finals = [final_point(r)["tiers"][tier] for r in runs]
+    n = sum(f["n"] for f in finals)
+    return sum(f["accuracy"] * f["n"] for f in finals) / n, n
+
+
+def diff_line(runs: Runs, tier: str) -> tuple[float, float, str]:
+    """LIMe minus vanilla accuracy (points) at the last point, pooled over seeds; its binomial SE
+    (test-sampling noise of the pooled expressions) and the verdict."""
+    (p1, n1), (p2, n2) = pooled(runs[LIME], tier), pooled(runs[BASELINE], tier)
     se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
     diff = p1 - p2
     if se == 0 or abs(diff) <= 2 * se:
@@ -95,14 +106,18 @@ def curve_table(run: dict[str, Any], tiers: list[str]) -> list[str]:
     return lines
 
 
-def plot_curves(runs: dict[str, dict[str, Any]], tiers: list[str], png: Path) -> None:
+def plot_curves(runs: Runs, tiers: list[str], png: Path) -> None:
+    """Mean over seeds at every point (the seeds share one schedule)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for arch, run in runs.items():
+    for arch, mine in runs.items():
         style = "-" if arch == LIME else "--"
         for t in tiers:
-            epochs = [p["epoch"] for p in run["curve"]]
+            epochs = [p["epoch"] for p in mine[0]["curve"]]
             for ax, key in zip(axes, ("accuracy", "step_accuracy"), strict=True):
-                ys = [100 * p["tiers"][t][key] for p in run["curve"]]
+                ys = [
+                    100 * sum(r["curve"][i]["tiers"][t][key] for r in mine) / len(mine)
+                    for i in range(len(epochs))
+                ]
                 ax.plot(epochs, ys, style, marker="o", label=f"{arch} N={t}")
     axes[0].set_ylabel("final-answer accuracy (%)")
     axes[1].set_ylabel("steps right before the first wrong one (%)")
@@ -113,10 +128,10 @@ def plot_curves(runs: dict[str, dict[str, Any]], tiers: list[str], png: Path) ->
     fig.savefig(png, dpi=110)
 
 
-def verdict(runs: dict[str, dict[str, Any]], tiers: list[str]) -> str:
+def verdict(runs: Runs, tiers: list[str]) -> str:
     hard = [t for t in ("5", "6") if t in tiers]
     outcomes = {t: diff_line(runs, t)[2] for t in hard}
-    best_n6 = max(100 * final_point(r)["tiers"][tiers[-1]]["accuracy"] for r in runs.values())
+    best_n6 = max(100 * pooled(mine, tiers[-1])[0] for mine in runs.values())
     if hard and all(o == "LIMe-kv ahead" for o in outcomes.values()):
         return "supported at this scale (LIMe-kv ahead and resolved at 5 and 6 operands)"
     if best_n6 >= 20 and outcomes.get(tiers[-1]) != "LIMe-kv ahead":
@@ -126,16 +141,19 @@ def verdict(runs: dict[str, dict[str, Any]], tiers: list[str]) -> str:
 
 def render(payload: dict[str, Any], source: str, png: Path) -> str:
     meta = payload["meta"]
-    runs = {
-        r["arch"]: r
-        for r in payload["runs"]
-        if r["seed"] == min(s["seed"] for s in payload["runs"])
+    n_points = len(payload["points"])
+    runs: Runs = {
+        arch: sorted(
+            (r for r in payload["runs"] if r["arch"] == arch and len(r["curve"]) == n_points),
+            key=lambda r: r["seed"],
+        )
+        for arch in (LIME, BASELINE)
     }
     out = [PREREGISTRATION, "## Results", ""]
-    if not all(r["curve"] for r in runs.values()):
-        return "\n".join([*out, "No evaluation point has finished yet.", ""])
-    tiers = sorted(final_point(next(iter(runs.values())))["tiers"], key=int)
-    last = final_point(runs[LIME])
+    if not all(runs.values()):
+        return "\n".join([*out, "No run has reached the end of its schedule yet.", ""])
+    tiers = sorted(final_point(runs[LIME][0])["tiers"], key=int)
+    last = final_point(runs[LIME][0])
     cfg = payload["train_config"]
     out += [
         f"Produced by `{meta['command']}` on {meta['device']} ({meta['device_name']}, torch "
@@ -152,14 +170,22 @@ def render(payload: dict[str, Any], source: str, png: Path) -> str:
         f"{100 * last['epoch'] / 200:.2f}% of the paper's training length. Trainer: lr {cfg['lr']}, router lr "
         f"{cfg['router_lr']}, {cfg['schedule']} decay, warmup {cfg['warmup_steps']}, batch "
         f"{cfg['batch_size']}, weight decay {cfg['weight_decay']} (router none).",
-        "Parameters: " + ", ".join(f"{a} {r['n_params']:,}" for a, r in runs.items()) + ".",
+        "Parameters: " + ", ".join(f"{a} {r[0]['n_params']:,}" for a, r in runs.items()) + ".",
+        *[
+            f"Seeds {extra['seeds']}: `{extra['command']}` (the same schedule, run afterwards; "
+            f"load average {extra['load_average_start'][0]:.2f} at its start)."
+            for extra in payload.get("more_seeds", [])
+        ],
+        f"Seeds at the last point: { {a: [r['seed'] for r in mine] for a, mine in runs.items()} }; "
+        "the curves show the mean over seeds.",
         "",
         f"![accuracy curves]({png.name})",
         "",
     ]
-    for arch, run in runs.items():
-        out += [f"### {arch} (seed {run['seed']})", "", *curve_table(run, tiers), ""]
-    out += ["### Comparison at the last point", ""]
+    for arch, mine in runs.items():
+        for run in mine:
+            out += [f"### {arch} (seed {run['seed']})", "", *curve_table(run, tiers), ""]
+    out += ["### Comparison at the last point (pooled over seeds)", ""]
     for t in tiers:
         diff, se, word = diff_line(runs, t)
         paper = f" (paper: {PAPER_N6[LIME] - PAPER_N6[BASELINE]:+.1f})" if t == "6" else ""
@@ -168,7 +194,11 @@ def render(payload: dict[str, Any], source: str, png: Path) -> str:
             f"always answering the most common value would score {constant_answer_pct(payload, t):.1f}%."
         )
     out += ["", f"Verdict: {verdict(runs, tiers)}.", ""]
-    reasons = {a: final_point(r)["tiers"][tiers[-1]]["reasons"] for a, r in runs.items()}
+    reasons = {
+        f"{a} seed {r['seed']}": final_point(r)["tiers"][tiers[-1]]["reasons"]
+        for a, mine in runs.items()
+        for r in mine
+    }
     out += [f"Why wrong solutions at N={tiers[-1]} were wrong (last point): {reasons}.", ""]
     plot_curves(runs, tiers, png)
     return "\n".join(out)
