@@ -45,6 +45,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from lime_lens import HookedLIMeTransformer, LIMeConfig
 from lime_lens.serialization import atomic_write_text
+from lime_lens.vanilla_attention import use_fused_attention
 
 warnings.filterwarnings("ignore")
 N_LAYERS, D_MODEL, N_HEADS, SEQ, BATCH, D_VOCAB = 8, 256, 8, 256, 8, 4096
@@ -79,8 +80,8 @@ def build(variant: str, n_kv_heads: int | None) -> HookedTransformer:
         seed=0,
     )
     mode = VARIANTS[variant]
-    if mode is None:
-        return HookedTransformer(HookedTransformerConfig(**fields))
+    if mode is None:  # the fused path, as LIMe's default "auto" (SDPA when no pattern hook)
+        return use_fused_attention(HookedTransformer(HookedTransformerConfig(**fields)))
     return HookedLIMeTransformer(LIMeConfig(**fields, lime_mode=mode[0], lime_lookup=mode[1]))
 
 

@@ -79,6 +79,17 @@ def test_inference_path_concatenating_the_buffer_equals_the_training_path():
     assert_close(inference, route_kv(route.requires_grad_(), buffers).detach())
 
 
+def test_long_prompt_without_grad_walks_the_layers_and_equals_one_concatenated_gemm():
+    from lime_lens.routers.kv import CAT_MAX_COLUMNS
+
+    n = CAT_MAX_COLUMNS + 8  # past the concatenation limit: the per-layer addmm_ walk
+    buffers = [torch.randn(2, n) for _ in range(3)]
+    route = torch.randn(2, 3, 2)
+    with torch.no_grad():
+        walked = route_kv(route, buffers)
+    assert_close(walked, route.reshape(2, -1) @ torch.cat(buffers))
+
+
 def test_router_uses_per_prompt_routes_when_a_hook_makes_them_differ():
     cfg = llama_cfg()
     router = KVStaticRouter(cfg, layer=1)
