@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from render_lime_depth import render, summarise  # scripts/, see conftest.py
+from render_lime_depth import MATCHED, render, summarise  # scripts/, see conftest.py
 
 RESULT = Path(__file__).resolve().parents[3] / "results" / "lime_depth.json"
 
@@ -18,7 +18,7 @@ def payload():
 def test_the_committed_report_is_the_rendering_of_the_committed_json(payload, tmp_path):
     committed = RESULT.with_suffix(".md").read_text()
     assert (
-        render(copy.deepcopy(payload), "results/lime_depth.json", tmp_path / "r.png") == committed
+        render(copy.deepcopy(payload), "results/lime_depth.json", tmp_path / "lime_depth_routing.png") == committed
     )
 
 
@@ -37,8 +37,16 @@ def test_the_difference_per_depth_is_lime_minus_vanilla_of_the_raw_runs(payload)
         )
 
 
-def test_every_depth_compares_models_with_equal_parameters_within_one_percent(payload):
-    for row in summarise(payload["runs"]).values():
-        if "diff" in row:
-            a, b = row["lime-kv"]["n_params"], row["vanilla"]["n_params"]
-            assert abs(a - b) / min(a, b) < 0.01
+def test_every_depth_has_a_comparison_with_parameters_within_one_percent(payload):
+    """Where the reproduction's matching rule leaves a gap over 1%, a re-run matched to LIMe-kv
+    alone (same seeds) is in the JSON and within 1%."""
+    plain, matched = summarise(payload["runs"]), summarise(payload["runs"], MATCHED)
+    for depth, row in plain.items():
+        if "diff" not in row:
+            continue
+        lime = row["lime-kv"]["n_params"]
+        if abs(row["vanilla"]["n_params"] - lime) / lime < 0.01:
+            continue
+        rerun = matched[depth][MATCHED]
+        assert abs(rerun["n_params"] - lime) / lime < 0.01
+        assert rerun["seeds"] == row["vanilla"]["seeds"]
