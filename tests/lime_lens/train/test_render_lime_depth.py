@@ -18,7 +18,10 @@ def payload():
 def test_the_committed_report_is_the_rendering_of_the_committed_json(payload, tmp_path):
     committed = RESULT.with_suffix(".md").read_text()
     assert (
-        render(copy.deepcopy(payload), "results/lime_depth.json", tmp_path / "lime_depth_routing.png") == committed
+        render(
+            copy.deepcopy(payload), "results/lime_depth.json", tmp_path / "lime_depth_routing.png"
+        )
+        == committed
     )
 
 
