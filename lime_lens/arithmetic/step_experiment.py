@@ -14,7 +14,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,9 @@ def run_step_experiment(
     first = next(iter(models.values()))
     score_model(first, tests, max_new)  # an untrained model runs to max_new: an upper bound
     eval_s = (time.time() - t_eval) * len(models)
+    if run.time_budget_s is not None:  # evaluations may take at most half of what is left
+        left = run.time_budget_s - (time.time() - t0)
+        run = replace(run, n_points=max(1, min(run.n_points, int(0.5 * left / eval_s))))
     per_epoch, max_steps = plan_steps(run, train_rows, len(vocab), eval_s, time.time() - t0)
     points = sorted(
         {max(1, round(max_steps * (k + 1) / run.n_points)) for k in range(run.n_points)}
