@@ -10,8 +10,8 @@ Layers:
 - SAE plugin core: every module directly in ``saelens_hierarchical/`` except ``__main__`` (the
   CLI entry, which dispatches to the study).
 - LIMe plugin core: every module directly in ``lime_lens/`` and the ``lime_lens.routers`` package.
-- Studies: ``saelens_hierarchical.study``; ``lime_lens.train``, ``.analysis``, ``.arithmetic`` and
-  ``.assets``. They may import the cores, never the reverse; neither core imports the other package.
+- Studies: ``saelens_hierarchical.study`` and ``.ecosystem``; ``lime_lens.train``, ``.analysis``,
+  ``.arithmetic`` and ``.assets``. They may import the cores, never the reverse; neither core imports the other package.
 """
 
 from __future__ import annotations

@@ -63,4 +63,7 @@ def test_the_cli_writes_the_report_next_to_the_json_by_default(payload, tmp_path
     (tmp_path / "lime_reproduction.json").write_text(json.dumps(payload))
     main([str(tmp_path / "lime_reproduction.json")])
     text = (tmp_path / "lime_reproduction.md").read_text()
-    assert text.startswith("# LIMe at small scale on CPU: language modelling (within seed noise)") and "5.6674 +- 0.0280" in text
+    assert (
+        text.startswith("# LIMe at small scale on CPU: language modelling (within seed noise)")
+        and "5.6674 +- 0.0280" in text
+    )
