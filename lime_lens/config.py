@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from transformer_lens import HookedTransformerConfig
 
@@ -84,6 +84,16 @@ class LIMeConfig(HookedTransformerConfig):
                 f"original_architecture={self.original_architecture!r} is post-norm; "
                 "LIMe blocks are pre-norm"
             )
+
+    def vanilla_config(self) -> HookedTransformerConfig:
+        """The same architecture without LIMe: the HookedTransformerConfig that one-hot routes on
+        each layer's own K/V reduce this model to (§4). Drops every field LIMeConfig adds
+        (``lime_*``, ``attn_impl``) and the derived ``n_params``."""
+        own = {f.name for f in fields(LIMeConfig)} - {
+            f.name for f in fields(HookedTransformerConfig)
+        }
+        kept = {k: v for k, v in self.to_dict().items() if k not in own and k != "n_params"}
+        return HookedTransformerConfig(**kept)
 
     @property
     def n_kv_heads(self) -> int:

@@ -94,10 +94,7 @@ def tokens(batch: int = 2, pos: int = 12, seed: int = 0) -> torch.Tensor:
 
 def vanilla_twin(model: HookedLIMeTransformer) -> HookedTransformer:
     """A plain HookedTransformer with the same config and every non-router weight copied."""
-    fields = {
-        k: v for k, v in model.cfg.to_dict().items() if k not in LIME_FIELDS and k != "n_params"
-    }
-    vanilla = HookedTransformer(HookedTransformerConfig(**fields)).eval()
+    vanilla = HookedTransformer(model.cfg.vanilla_config()).eval()
     state = {k: v for k, v in model.state_dict().items() if ".lime." not in k}
     vanilla.load_state_dict(state, strict=True)
     return vanilla

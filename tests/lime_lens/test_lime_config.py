@@ -63,3 +63,15 @@ def test_config_survives_json_round_trip(build_cfg):
     again = config_from_json_dict(LIMeConfig, config_to_json_dict(cfg))
     assert isinstance(again, LIMeConfig)
     assert config_to_json_dict(again) == config_to_json_dict(cfg)
+
+
+def test_vanilla_config_is_the_same_architecture_without_lime_fields():
+    from dataclasses import fields
+
+    from transformer_lens import HookedTransformerConfig
+
+    cfg = llama_cfg(attn_impl="explicit", lime_sources="last_j", lime_sources_j=3)
+    vanilla = cfg.vanilla_config()
+    assert type(vanilla) is HookedTransformerConfig
+    shared = [f.name for f in fields(HookedTransformerConfig) if f.name != "n_params"]
+    assert {n: getattr(vanilla, n) for n in shared} == {n: getattr(cfg, n) for n in shared}
