@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-# The tiny random model and token data are the issue-4 tests' builders, shared, not copied.
+# The tiny random model and token data are the comparison tests' builders, shared, not copied.
 from comparison_helpers import CTX, D_MODEL, HOOK, tiny_model, token_dataset  # noqa: F401
 from sae_lens import LanguageModelSAERunnerConfig, LoggingConfig
 from sae_lens.saes.sae import TrainStepInput
