@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -143,12 +142,7 @@ def time_seq(seq: int, batch: int, repeats: int, new_tokens: int, device: str) -
                 runs[v]["forward"].append(fwd)
                 runs[v]["train"].append(step)
                 runs[v]["gen"].append(batch * new_tokens / gen)
-    out = {}
-    for v, r in runs.items():
-        out[v] = {k: statistics.median(xs) for k, xs in r.items()}
-        out[v] |= {f"{k}_best": (max if k == "gen" else min)(xs) for k, xs in r.items()}
-        out[v] |= {f"{k}_all": xs for k, xs in r.items()}
-    return out
+    return bench_lime.summarize(runs, keep_all=True)
 
 
 def memory_child(variant: str, seq: int, batch: int, device: str) -> dict:

@@ -39,6 +39,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
@@ -143,10 +144,20 @@ def time_all(
                 results[v]["forward"].append(fwd)
                 results[v]["train"].append(step)
                 results[v]["gen"].append(BATCH * new_tokens / gen)
-    summary = {}
+    return summarize(results)
+
+
+def summarize(
+    results: dict[str, dict[str, list[float]]], keep_all: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Per variant and measure: the median, the best (fastest time, highest tokens/s for "gen")
+    and, with ``keep_all``, every timed repeat."""
+    summary: dict[str, dict[str, Any]] = {}
     for v, r in results.items():
         summary[v] = {k: statistics.median(xs) for k, xs in r.items()}
         summary[v] |= {f"{k}_best": (max if k == "gen" else min)(xs) for k, xs in r.items()}
+        if keep_all:
+            summary[v] |= {f"{k}_all": xs for k, xs in r.items()}
     return summary
 
 

@@ -110,9 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.smoke_steps is not None:  # the recipe differs, so nothing is reused
-        tiny_lime_recipe.TINY_TRAIN.update(
-            max_steps=args.smoke_steps, warmup_steps=1, eval_interval=0
-        )
+        tiny_lime_recipe.use_smoke_steps(args.smoke_steps)
     meta = {
         "command": shlex.join(
             ["OMP_NUM_THREADS=1", "nice", "python", "scripts/lime_ablation.py", *sys.argv[1:]]

@@ -86,9 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.smoke_steps is not None:  # the recipe differs, so nothing is reused
-        tiny_lime_recipe.TINY_TRAIN.update(
-            max_steps=args.smoke_steps, warmup_steps=1, eval_interval=0
-        )
+        tiny_lime_recipe.use_smoke_steps(args.smoke_steps)
     stored = json.loads(REPRODUCTION.read_text())["runs"] if REPRODUCTION.is_file() else []
     planned = [(a, d, s) for d in args.depths for s in args.seeds for a in ARCHES]
     meta: dict[str, Any] = {

@@ -37,6 +37,12 @@ MATCHED_ARCHES = ("lime-kv", "lime-residual-dynamic")
 """The LIMe variants whose parameter counts the baseline is matched to."""
 
 
+def use_smoke_steps(steps: int) -> None:
+    """Shrink TINY_TRAIN in place to a ``steps``-step smoke run (a different recipe: a script that
+    calls this must not reuse stored runs, and its numbers are never results)."""
+    TINY_TRAIN.update(max_steps=steps, warmup_steps=1, eval_interval=0)
+
+
 def matched_baseline_shape(
     d_vocab: int, lime_arches: tuple[str, ...] = MATCHED_ARCHES
 ) -> dict[str, Any]:
