@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import fields
 from typing import Any
 
 import torch
-from transformer_lens import HookedTransformer, HookedTransformerConfig
+from transformer_lens import HookedTransformer
 
 from lime_lens import HookedLIMeTransformer, LIMeConfig
 
@@ -15,10 +14,6 @@ warnings.filterwarnings("ignore", message=".*HookedTransformer.*deprecated.*")
 
 D_VOCAB = 61
 MODES = [("kv", "static"), ("residual", "static"), ("residual", "dynamic"), ("residual", "top_p")]
-LIME_FIELDS = tuple(
-    sorted({f.name for f in fields(LIMeConfig)} - {f.name for f in fields(HookedTransformerConfig)})
-)
-"""The fields LIMeConfig adds to HookedTransformerConfig (lime_*, attn_impl)."""
 
 
 def llama_cfg(**overrides: Any) -> LIMeConfig:
