@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 from datasets import Array2D, Dataset, Features, Sequence, Value
-from sae_lens import ActivationsStore
+from jaxtyping import Float
+from sae_lens import SAE, ActivationsStore
 from sae_lens.cache_activations_runner import CacheActivationsRunner
 from sae_lens.config import CacheActivationsRunnerConfig
 from transformer_lens import HookedTransformer
@@ -55,6 +56,27 @@ def hook_width(model: HookedTransformer, hook_name: str, hook_head_index: int | 
             f"[0, {trailing[0] if len(trailing) == 2 else 0}); {hook_name!r} has shape {shapes[0]}"
         )
     return trailing[1]
+
+
+def check_hook_width(sae: SAE, model: HookedTransformer) -> None:
+    """ValueError unless the SAE reads its hook as SAELens stores it (flattened or one head)."""
+    hook_name, head = sae.cfg.metadata.hook_name, sae.cfg.metadata.hook_head_index
+    width = hook_width(model, hook_name, head)
+    if width != sae.cfg.d_in:
+        raise ValueError(
+            f"SAE d_in={sae.cfg.d_in} does not read hook {hook_name!r}: SAELens stores it "
+            f"{width} wide (hook_head_index={head})"
+        )
+
+
+def sae_input(
+    activation: Float[torch.Tensor, "batch pos *trailing"], hook_head_index: int | None = None
+) -> Float[torch.Tensor, "batch pos d_in"]:
+    """A hook's activation as the SAE reads it: a 4-D [batch, pos, head, d] hook flattened over
+    heads, or at ``hook_head_index``, as SAELens's ``ActivationsStore`` does at training time."""
+    if activation.ndim != 4:
+        return activation
+    return activation.flatten(2) if hook_head_index is None else activation[:, :, hook_head_index]
 
 
 class InMemoryCacheActivationsRunner(CacheActivationsRunner):

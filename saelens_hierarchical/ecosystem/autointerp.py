@@ -31,9 +31,11 @@ from delphi.latents import LatentCache, LatentDataset
 from delphi.pipeline import Pipe, Pipeline, process_wrapper
 from delphi.scorers import DetectionScorer, FuzzingScorer
 from jaxtyping import Int
-from sae_lens import SAE, HookedSAETransformer
+from sae_lens import SAE
 from torch import Tensor
+from transformer_lens import HookedTransformer
 
+from saelens_hierarchical.activation_cache import check_hook_width, sae_input
 from saelens_hierarchical.budget import at_budget
 from saelens_hierarchical.ecosystem.output_folder import atomic_folder
 from saelens_hierarchical.ecosystem.sae_folder import check_budgets, check_features
@@ -71,7 +73,7 @@ class _DelphiModelView:
     """What ``LatentCache`` needs of a model: ``named_modules``, a call, and ``model.device``
     (a HookedTransformer keeps its device in ``cfg.device``)."""
 
-    def __init__(self, model: HookedSAETransformer):
+    def __init__(self, model: HookedTransformer):
         self.model, self.device = model, model.cfg.device
 
     def named_modules(self) -> Any:
@@ -81,10 +83,14 @@ class _DelphiModelView:
         return self.model(tokens)
 
 
-def _cache_latents(sae: SAE, model: HookedSAETransformer, tokens: Tensor, out: Path) -> None:
-    hook = sae.cfg.metadata.hook_name
+def _cache_latents(sae: SAE, model: HookedTransformer, tokens: Tensor, out: Path) -> None:
+    hook, head = sae.cfg.metadata.hook_name, sae.cfg.metadata.hook_head_index
     n_tokens = tokens.numel()
-    cache = LatentCache(_DelphiModelView(model), {hook: sae.encode}, batch_size=8)  # type: ignore[arg-type]
+
+    def encode(activation: Tensor) -> Tensor:  # a 4-D hook (LIMe route, hook_z) as SAELens reads it
+        return sae.encode(sae_input(activation, head))
+
+    cache = LatentCache(_DelphiModelView(model), {hook: encode}, batch_size=8)  # type: ignore[arg-type]
     cache.run(n_tokens, tokens)
     cache.save_splits(n_splits=1, save_dir=out)
     cfg = CacheConfig(cache_ctx_len=tokens.shape[1], n_tokens=n_tokens, n_splits=1)
@@ -230,7 +236,7 @@ def _plot(summary: pd.DataFrame, path: Path) -> None:
 
 def run_autointerp(
     sae: SAE,
-    model: HookedSAETransformer,
+    model: HookedTransformer,
     tokens: Int[Tensor, "batch pos"],
     budgets: Sequence[int],
     features: Sequence[int],
@@ -242,6 +248,7 @@ def run_autointerp(
     ``summary.csv``, ``autointerp.png`` and ``run.json`` to ``out_dir`` (atomically)."""
     cfg = cfg or AutointerpConfig()
     ks, feats = check_budgets(sae, budgets), check_features(sae, features)
+    check_hook_width(sae, model)
     hook = sae.cfg.metadata.hook_name
     rows: list[dict[str, Any]] = []
     with atomic_folder(out_dir) as tmp:

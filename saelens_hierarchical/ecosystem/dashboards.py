@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +27,9 @@ from saelens_hierarchical.budget import at_budget
 from saelens_hierarchical.ecosystem.offline_assets import copy_scripts, localize_page
 from saelens_hierarchical.ecosystem.output_folder import atomic_folder
 from saelens_hierarchical.ecosystem.route_hooks import (
-    check_hook_width,
     has_residual_direction,
+    hook_support,
     layout_without_logits,
-    non_residual_hook_support,
 )
 from saelens_hierarchical.ecosystem.sae_folder import check_budgets, check_features
 
@@ -89,8 +87,7 @@ def write_dashboards(
     if hook not in model.hook_dict:
         raise ValueError(f"the SAE's hook_name {hook!r} is not a hook of the model")
     residual = has_residual_direction(hook)
-    if not residual:
-        check_hook_width(sae, model, hook)
+    hook_support(sae, model)  # checks the hook width now, before any page is written
     with atomic_folder(out_dir) as tmp:
         for k in ks:
             cfg = SaeVisConfig(
@@ -100,12 +97,7 @@ def write_dashboards(
                 minibatch_size_tokens=minibatch_size_tokens,
                 device=str(tokens.device),
             )
-            support = (
-                nullcontext()
-                if residual
-                else non_residual_hook_support(sae.cfg.metadata.hook_head_index)
-            )
-            with at_budget(sae, k), torch.no_grad(), support:  # type: ignore[arg-type]
+            with at_budget(sae, k), torch.no_grad(), hook_support(sae, model):  # type: ignore[arg-type]
                 data = SaeVisRunner(cfg).run(encoder=sae, model=model, tokens=tokens)
             if not residual:
                 data.cfg.feature_centric_layout = layout_without_logits()

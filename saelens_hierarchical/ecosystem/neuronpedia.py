@@ -5,20 +5,28 @@ The stock runner fails on SAELens-6 SAEs in two places: it loads the model by na
 builds its activation store from a Hub dataset path (``sae.cfg.dataset_path``, which SAELens 6
 moved to ``cfg.metadata``). This subclass overrides exactly those two steps; everything else
 (feature batching, quantiles, the Neuronpedia JSON) is SAEDashboard's.
+
+An SAE at a hook with no residual direction (a LIMe route, Gerasimov et al., arXiv 2502.09245,
+sec. 3) is run as the dashboards run it (``route_hooks``): its 4-D activations flattened or at
+``hook_head_index``, and, since its latents have no logit effect, the JSON's logit lists
+(top/bottom tokens and the logit histogram) left empty rather than filled from a zero direction.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from datasets import Dataset
 from sae_dashboard.neuronpedia.neuronpedia_runner import NeuronpediaRunner
 from sae_dashboard.neuronpedia.neuronpedia_runner_config import NeuronpediaRunnerConfig
-from sae_lens import ActivationsStore, HookedSAETransformer
+from sae_lens import ActivationsStore
+from transformer_lens import HookedTransformer
 
 from saelens_hierarchical.budget import set_budget
 from saelens_hierarchical.ecosystem.output_folder import atomic_folder
+from saelens_hierarchical.ecosystem.route_hooks import has_residual_direction, hook_support
 from saelens_hierarchical.ecosystem.sae_folder import check_budgets, load_sae
 
 
@@ -28,7 +36,7 @@ class InMemoryNeuronpediaRunner(NeuronpediaRunner):
     def __init__(
         self,
         cfg: NeuronpediaRunnerConfig,
-        model: HookedSAETransformer,
+        model: HookedTransformer,
         dataset: Dataset,
         budget: int | None = None,
     ):
@@ -63,7 +71,7 @@ class InMemoryNeuronpediaRunner(NeuronpediaRunner):
 
 def export_neuronpedia(
     sae_dir: str | Path,
-    model: HookedSAETransformer,
+    model: HookedTransformer,
     dataset: Dataset,
     out_dir: str | Path,
     budget: int | None = None,
@@ -80,6 +88,10 @@ def export_neuronpedia(
     sae = load_sae(sae_dir)
     if budget is not None:
         check_budgets(sae, [budget])
+    if sae.cfg.metadata.prepend_bos is None:
+        raise ValueError(f"{Path(sae_dir) / 'cfg.json'}: metadata.prepend_bos is not set")
+    residual = has_residual_direction(sae.cfg.metadata.hook_name)
+    hook_support(sae, model)  # checks the hook width now, before anything is written
     with atomic_folder(out_dir) as tmp:
         cfg = NeuronpediaRunnerConfig(
             sae_set=sae_set,
@@ -97,7 +109,29 @@ def export_neuronpedia(
             shuffle_tokens=False,
         )
         runner = InMemoryNeuronpediaRunner(cfg, model, dataset, budget)
-        runner.run()
+        with hook_support(sae, model):
+            runner.run()
         shutil.rmtree(runner.cached_activations_dir, ignore_errors=True)
         name = Path(runner.cfg.outputs_dir).name
+        if not residual:
+            for batch in (tmp / name).glob("batch-*.json"):
+                _drop_logits(batch)
     return Path(out_dir) / name
+
+
+LOGIT_FIELDS = (
+    "pos_str",
+    "pos_values",
+    "neg_str",
+    "neg_values",
+    "logits_hist_data_bar_heights",
+    "logits_hist_data_bar_values",
+)
+"""Neuronpedia feature fields computed from the latent's logit direction."""
+
+
+def _drop_logits(batch: Path) -> None:
+    data = json.loads(batch.read_text())
+    for feature in data["features"]:
+        feature.update({field: [] for field in LOGIT_FIELDS})
+    batch.write_text(json.dumps(data))

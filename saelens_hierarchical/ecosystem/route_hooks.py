@@ -11,7 +11,7 @@ the page drops the logit panels, and a 4-D [batch, pos, head, d] hook is flatten
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sae_dashboard.feature_data_generator as feature_data_generator
@@ -25,7 +25,7 @@ from sae_dashboard.transformer_lens_wrapper import TransformerLensWrapper, to_re
 from sae_lens import SAE
 from transformer_lens import HookedTransformer
 
-from saelens_hierarchical.activation_cache import hook_width
+from saelens_hierarchical.activation_cache import check_hook_width, sae_input
 
 RESIDUAL_MARKERS = (
     "resid",
@@ -57,14 +57,15 @@ def layout_without_logits() -> SaeVisLayoutConfig:
     )
 
 
-def check_hook_width(sae: SAE, model: HookedTransformer, hook_name: str) -> None:
-    """ValueError unless the SAE reads the hook as SAELens stores it (flattened or one head)."""
-    width = hook_width(model, hook_name, sae.cfg.metadata.hook_head_index)
-    if width != sae.cfg.d_in:
-        raise ValueError(
-            f"SAE d_in={sae.cfg.d_in} does not read hook {hook_name!r}: SAELens stores it "
-            f"{width} wide (hook_head_index={sae.cfg.metadata.hook_head_index})"
-        )
+def hook_support(sae: SAE, model: HookedTransformer) -> AbstractContextManager[None]:
+    """The context SAEDashboard runs in for this SAE: nothing for a residual-direction hook;
+    otherwise, after checking that the SAE reads the hook as SAELens stores it,
+    ``non_residual_hook_support``."""
+    hook = sae.cfg.metadata.hook_name
+    if has_residual_direction(hook):
+        return nullcontext()
+    check_hook_width(sae, model)
+    return non_residual_hook_support(sae.cfg.metadata.hook_head_index)
 
 
 @contextmanager
@@ -75,11 +76,7 @@ def non_residual_hook_support(head_index: int | None) -> Iterator[None]:
     resid = feature_data_generator.to_resid_direction
 
     def store(self: Any, activation: Any, hook: Any) -> None:
-        if activation.ndim == 4:
-            activation = (
-                activation.flatten(2) if head_index is None else activation[:, :, head_index]
-            )
-        store_act(self, activation, hook)
+        store_act(self, sae_input(activation, head_index), hook)
 
     def direction(dirs: Any, model: Any) -> Any:
         try:

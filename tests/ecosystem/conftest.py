@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from route_helpers import ROUTE_HOOK
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +61,37 @@ def sae_dir(tmp_path_factory, default_model):
         override_model=default_model,
     ).run()
     return out / "sae"
+
+
+@pytest.fixture(scope="session")
+def route_model():
+    from lime_lens.assets import load_tiny_dynamic_model
+
+    return load_tiny_dynamic_model()
+
+
+@pytest.fixture(scope="session")
+def route_tokens(route_model):
+    from lime_lens.assets import load_token_dataset
+
+    return load_token_dataset("validation", context_size=64, tokenizer=route_model.tokenizer)
+
+
+@pytest.fixture(scope="session")
+def route_sae():
+    """A TopK SAE (d_sae 32, K 4) on ``ROUTE_HOOK`` with random encoder and unit decoder rows:
+    the tools only need latents that fire on some tokens and not on others."""
+    from sae_lens import TopKSAE, TopKSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    torch.manual_seed(0)
+    metadata = SAEMetadata(
+        hook_name=ROUTE_HOOK, model_name="tiny-dynamic", prepend_bos=True, context_size=64
+    )
+    sae = TopKSAE(
+        TopKSAEConfig(d_in=12, d_sae=32, k=4, rescale_acts_by_decoder_norm=True, metadata=metadata)
+    )
+    with torch.no_grad():
+        sae.W_enc.normal_()
+        sae.W_dec.div_(sae.W_dec.norm(dim=-1, keepdim=True))
+    return sae

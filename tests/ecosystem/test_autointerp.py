@@ -1,6 +1,7 @@
 """delphi autointerp across budgets on the default model: with a deterministic stub explainer every
 feature gets one detection and one fuzzing score per budget; failures are recorded as failures
-(NaN, never 0 or 1); an endpoint that does not answer is named in the error."""
+(NaN, never 0 or 1); an endpoint that does not answer is named in the error. An SAE on a LIMe route
+hook is cached as SAELens reads the 4-D hook (flattened) and scored the same way."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import math
 
 import pytest
 import torch
+from route_helpers import ROUTE_HOOK, route_feature_acts
+from torch.testing import assert_close
 
 pytestmark = pytest.mark.ecosystem
 pytest.importorskip("delphi")
@@ -150,3 +153,66 @@ def test_smollm2_explainer_run_completes_and_records_parse_failures_as_failed(
     assert row["status"] in {"ok", "explanation failed", "scoring failed"}
     if row["status"] != "ok":  # a 135M model rarely follows the format: failed, not scored
         assert math.isnan(row["detection"]) and math.isnan(row["fuzz"])
+
+
+def test_delphi_caches_a_lime_route_sae_as_saelens_reads_the_4d_hook(
+    route_model, route_tokens, route_sae, tmp_path
+):
+    from safetensors.torch import load_file
+
+    from saelens_hierarchical.ecosystem.autointerp import _cache_latents
+
+    tokens = torch.as_tensor(route_tokens[:16]["tokens"])
+    with torch.no_grad(), at_budget(route_sae, 2):
+        _cache_latents(route_sae, route_model, tokens, tmp_path / "latents")
+    (split,) = (tmp_path / "latents" / ROUTE_HOOK).glob("*.safetensors")
+    cached = load_file(split)
+    dense = torch.zeros(*tokens.shape, route_sae.cfg.d_sae)
+    b, p, f = cached["locations"].long().unbind(-1)
+    dense[b, p, f] = cached["activations"].float()
+    expected = route_feature_acts(route_sae, route_model, tokens, 2)
+    assert_close(dense, expected, atol=2e-3, rtol=1e-3)  # delphi stores activations in fp16
+
+
+def test_a_lime_route_sae_gets_scored_at_every_budget(
+    route_model, route_tokens, route_sae, tmp_path
+):
+    tokens = torch.as_tensor(route_tokens[:64]["tokens"])
+    small, large = (
+        (route_feature_acts(route_sae, route_model, tokens, k) > 0).float().mean((0, 1))
+        for k in (2, 4)
+    )
+    # route latents of a random SAE fire densely: 4-token windows leave delphi silent windows
+    # (its non-activating examples) at budget 4, and >= 1% of tokens gives enough active ones
+    features = ((small >= 0.01) & (large <= 0.3)).nonzero().flatten()[:2].tolist()
+    assert len(features) == 2
+    cfg = AutointerpConfig(example_ctx_len=4)
+    result = run_autointerp(
+        route_sae,
+        route_model,
+        tokens,
+        [2, 4],
+        features,
+        StubExplainerClient(5),
+        tmp_path / "a",
+        cfg,
+    )
+    assert (result.scores["status"] == "ok").all() and len(result.scores) == 4
+    assert result.scores["detection"].tolist() == [0.5] * 4  # the stub, as on residual hooks
+
+
+def test_an_sae_that_does_not_read_its_hook_is_refused_before_any_work(
+    route_model, route_tokens, tmp_path
+):
+    from sae_lens import TopKSAE, TopKSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    narrow = TopKSAE(
+        TopKSAEConfig(d_in=3, d_sae=8, k=2, metadata=SAEMetadata(hook_name=ROUTE_HOOK))
+    )
+    tokens = torch.as_tensor(route_tokens[:4]["tokens"])
+    with pytest.raises(ValueError, match=r"SAE d_in=3 does not read hook .* 12 wide"):
+        run_autointerp(
+            narrow, route_model, tokens, [2], [0], StubExplainerClient(5), tmp_path / "a"
+        )
+    assert not (tmp_path / "a").exists()

@@ -8,6 +8,7 @@ import re
 import pytest
 import torch
 from ecosystem_browser import chromium_driver, console_errors, open_page, outside
+from route_helpers import ROUTE_HOOK
 from sae_lens import TopKSAE, TopKSAEConfig
 from sae_lens.saes.sae import SAEMetadata
 from torch.testing import assert_close
@@ -108,26 +109,11 @@ def test_every_budget_page_renders_offline_with_the_sae_top_activations_at_that_
         driver.quit()
 
 
-def test_sae_on_a_lime_route_hook_gets_pages_without_logit_panels(tmp_path):
-    from lime_lens.assets import load_tiny_dynamic_model, load_token_dataset
-
-    model = load_tiny_dynamic_model()
-    hook = "blocks.2.lime.hook_route"  # [batch, pos, n_kv 4, n_src 3]: SAELens flattens to 12
-    torch.manual_seed(0)
-    sae = TopKSAE(
-        TopKSAEConfig(
-            d_in=12,
-            d_sae=32,
-            k=4,
-            rescale_acts_by_decoder_norm=True,
-            metadata=SAEMetadata(hook_name=hook),
-        )
-    )
-    with torch.no_grad():
-        sae.W_enc.normal_()
-        sae.W_dec.div_(sae.W_dec.norm(dim=-1, keepdim=True))
-    rows = load_token_dataset("validation", context_size=64, tokenizer=model.tokenizer)
-    tokens = torch.as_tensor(rows[:32]["tokens"])
+def test_sae_on_a_lime_route_hook_gets_pages_without_logit_panels(
+    tmp_path, route_model, route_tokens, route_sae
+):
+    model, sae, hook = route_model, route_sae, ROUTE_HOOK  # SAELens reads the 4-D route flattened
+    tokens = torch.as_tensor(route_tokens[:32]["tokens"])
     firing = (_feature_acts(sae, model, tokens, 2) > 0).sum((0, 1))
     features = firing.topk(2).indices.tolist()
     dash = write_dashboards(sae, model, tokens, [2, 4], features, tmp_path / "lime")

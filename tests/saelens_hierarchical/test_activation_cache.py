@@ -5,14 +5,17 @@ import datasets
 import pytest
 import torch
 from htopk_helpers import CTX, D_MODEL, HOOK, runner_config, tiny_model, token_dataset
-from sae_lens import SAE, LanguageModelSAETrainingRunner
+from sae_lens import SAE, LanguageModelSAETrainingRunner, TopKSAE, TopKSAEConfig
+from sae_lens.saes.sae import SAEMetadata
 from torch.testing import assert_close
 
 from lime_lens.assets import load_tiny_dynamic_model
 from saelens_hierarchical.activation_cache import (
     cache_activations,
     cached_activations_store,
+    check_hook_width,
     hook_width,
+    sae_input,
 )
 
 
@@ -51,6 +54,31 @@ def test_lime_route_hook_is_cached_per_head_with_hook_head_index(tmp_path):
     _, cached = _cache(model, data, hook, tmp_path, 8, hook_head_index=head)
     _, live = model.run_with_cache(tokens, names_filter=[hook])
     assert_close(cached[:][hook], live[hook][:, :, head])
+
+
+def test_sae_input_reads_a_4d_hook_as_the_saelens_store_caches_it(tmp_path):
+    """The tools that hook the model themselves (delphi, SAEDashboard) feed the SAE through
+    ``sae_input``; it must match what SAELens's store trains on: all heads flattened."""
+    model = load_tiny_dynamic_model()
+    hook = "blocks.2.lime.hook_route"
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(1, model.cfg.d_vocab, (4, CTX), generator=g)
+    data = datasets.Dataset.from_dict({"tokens": tokens.tolist()})
+    _, cached = _cache(model, data, hook, tmp_path, 4)
+    _, live = model.run_with_cache(tokens, names_filter=[hook])
+    assert_close(sae_input(live[hook]), cached[:][hook])
+    assert_close(sae_input(live[hook], 2), live[hook][:, :, 2])
+    resid = torch.randn(2, CTX, 8)
+    assert sae_input(resid) is resid  # a 3-D hook is read as it is
+
+
+def test_an_sae_that_does_not_read_its_hook_is_named_with_the_stored_width():
+    model = load_tiny_dynamic_model()
+    meta = SAEMetadata(hook_name="blocks.2.lime.hook_route", hook_head_index=1)
+    check_hook_width(TopKSAE(TopKSAEConfig(d_in=3, d_sae=8, k=2, metadata=meta)), model)
+    meta = SAEMetadata(hook_name="blocks.2.lime.hook_route")
+    with pytest.raises(ValueError, match=r"SAE d_in=3 does not read hook .*12 wide"):
+        check_hook_width(TopKSAE(TopKSAEConfig(d_in=3, d_sae=8, k=2, metadata=meta)), model)
 
 
 def test_hooks_without_a_per_token_axis_or_a_bad_head_are_refused(tmp_path):
