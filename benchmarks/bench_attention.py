@@ -244,7 +244,7 @@ def write_json(path: Path, settings: dict, seq_results: dict) -> None:
     print(f"wrote {path}")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=32)
@@ -258,17 +258,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="JSON file (see the docstring)")
     parser.add_argument("--quick", action="store_true", help="tiny models: a smoke run")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    global SEQS
-    if args.quick:
-        SHAPE.update(QUICK_SHAPE)
-        SEQS = QUICK_SEQS
-        args.repeats, args.new_tokens = min(args.repeats, 2), min(args.new_tokens, 4)
-    torch.set_num_threads(1)  # one compute thread, so the thread's CPU time is the model's
-    if args.memory_child:
-        variant, seq, batch = args.memory_child
-        print(json.dumps(memory_child(variant, int(seq), int(batch), args.device)))
-        return
+    return parser.parse_args()
+
+
+def set_clock(args: argparse.Namespace) -> str:
+    """Point bench_lime's timer at the chosen clock (CUDA: wall time after a synchronize)."""
     clock = args.clock or ("wall" if args.device == "cuda" else "cpu")
     if args.device == "cuda":
 
@@ -279,6 +273,22 @@ def main() -> None:
         bench_lime.clock = synced
     else:
         bench_lime.clock = bench_lime.CLOCKS[clock]
+    return clock
+
+
+def main() -> None:
+    args = parse_args()
+    global SEQS
+    if args.quick:
+        SHAPE.update(QUICK_SHAPE)
+        SEQS = QUICK_SEQS
+        args.repeats, args.new_tokens = min(args.repeats, 2), min(args.new_tokens, 4)
+    torch.set_num_threads(1)  # one compute thread, so the thread's CPU time is the model's
+    if args.memory_child:
+        variant, seq, batch = args.memory_child
+        print(json.dumps(memory_child(variant, int(seq), int(batch), args.device)))
+        return
+    clock = set_clock(args)
     out = args.out or (None if args.quick else RESULTS / "attention.json")
     started = time.time()
     settings = dict(

@@ -111,6 +111,21 @@ def score_model(
     }
 
 
+def _plan_points(
+    run: StepRun, train_rows: dict[str, torch.Tensor], n_vocab: int, eval_s: float, t0: float
+) -> tuple[StepRun, int, int, list[int]]:
+    """The run with its evaluation count fitted to the budget, steps per epoch, total steps and
+    the steps at which the models are scored."""
+    if run.time_budget_s is not None:  # evaluations may take at most half of what is left
+        left = run.time_budget_s - (time.time() - t0)
+        run = replace(run, n_points=max(1, min(run.n_points, int(0.5 * left / eval_s))))
+    per_epoch, max_steps = plan_steps(run, train_rows, n_vocab, eval_s, time.time() - t0)
+    points = sorted(
+        {max(1, round(max_steps * (k + 1) / run.n_points)) for k in range(run.n_points)}
+    )
+    return run, per_epoch, max_steps, points
+
+
 def run_step_experiment(
     run: StepRun, on_point: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:
@@ -133,13 +148,7 @@ def run_step_experiment(
     first = next(iter(models.values()))
     score_model(first, tests, max_new)  # an untrained model runs to max_new: an upper bound
     eval_s = (time.time() - t_eval) * len(models)
-    if run.time_budget_s is not None:  # evaluations may take at most half of what is left
-        left = run.time_budget_s - (time.time() - t0)
-        run = replace(run, n_points=max(1, min(run.n_points, int(0.5 * left / eval_s))))
-    per_epoch, max_steps = plan_steps(run, train_rows, len(vocab), eval_s, time.time() - t0)
-    points = sorted(
-        {max(1, round(max_steps * (k + 1) / run.n_points)) for k in range(run.n_points)}
-    )
+    run, per_epoch, max_steps, points = _plan_points(run, train_rows, len(vocab), eval_s, t0)
     record: dict[str, Any] = {
         "task": asdict(run.task),
         "run": {**asdict(run), "task": None, "shape": asdict(run.shape)},
