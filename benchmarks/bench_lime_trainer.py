@@ -35,6 +35,44 @@ SHIPPED = {"vanilla": "vanilla", "lime-kv": "lime", "lime-residual-dynamic": "dy
 RESULT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "lime_trainer.json"
 
 
+def time_trainers(
+    shapes: dict[str, dict],
+    rows: torch.Tensor,
+    d_vocab: int,
+    batch: int,
+    context: int,
+    steps: int,
+    repeats: int,
+) -> dict[str, dict[str, float]]:
+    """Median trainer tokens/s (wall, and per CPU-second) per architecture over ``repeats``
+    (after a warm-up), the architectures alternated within each repeat."""
+    wall: dict[str, list[float]] = {arch: [] for arch in shapes}
+    cpu: dict[str, list[float]] = {arch: [] for arch in shapes}
+    for rep in range(repeats + 1):
+        for arch, shape in shapes.items():
+            model = build_model(arch, ModelShape(**shape), d_vocab, seed=rep)
+            cfg = TrainConfig(
+                max_steps=steps,
+                batch_size=batch,
+                warmup_steps=5,
+                eval_interval=0,
+                progress=False,
+                seed=rep,
+            )
+            start = time.process_time()
+            result = train(model, cfg, rows)
+            if rep:
+                wall[arch].append(result.tokens_per_s)
+                cpu[arch].append(steps * batch * context / (time.process_time() - start))
+    return {
+        arch: {
+            "wall_tokens_per_s": statistics.median(wall[arch]),
+            "cpu_tokens_per_s": statistics.median(cpu[arch]),
+        }
+        for arch in shapes
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -52,31 +90,7 @@ def main() -> None:
     )
     rows = tokenize_rows(load_corpus("train"), tokenizer, context)[: 100 * batch]
     shapes = {arch: metrics["model_shape"] for arch, metrics in shipped.items()}
-    wall: dict[str, list[float]] = {arch: [] for arch in shapes}
-    cpu: dict[str, list[float]] = {arch: [] for arch in shapes}
-    for rep in range(args.repeats + 1):
-        for arch, shape in shapes.items():
-            model = build_model(arch, ModelShape(**shape), len(tokenizer), seed=rep)
-            cfg = TrainConfig(
-                max_steps=args.steps,
-                batch_size=batch,
-                warmup_steps=5,
-                eval_interval=0,
-                progress=False,
-                seed=rep,
-            )
-            start = time.process_time()
-            result = train(model, cfg, rows)
-            if rep:
-                wall[arch].append(result.tokens_per_s)
-                cpu[arch].append(args.steps * batch * context / (time.process_time() - start))
-    medians = {
-        arch: {
-            "wall_tokens_per_s": statistics.median(wall[arch]),
-            "cpu_tokens_per_s": statistics.median(cpu[arch]),
-        }
-        for arch in shapes
-    }
+    medians = time_trainers(shapes, rows, len(tokenizer), batch, context, args.steps, args.repeats)
     base = medians["vanilla"]
     print(f"{'model':>22} | trainer tok/s (wall) | ratio | tok per CPU-second | ratio")
     for arch, m in medians.items():

@@ -168,6 +168,34 @@ def _circuit_readouts(model: HookedTransformer, tokens: torch.Tensor, n: int = 6
     return table.head(n)[["layer", "head", "source", "prior", "token_strs"]]
 
 
+def _route_sae_sweep(
+    lime: HookedTransformer, layer: int, head: int, sae_rows: torch.Tensor
+) -> pd.DataFrame:
+    """A HierarchicalTopK SAE on one head's route (the most ablation-sensitive), swept over
+    budgets 1, 2, 4, 8."""
+    import datasets
+
+    from lime_lens.analysis.sae_on_routes import (  # imports SAELens
+        sweep_route_sae,
+        train_route_sae,
+    )
+
+    ds = datasets.Dataset.from_dict({"tokens": sae_rows.numpy()}).with_format("torch")
+    ctx = sae_rows.shape[1]
+    sae = train_route_sae(
+        lime,
+        ds,
+        layer=layer,
+        head=head,
+        d_sae=64,
+        k=8,
+        training_tokens=60_000,
+        context_size=ctx,
+        train_batch_size_tokens=512,
+    )
+    return sweep_route_sae(sae, lime, ds, [1, 2, 4, 8], context_size=ctx)
+
+
 def run_report(
     lime: HookedTransformer,
     baseline: HookedTransformer,
@@ -208,27 +236,7 @@ def run_report(
     if dynamic is not None:
         result["circuits"] = _circuit_readouts(dynamic, tokens[:32])
     if sae_rows is not None:
-        import datasets
-
-        from lime_lens.analysis.sae_on_routes import (  # imports SAELens
-            sweep_route_sae,
-            train_route_sae,
-        )
-
-        ds = datasets.Dataset.from_dict({"tokens": sae_rows.numpy()}).with_format("torch")
-        ctx = sae_rows.shape[1]
-        sae = train_route_sae(
-            lime,
-            ds,
-            layer=int(top.layer),
-            head=int(top["head"]),
-            d_sae=64,
-            k=8,
-            training_tokens=60_000,
-            context_size=ctx,
-            train_batch_size_tokens=512,
-        )
-        result["sae_sweep"] = sweep_route_sae(sae, lime, ds, [1, 2, 4, 8], context_size=ctx)
+        result["sae_sweep"] = _route_sae_sweep(lime, int(top.layer), int(top["head"]), sae_rows)
         plots.plot_budget_sweep(result["sae_sweep"]).savefig(out / "sae_budget_sweep.png", dpi=120)
     for name, table in result.items():
         table.to_csv(out / f"{name}.csv")

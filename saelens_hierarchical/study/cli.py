@@ -124,9 +124,7 @@ def _add_dashboard_parser(sub: argparse._SubParsersAction) -> None:
     dash.add_argument("--context-size", type=int, default=64, help="embedded corpus row length")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m saelens_hierarchical", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     compare = sub.add_parser(
         "compare", help="train peers, sweep budgets, plot frontiers, diff vs TopK"
     )
@@ -160,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         const=True,
         help="start TopK at K from the hierarchical SAE's initial weights",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m saelens_hierarchical", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_compare_parser(sub)
     _add_dashboard_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "dashboard":
