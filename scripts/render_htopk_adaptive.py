@@ -1,10 +1,12 @@
 """Render the adaptive-budget comparison (``compare --scale adaptive``) into results/htopk_pareto.md.
 
-Reads ``results/htopk_pareto/default_adaptive/comparison.json`` (the run's table and config) and
-``run.json`` (wall time, load average), and replaces the block between the markers: per target
+Reads ``results/htopk_pareto/default_adaptive/comparison.json`` (the seed-0 run's table and config)
+and ``run.json`` (wall time, load average), and replaces the block between the markers: per target
 mean L0 k, the adaptive rules against fixed-k hierarchical, TopK trained at k and BatchTopK
 trained at k on the same held-out tokens (EV, CE-loss score, measured L0, per-token budget
-spread), and the uncapped JumpReLU export of the threshold rule.
+spread), and the uncapped JumpReLU export of the threshold rule. Further seeds
+(``default_adaptive_seed<N>/comparison.json``, the same command with ``--seed N``) add a table of
+the EV differences per seed.
 
     python scripts/render_htopk_adaptive.py [--check]
 """
@@ -92,6 +94,46 @@ def verdict(table: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+def seed_tables(run_dir: Path = RUN_DIR) -> dict[int, pd.DataFrame]:
+    """Seed -> the comparison table of that seed's run (seed 0 in ``run_dir``)."""
+    folders = [run_dir, *sorted(run_dir.parent.glob(f"{run_dir.name}_seed*"))]
+    tables = {}
+    for folder in folders:
+        record = json.loads((folder / "comparison.json").read_text())
+        tables[record["config"]["baselines"]["seed"]] = pd.DataFrame(record["rows"])
+    return tables
+
+
+def seeds_table(tables: dict[int, pd.DataFrame]) -> str:
+    """Per target mean L0 below K and adaptive rule: EV minus fixed-k hierarchical and minus TopK
+    trained at k, and the measured L0, in every seed."""
+    seeds = sorted(tables)
+    per_seed = " / ".join(f"seed {s}" for s in seeds)
+    lines = [
+        f"| k | rule | EV - fixed-k hier. ({per_seed}) | EV - TopK at k ({per_seed}) | L0 ({per_seed}) |",
+        "|---|---|---|---|---|",
+    ]
+    ev = {
+        s: t.pivot_table(index="budget", columns="method", values="explained_variance")
+        for s, t in tables.items()
+    }
+    l0 = {
+        s: t.pivot_table(index="budget", columns="method", values="l0") for s, t in tables.items()
+    }
+    K = max(int(t["budget"].max()) for t in tables.values())
+    for k in sorted(ev[seeds[0]].index):
+        if k == K:
+            continue  # at k = K every rule keeps all K latents: equal to fixed K by construction
+        for method in ORDER[1:4]:
+            hier = " / ".join(
+                f"{ev[s].at[k, method] - ev[s].at[k, 'hierarchical_topk']:+.4f}" for s in seeds
+            )
+            topk = " / ".join(f"{ev[s].at[k, method] - ev[s].at[k, 'topk']:+.4f}" for s in seeds)
+            l0s = " / ".join(f"{l0[s].at[k, method]:.2f}" for s in seeds)
+            lines.append(f"| {k} | {method} | {hier} | {topk} | {l0s} |")
+    return "\n".join(lines)
+
+
 def render(run_dir: Path = RUN_DIR) -> str:
     record = json.loads((run_dir / "comparison.json").read_text())
     run = json.loads((run_dir / "run.json").read_text())
@@ -102,7 +144,7 @@ def render(run_dir: Path = RUN_DIR) -> str:
         [
             BEGIN,
             f"Command: `{run['command']}`; wall {run['wall_s'] / 60:.1f} min, load average "
-            f"{run['loadavg_start']} at the start, {run['loadavg_end']} at the end. One seed.",
+            f"{run['loadavg_start']} at the start, {run['loadavg_end']} at the end. Seed 0.",
             "",
             comparison_table(table),
             "",
@@ -113,10 +155,30 @@ def render(run_dir: Path = RUN_DIR) -> str:
             "",
             export_table(table),
             "",
-            f"**Measured EV, one seed, differences rounded to 4 decimals:** {verdict(table)}.",
+            f"**Measured EV, seed 0, differences rounded to 4 decimals:** {verdict(table)}.",
+            "",
+            *_seed_section(run_dir),
             END,
         ]
     )
+
+
+def _seed_section(run_dir: Path) -> list[str]:
+    tables = seed_tables(run_dir)
+    if len(tables) < 2:
+        return ["One seed."]
+    runs = [
+        json.loads((folder / "run.json").read_text())
+        for folder in sorted(run_dir.parent.glob(f"{run_dir.name}_seed*"))
+    ]
+    commands = "; ".join(f"`{r['command']}`, wall {r['wall_s'] / 60:.1f} min" for r in runs)
+    seeds = ", ".join(str(s) for s in sorted(tables))
+    return [
+        f"Seeds {seeds} ({commands}): the same activations and held-out rows, each SAE "
+        "initialised from its seed.",
+        "",
+        seeds_table(tables),
+    ]
 
 
 def main() -> int:
