@@ -19,6 +19,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 from lime_lens.block import LIMeBlock, LIMeMemory
 from lime_lens.caching import CachingHooks, PosSlice, position_axes, slice_lime_hooks
 from lime_lens.config import LIMeConfig
+from lime_lens.linear_layout import store_linear_weights_transposed
 from lime_lens.router_registry import router_class
 from lime_lens.serialization import load_model, save_model
 from lime_lens.switches import check_switches, switch_refusal
@@ -69,6 +70,7 @@ class HookedLIMeTransformer(HookedTransformer):
             self.init_weights()
         if move_to_device:
             self.move_model_modules_to_device()
+        store_linear_weights_transposed(self)  # MLP / unembed F.linear without a per-call copy
         self.setup()
 
     def init_weights(self) -> None:

@@ -34,6 +34,9 @@ Assumptions:
   PyTorch forward / full-backward hooks on the HookPoint (:func:`hook_is_attached`).
 - Switches: the ``set_*`` toggles of ``HookedTransformer`` are exactly :data:`MODEL_SWITCHES`, each
   writing the config field of the same name.
+- Linear layout: ``GatedMLP.forward`` and ``Unembed.forward`` call ``F.linear(x, W.T.contiguous())``
+  on the weights in :data:`LINEAR_WEIGHTS` (to feed F.linear HF's [out, in] layout, so bf16 sums
+  match HF); ``lime_lens.linear_layout`` makes that copy free.
 """
 
 from __future__ import annotations
@@ -44,12 +47,14 @@ from transformer_lens.cache.key_value_cache_entry import TransformerLensKeyValue
 from transformer_lens.components import (
     AbstractAttention,
     Attention,
+    GatedMLP,
     GroupedQueryAttention,
     LayerNorm,
     LayerNormPre,
     RMSNorm,
     RMSNormPre,
     TransformerBlock,
+    Unembed,
 )
 from transformer_lens.hook_points import HookPoint
 from transformer_lens.HookedTransformer import Output
@@ -71,6 +76,7 @@ __all__ = [
     "CHECK_HOOKS_TO_ADD_ARGS",
     "EXPLICIT_ONLY_ARCHITECTURES",
     "GET_CACHING_HOOKS_ARGS",
+    "LINEAR_WEIGHTS",
     "MODEL_MEMBERS",
     "MODEL_SWITCHES",
     "POST_NORM_ARCHITECTURES",
@@ -172,6 +178,12 @@ ATTENTION_FORWARD_ARGS = (
 )
 """``AbstractAttention.forward`` parameters after ``self``, in order."""
 EXPLICIT_ONLY_ARCHITECTURES = ("OlmoeForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM")
+LINEAR_WEIGHTS: dict[type[torch.nn.Module], tuple[str, ...]] = {
+    GatedMLP: ("W_gate", "W_in", "W_out"),
+    Unembed: ("W_U",),
+}
+"""Module class (exact) -> the [in, out] weights its forward passes to ``F.linear`` as
+``W.T.contiguous()``: a full copy of each weight on every call."""
 """Architectures whose QK-norm the stock attention forward applies inline (not in
 ``calculate_qkv_matrices``), so a replacement forward would skip it."""
 

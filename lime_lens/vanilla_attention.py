@@ -17,6 +17,7 @@ from transformer_lens import HookedTransformer
 from lime_lens.attention import LIMeAttention, LIMeGroupedQueryAttention
 from lime_lens.config import LIMeConfig
 from lime_lens.fused_attention import attention_forward, check_attn_impl
+from lime_lens.linear_layout import store_linear_weights_transposed
 from lime_lens.tl_internals import Attention, GroupedQueryAttention
 
 M = TypeVar("M", bound=HookedTransformer)
@@ -89,5 +90,6 @@ def use_fused_attention(model: M, attn_impl: str = "auto") -> M:
             attn = block.attn = _fused_copy(attn)
         assert isinstance(attn, (SDPAAttention, SDPAGroupedQueryAttention))  # checked above
         attn.attn_impl = attn_impl
+    store_linear_weights_transposed(model)  # as LIMe models: no weight copy per MLP / unembed call
     model.setup()
     return model

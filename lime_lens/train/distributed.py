@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from lime_lens.linear_layout import store_linear_weights_contiguous
 from lime_lens.train.config import Parallel
 
 
@@ -63,6 +64,7 @@ def wrap_model(model: nn.Module, parallel: Parallel, info: DistInfo) -> nn.Modul
         return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     from torch.distributed.fsdp import fully_shard
 
+    store_linear_weights_contiguous(model)  # FSDP2 refuses non-contiguous parameters
     # Shard each transformer block, then the rest (embeddings, final norm, unembedding): the
     # usual FSDP2 layout, so only one block's parameters are gathered at a time.
     for block in getattr(model, "blocks", []):

@@ -211,3 +211,12 @@ def test_hook_is_attached_sees_every_way_a_hook_is_added():
 def test_softcap_enabled_is_false_for_the_default_cap():
     assert not tl.softcap_enabled(_cfg().attn_scores_soft_cap)
     assert tl.softcap_enabled(30.0)
+
+
+def test_gated_mlp_and_unembed_pass_a_contiguous_transpose_of_the_linear_weights_to_f_linear():
+    """The copy ``store_linear_weights_transposed`` makes free: each weight in LINEAR_WEIGHTS
+    reaches F.linear as ``W.T.contiguous()``."""
+    for cls, names in tl.LINEAR_WEIGHTS.items():
+        source = inspect.getsource(cls.forward)
+        for name in names:
+            assert f"self.{name}.T.contiguous()" in source, (cls.__name__, name)
