@@ -1,14 +1,17 @@
 """The depth claim of the LIMe paper (v2 §5.5) at small scale on CPU: LIMe-kv vs vanilla vs depth.
 
-    OMP_NUM_THREADS=1 nice python scripts/lime_depth.py [--depths 8 16 32] [--seeds 0 1]
+    OMP_NUM_THREADS=1 nice python scripts/lime_depth.py [--depths 8 16 32] [--seeds 0 1] [--append]
 
 The paper reports that LIMe's advantage grows with depth (deep narrow models, 32/64/128 layers;
 a 64-layer LIMe matches a 128-layer LLaMA). Here: the tiny recipe (``scripts/tiny_lime_recipe.py``:
 d_model 64, 4 heads of 16, full multi-head attention, 500 steps, 512,000 training tokens of the
 embedded Austen corpus, the same tokens in the same order for both models of a seed) with
 ``n_layers`` set to each depth; the vanilla baseline's ``d_mlp`` is matched at every depth by the
-reproduction's rule (:func:`tiny_lime_recipe.matched_baseline_shape`). Depth-4 runs identical to
-stored ones in ``results/lime_reproduction.json`` are reused (checked field by field).
+reproduction's rule (:func:`tiny_lime_recipe.matched_baseline_shape`); where that rule leaves a
+parameter gap over 1% (deep models: the dynamic router it also matches grows with depth), a vanilla
+matched to LIMe-kv alone (``vanilla-matched-kv``) is trained too. Depth-4 runs identical to
+stored ones in ``results/lime_reproduction.json`` are reused (checked field by field). ``--append``
+continues an existing JSON (a later invocation, logged under ``meta["continued"]``).
 
 Every LIMe run also stores its per-layer routing heatmap (paper v2 Fig. 5,
 ``lime_lens.analysis.routing``). Writes ``OUT/lime_depth.json`` after every run, atomically, so a
@@ -36,18 +39,41 @@ from tiny_lime_recipe import TINY_CONTEXT_SIZE, TINY_SHAPE, train_tiny
 from lime_lens.analysis.routing import routing_heatmaps_for
 from lime_lens.assets.tokenizer import load_tokenizer
 from lime_lens.serialization import atomic_write_text
+from lime_lens.train.architectures import ModelShape, build_model, count_params
 from lime_lens.train.baseline import equal_size_baseline_shape
 
 ARCHES = ("lime-kv", "vanilla")
+MATCHED = "vanilla-matched-kv"
+"""Vanilla with d_mlp matched to LIMe-kv alone: planned at depths where the reproduction's rule
+(matched to LIMe-kv and LIMe-residual-dynamic together) leaves a parameter gap over 1%."""
 REPRODUCTION = Path("results/lime_reproduction.json")
 
 
 def depth_shape(arch: str, depth: int) -> dict[str, Any]:
     """TINY_SHAPE at ``depth`` layers; vanilla's d_mlp matched as in the reproduction."""
     shape = {**TINY_SHAPE, "n_layers": depth}
+    if arch == MATCHED:
+        return equal_size_baseline_shape(shape, len(load_tokenizer()), ("lime-kv",))
     if arch != "vanilla":
         return shape
     return equal_size_baseline_shape(shape, len(load_tokenizer()), tiny_lime_recipe.MATCHED_ARCHES)
+
+
+def parameter_gap(depth: int) -> float:
+    """Relative parameter gap of the reproduction-matched vanilla to LIMe-kv at ``depth``."""
+    counts = {
+        arch: count_params(
+            build_model(arch, ModelShape(**depth_shape(arch, depth)), len(load_tokenizer()))
+        )
+        for arch in ARCHES
+    }
+    return abs(counts["vanilla"] - counts["lime-kv"]) / counts["lime-kv"]
+
+
+def plan(depths: list[int], seeds: list[int]) -> list[tuple[str, int, int]]:
+    """(arch, depth, seed) in run order; MATCHED joins where the vanilla gap exceeds 1%."""
+    arches = {d: ARCHES + ((MATCHED,) if parameter_gap(d) > 0.01 else ()) for d in depths}
+    return [(a, d, s) for d in depths for s in seeds for a in arches[d]]
 
 
 def heatmap_rows(model: torch.nn.Module) -> list[list[float | None]]:
@@ -62,8 +88,10 @@ def one_run(arch: str, depth: int, seed: int, stored: list[dict[str, Any]]) -> d
         reused = reusable_run(arch, seed, stored)
         if reused is not None:
             return {**reused, "depth": depth}
-    model, metrics = train_tiny(arch, seed, depth_shape(arch, depth))
-    run = {"task": "lm", "depth": depth, **metrics, "load_average": os.getloadavg()}
+    model, metrics = train_tiny(
+        "vanilla" if arch == MATCHED else arch, seed, depth_shape(arch, depth)
+    )
+    run = {"task": "lm", "depth": depth, **metrics, "arch": arch, "load_average": os.getloadavg()}
     if arch != "vanilla":
         run["routing_per_layer"] = heatmap_rows(model)
     return run
@@ -73,7 +101,7 @@ def write_json(payload: dict[str, Any], out: Path) -> Path:
     return atomic_write_text(out / "lime_depth.json", json.dumps(payload, indent=2, default=str))
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -81,15 +109,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument(
+        "--append",
+        action="store_true",
+        help="continue OUT/lime_depth.json: keep its runs, run only what is not there yet",
+    )
+    parser.add_argument(
         "--smoke-steps", type=int, default=None, help="a few-step smoke test (never the results)"
     )
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    if args.smoke_steps is not None:  # the recipe differs, so nothing is reused
-        tiny_lime_recipe.use_smoke_steps(args.smoke_steps)
-    stored = json.loads(REPRODUCTION.read_text())["runs"] if REPRODUCTION.is_file() else []
-    planned = [(a, d, s) for d in args.depths for s in args.seeds for a in ARCHES]
-    meta: dict[str, Any] = {
+    return parser.parse_args()
+
+
+def new_meta(args: argparse.Namespace, planned: list[tuple[str, int, int]]) -> dict[str, Any]:
+    return {
         "command": shlex.join(
             ["OMP_NUM_THREADS=1", "nice", "python", "scripts/lime_depth.py", *sys.argv[1:]]
         ),
@@ -106,12 +137,37 @@ def main() -> None:
         "planned": planned,
         "load_average_start": os.getloadavg(),
     }
-    runs: list[dict[str, Any]] = []
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(1)
+    if args.smoke_steps is not None:  # the recipe differs, so nothing is reused
+        tiny_lime_recipe.use_smoke_steps(args.smoke_steps)
+    stored = json.loads(REPRODUCTION.read_text())["runs"] if REPRODUCTION.is_file() else []
+    planned = plan(args.depths, args.seeds)
+    existing = args.out / "lime_depth.json"
+    if args.append and existing.is_file():  # the first invocation's meta stays; this one is logged
+        payload = json.loads(existing.read_text())
+        meta, runs = payload["meta"], payload["runs"]
+        if meta["lm_train"] != dict(tiny_lime_recipe.TINY_TRAIN):
+            raise ValueError(f"{existing}: recorded with another recipe ({meta['lm_train']})")
+        done = {(r["arch"], r["depth"], r["seed"]) for r in runs}
+        meta["planned"] = [
+            *map(tuple, meta["planned"]),
+            *(p for p in planned if p not in set(map(tuple, meta["planned"]))),
+        ]
+        planned = [p for p in planned if p not in done]
+        log = new_meta(args, planned)
+        meta.setdefault("continued", []).append(log)
+    else:
+        meta = log = new_meta(args, planned)
+        runs = []
     t0 = time.time()
     path = write_json({"meta": meta, "runs": runs}, args.out)
     for arch, depth, seed in planned:
         runs.append(one_run(arch, depth, seed, stored))
-        meta.update(wall_time_s=time.time() - t0, load_average_end=os.getloadavg())
+        log.update(wall_time_s=time.time() - t0, load_average_end=os.getloadavg())
         path = write_json({"meta": meta, "runs": runs}, args.out)
         print(f"[{time.time() - t0:6.0f}s] {arch} depth {depth} seed {seed}", flush=True)
     print(f"wrote {path}; render it with `python scripts/render_lime_depth.py {path}`")
