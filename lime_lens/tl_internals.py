@@ -178,14 +178,14 @@ ATTENTION_FORWARD_ARGS = (
 )
 """``AbstractAttention.forward`` parameters after ``self``, in order."""
 EXPLICIT_ONLY_ARCHITECTURES = ("OlmoeForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM")
+"""Architectures whose QK-norm the stock attention forward applies inline (not in
+``calculate_qkv_matrices``), so a replacement forward would skip it."""
 LINEAR_WEIGHTS: dict[type[torch.nn.Module], tuple[str, ...]] = {
     GatedMLP: ("W_gate", "W_in", "W_out"),
     Unembed: ("W_U",),
 }
 """Module class (exact) -> the [in, out] weights its forward passes to ``F.linear`` as
 ``W.T.contiguous()``: a full copy of each weight on every call."""
-"""Architectures whose QK-norm the stock attention forward applies inline (not in
-``calculate_qkv_matrices``), so a replacement forward would skip it."""
 
 
 def attention_direction(attn: AbstractAttention) -> str:

@@ -90,3 +90,18 @@ def test_a_lime_route_sae_exports_its_firing_and_no_logits(
     assert_close(frac, (acts > 0).float().mean((0, 1)), atol=1e-5, rtol=0)
     # a route latent has no logit direction: the logit lists are empty, not filled from zeros
     assert all(f[field] == [] for f in features for field in LOGIT_FIELDS)
+
+
+def test_an_sae_without_prepend_bos_is_refused_naming_its_cfg_before_anything_is_written(
+    route_model, route_tokens, route_sae, tmp_path
+):
+    import copy
+
+    from sae_lens import TopKSAE
+
+    sae = TopKSAE(copy.deepcopy(route_sae.cfg))  # a copy: the fixture is shared
+    sae.cfg.metadata.prepend_bos = None  # a hand-made SAE; SAELens's runners always set it
+    sae.save_model(tmp_path / "sae")
+    with pytest.raises(ValueError, match=r"sae/cfg\.json: metadata\.prepend_bos is not set"):
+        export_neuronpedia(tmp_path / "sae", route_model, route_tokens, tmp_path / "np")
+    assert not (tmp_path / "np").exists()
