@@ -92,7 +92,7 @@ def one_run(arch: str, depth: int, seed: int, stored: list[dict[str, Any]]) -> d
         "vanilla" if arch == MATCHED else arch, seed, depth_shape(arch, depth)
     )
     run = {"task": "lm", "depth": depth, **metrics, "arch": arch, "load_average": os.getloadavg()}
-    if arch != "vanilla":
+    if arch not in ("vanilla", MATCHED):
         run["routing_per_layer"] = heatmap_rows(model)
     return run
 

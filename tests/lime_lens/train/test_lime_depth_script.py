@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from lime_depth import MATCHED, parameter_gap, plan  # scripts/, see conftest.py
+from lime_depth import MATCHED, depth_shape, parameter_gap, plan  # scripts/, see conftest.py
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -43,3 +43,19 @@ def test_append_keeps_the_runs_and_runs_only_the_new_ones(tmp_path):
     (log,) = second["meta"]["continued"]
     assert "--append" in log["command"] and log["planned"] == [["lime-kv", 3, 0], ["vanilla", 3, 0]]
     assert [tuple(p) for p in second["meta"]["planned"]] == keys
+
+
+@pytest.mark.slow
+def test_a_matched_vanilla_run_is_a_vanilla_model_at_the_matched_width_without_routes():
+    code = (
+        "import json, sys; sys.path.insert(0, 'scripts'); import tiny_lime_recipe, lime_depth; "
+        "tiny_lime_recipe.use_smoke_steps(2); "
+        "run = lime_depth.one_run(lime_depth.MATCHED, 2, 0, []); "
+        "print(json.dumps({k: run.get(k) for k in ('arch', 'model_shape', 'routing_per_layer')}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    assert run["arch"] == MATCHED and run["routing_per_layer"] is None
+    assert run["model_shape"]["d_mlp"] == depth_shape(MATCHED, 2)["d_mlp"]
