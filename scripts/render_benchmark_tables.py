@@ -78,12 +78,32 @@ def attention_table(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def attention_targets(payload: dict[str, Any]) -> str:
+    """The run's own target checks for LIMe-kv fused vs HF, one clause per sequence length."""
+    checks = payload["targets"]
+    verdict = {True: "met", False: "**missed**"}
+    parts = []
+    for seq in payload["seqs"]:
+        fwd, train, gen = (checks[f"seq{seq}_{name}"] for name in ("forward", "train", "gen"))
+        mem = checks[f"seq{seq}_peak_below_explicit"]
+        parts.append(
+            f"seq {seq}: forward {fwd['ratio']:.3f} <= {fwd['target']:.2f} {verdict[fwd['met']]}, "
+            f"train step {train['ratio']:.3f} <= {train['target']:.2f} {verdict[train['met']]}, "
+            f"generation {gen['ratio']:.3f} >= {gen['target']:.2f} {verdict[gen['met']]}, "
+            f"peak train memory {mem['sdpa_mib']:,.0f} MiB fused vs {mem['explicit_mib']:,.0f} "
+            f"MiB explicit {verdict[mem['met']]}"
+        )
+    return "Targets (LIMe-kv fused vs HF, checked by the run): " + "; ".join(parts) + "."
+
+
 def tables() -> dict[str, str]:
     """File name(s) -> rendered table, for the README."""
     return {
         "hierarchical_topk.json": hierarchical_topk_table(_load("hierarchical_topk.json")),
         "lime.json, lime_gqa.json": lime_table([_load("lime.json"), _load("lime_gqa.json")]),
-        "attention.json": attention_table(_load("attention.json")),
+        "attention.json": attention_table(_load("attention.json"))
+        + "\n\n"
+        + attention_targets(_load("attention.json")),
     }
 
 
