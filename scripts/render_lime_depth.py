@@ -157,6 +157,26 @@ def heatmap_png(runs: list[dict[str, Any]], out: Path) -> str | None:
     )
 
 
+def continued(meta: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
+    """One line on the later ``--append`` invocations: what each ran, its wall time and load."""
+    logs = meta.get("continued", [])
+    if not logs:
+        return []
+    done = {(r["arch"], r["depth"], r["seed"]) for r in runs}
+    parts = []
+    for i, log in enumerate(logs):
+        planned = [tuple(p) for p in log["planned"]]
+        later = {tuple(p) for p in logs[i + 1]["planned"]} if i + 1 < len(logs) else set()
+        ran = [p for p in planned if p in done and p not in later]
+        stopped = " and stopped; the next one resumed" if len(ran) < len(planned) and later else ""
+        parts.append(
+            f"`{log['command']}` ran {len(ran)} of its {len(planned)} planned runs{stopped} "
+            f"(wall {log.get('wall_time_s', 0) / 60:.1f} min, load average at start "
+            f"{log['load_average_start'][0]:.2f})"
+        )
+    return ["Continued with `--append`: " + "; then ".join(parts) + "."]
+
+
 def render(payload: dict[str, Any], source: str, png: Path) -> str:
     meta, runs = payload["meta"], payload["runs"]
     out = [PREREGISTRATION, "## Results", ""]
@@ -174,6 +194,7 @@ def render(payload: dict[str, Any], source: str, png: Path) -> str:
         f"raw runs: `{source}`. Wall time {meta.get('wall_time_s', 0) / 60:.1f} min; load average "
         f"at start {meta['load_average_start'][0]:.2f}, at the end "
         f"{meta.get('load_average_end', meta['load_average_start'])[0]:.2f}.",
+        *continued(meta, runs),
         f"Reused from the reproduction (identical recipe): {reused or 'none'}. "
         f"Planned but not run (budget): {missing or 'none'}.",
         f"Recipe: shape {meta['lm_shape']} with n_layers = depth; trainer {meta['lm_train']}.",
@@ -186,11 +207,16 @@ def render(payload: dict[str, Any], source: str, png: Path) -> str:
         "",
     ]
     if any(r["arch"] == MATCHED for r in runs):
+        matched = [r for r in runs if r["arch"] == MATCHED]
+        post_hoc = sorted({r["depth"] for r in matched if "note" in r})  # the ad-hoc re-runs
+        planned = sorted({r["depth"] for r in matched if "note" not in r})
+        when = [f"at depth {d}, after the results above were seen" for d in post_hoc]
+        when += [f"at depth {d}, planned with the other runs by `lime_depth.py`" for d in planned]
         out += [
             f"Parameter check: the pre-registration asks for parameters within 1%; the reproduction's "
             f"matching rule (vanilla matched to LIMe-kv and LIMe-residual-dynamic together) misses it "
-            f"where the gap column exceeds 1%. Re-run there, after the results above were seen, with "
-            f"the vanilla d_mlp matched to LIMe-kv alone (`{MATCHED}`, same seeds and tokens):",
+            f"where the gap column exceeds 1%. There a vanilla with its d_mlp matched to LIMe-kv alone "
+            f"(`{MATCHED}`, same seeds and tokens) was trained too ({'; '.join(when)}):",
             "",
             *table(summarise([r for r in runs if r["arch"] != BASELINE], MATCHED), MATCHED),
             "",
