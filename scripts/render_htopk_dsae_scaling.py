@@ -118,10 +118,10 @@ def verdict(diffs: pd.DataFrame, big_k: int) -> tuple[dict[int, str], str]:
     return per_k, answer
 
 
-def _pivot(diffs: pd.DataFrame, column: str) -> str:
-    """Markdown table: k rows x ratio columns, 'mean (s0 / s1)' per cell."""
+def _pivot(diffs: pd.DataFrame, column: str, label: str = "{:g}x") -> str:
+    """Markdown table: k rows x ratio columns (headed by ``label``), 'mean (s0 / s1)' per cell."""
     ratios = sorted(diffs["ratio"].unique())
-    lines = ["| k | " + " | ".join(f"{r:g}x" for r in ratios) + " |"]
+    lines = ["| k | " + " | ".join(label.format(r) for r in ratios) + " |"]
     lines.append("|---" * (len(ratios) + 1) + "|")
     for k, rows in diffs.groupby("k"):
         cells = []

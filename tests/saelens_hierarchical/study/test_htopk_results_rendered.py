@@ -1,5 +1,5 @@
-"""results/htopk_pareto.md quotes the d_sae-scaling and adaptive-budget blocks rendered from the
-committed run JSON (scripts/render_htopk_*.py), not hand-typed numbers."""
+"""results/htopk_pareto.md quotes the d_sae-scaling (synthetic and default model) and adaptive-budget
+blocks rendered from the committed run JSON (scripts/render_htopk_*.py), not hand-typed numbers."""
 
 import sys
 from pathlib import Path
@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import render_htopk_adaptive  # noqa: E402
+import render_htopk_dsae_default  # noqa: E402
 import render_htopk_dsae_scaling  # noqa: E402
 
 RESULTS = (ROOT / "results" / "htopk_pareto.md").read_text()
@@ -15,6 +16,11 @@ RESULTS = (ROOT / "results" / "htopk_pareto.md").read_text()
 
 def test_results_file_quotes_the_dsae_scaling_block_rendered_from_its_json():
     assert render_htopk_dsae_scaling.render(render_htopk_dsae_scaling.load_runs()) in RESULTS
+
+
+def test_results_file_quotes_the_default_model_dsae_block_rendered_from_its_runs():
+    runs = render_htopk_dsae_default.load_runs()
+    assert render_htopk_dsae_default.render(runs) in RESULTS
 
 
 def test_results_file_quotes_the_adaptive_block_rendered_from_its_json():
