@@ -254,13 +254,26 @@ def train(
         bar.update(1)
     bar.close()
     n_tokens = (cfg.last_step - start) * cfg.batch_size * row_len
+    tokens_per_s = n_tokens / train_time if train_time > 0 else math.nan
+    return _result(state, row_len, time.perf_counter() - t0, tokens_per_s, checkpoint, cfg, info)
+
+
+def _result(
+    state: dict[str, Any],
+    row_len: int,
+    wall_time_s: float,
+    tokens_per_s: float,
+    checkpoint: Path | None,
+    cfg: TrainConfig,
+    info: DistInfo,
+) -> TrainResult:
     return TrainResult(
         train_losses=list(state["train_losses"]),
         val_history=list(state["val_history"]),
         samples_seen=state["samples_seen"],
         tokens_seen=state["samples_seen"] * row_len,
-        wall_time_s=time.perf_counter() - t0,
-        tokens_per_s=n_tokens / train_time if train_time > 0 else math.nan,
+        wall_time_s=wall_time_s,
+        tokens_per_s=tokens_per_s,
         checkpoint=checkpoint,
         extra={"world_size": info.world_size, "bf16": use_bf16(cfg, info.device)},
     )
