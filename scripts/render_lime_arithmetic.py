@@ -139,23 +139,12 @@ def verdict(runs: Runs, tiers: list[str]) -> str:
     return f"not tested at this scale (best accuracy at N={tiers[-1]}: {best_n6:.1f}%)"
 
 
-def render(payload: dict[str, Any], source: str, png: Path) -> str:
-    meta = payload["meta"]
-    n_points = len(payload["points"])
-    runs: Runs = {
-        arch: sorted(
-            (r for r in payload["runs"] if r["arch"] == arch and len(r["curve"]) == n_points),
-            key=lambda r: r["seed"],
-        )
-        for arch in (LIME, BASELINE)
-    }
-    out = [PREREGISTRATION, "## Results", ""]
-    if not all(runs.values()):
-        return "\n".join([*out, "No run has reached the end of its schedule yet.", ""])
-    tiers = sorted(final_point(runs[LIME][0])["tiers"], key=int)
-    last = final_point(runs[LIME][0])
-    cfg = payload["train_config"]
-    out += [
+def _provenance(
+    payload: dict[str, Any], runs: Runs, last: dict[str, Any], source: str
+) -> list[str]:
+    """Command, machine, budget, schedule, trainer, parameters and extra seeds of the run."""
+    meta, cfg = payload["meta"], payload["train_config"]
+    return [
         f"Produced by `{meta['command']}` on {meta['device']} ({meta['device_name']}, torch "
         f"{meta['torch']}, {meta['torch_threads']} torch thread(s), {meta['cpu_count']} CPUs shared "
         f"with other jobs; load average {meta['load_average_start'][0]:.2f} at start, "
@@ -176,6 +165,25 @@ def render(payload: dict[str, Any], source: str, png: Path) -> str:
             f"load average {extra['load_average_start'][0]:.2f} at its start)."
             for extra in payload.get("more_seeds", [])
         ],
+    ]
+
+
+def render(payload: dict[str, Any], source: str, png: Path) -> str:
+    n_points = len(payload["points"])
+    runs: Runs = {
+        arch: sorted(
+            (r for r in payload["runs"] if r["arch"] == arch and len(r["curve"]) == n_points),
+            key=lambda r: r["seed"],
+        )
+        for arch in (LIME, BASELINE)
+    }
+    out = [PREREGISTRATION, "## Results", ""]
+    if not all(runs.values()):
+        return "\n".join([*out, "No run has reached the end of its schedule yet.", ""])
+    tiers = sorted(final_point(runs[LIME][0])["tiers"], key=int)
+    last = final_point(runs[LIME][0])
+    out += [
+        *_provenance(payload, runs, last, source),
         f"Seeds at the last point: { {a: [r['seed'] for r in mine] for a, mine in runs.items()} }; "
         "the curves show the mean over seeds.",
         "",
