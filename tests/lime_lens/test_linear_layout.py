@@ -5,29 +5,13 @@ makes; the stock layout comes back for FSDP2."""
 import pytest
 import torch
 from lime_helpers import build, llama_cfg, vanilla_twin
-from transformer_lens import HookedTransformer, HookedTransformerConfig
+from transformer_lens import HookedTransformer
 
 from lime_lens import HookedLIMeTransformer
 from lime_lens.assets.pretrained import load_tiny_baseline_model
 from lime_lens.linear_layout import store_linear_weights_contiguous, store_linear_weights_transposed
 from lime_lens.tl_internals import LINEAR_WEIGHTS
 from lime_lens.train.architectures import ModelShape, build_model
-
-
-def _cfg(**overrides):
-    kwargs = dict(
-        n_layers=2,
-        d_model=16,
-        d_head=4,
-        n_heads=4,
-        d_mlp=32,
-        d_vocab=11,
-        n_ctx=8,
-        device="cpu",
-        seed=0,
-    )
-    kwargs.update(overrides)
-    return HookedTransformerConfig(**kwargs)
 
 
 def _transposed(model) -> bool:
@@ -42,13 +26,7 @@ def _transposed(model) -> bool:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_transposed_linear_layout_is_bit_identical_and_copies_nothing(dtype):
-    cfg = _cfg(
-        act_fn="silu",
-        gated_mlp=True,
-        normalization_type="RMS",
-        positional_embedding_type="rotary",
-        dtype=dtype,
-    )
+    cfg = llama_cfg(dtype=dtype).vanilla_config()  # LLaMA-style: gated MLP, untied unembed
     stock, relaid = HookedTransformer(cfg), HookedTransformer(cfg)
     relaid.load_state_dict(stock.state_dict())
     params = dict(relaid.named_parameters())
