@@ -20,7 +20,7 @@ import torch
 from jaxtyping import Float, Int
 
 from saelens_hierarchical.loss_fused import _common_dtype
-from saelens_hierarchical.loss_reference import PrefixLoss
+from saelens_hierarchical.loss_reference import PrefixLoss, check_prefix_weights
 
 DEFAULT_CHUNK = 4
 DISABLE_ENV = "SAELENS_HIERARCHICAL_DISABLE_GPU_PATH"
@@ -82,8 +82,7 @@ class _ChunkedHierarchicalLoss(torch.autograd.Function):
 
 def check_chunked_args(weights: list[float], k: int, chunk: int) -> None:
     """ValueError unless there is one weight per prefix and ``chunk`` >= 1."""
-    if len(weights) != k:
-        raise ValueError(f"weights needs one entry per prefix ({k}); got {len(weights)}")
+    check_prefix_weights(weights, k)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1; got {chunk}")
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from jaxtyping import Float, Int
 
-from saelens_hierarchical.loss_reference import PrefixLoss
+from saelens_hierarchical.loss_reference import PrefixLoss, check_prefix_weights
 
 
 def _walk(
@@ -105,10 +105,7 @@ def hierarchical_loss_fused(
     weights: list[float],
 ) -> PrefixLoss:
     """Same value and gradients as ``hierarchical_loss_reference``, memory O(B*D + B*K)."""
-    if len(weights) != acts.shape[1]:
-        raise ValueError(
-            f"weights needs one entry per prefix ({acts.shape[1]}); got {len(weights)}"
-        )
+    check_prefix_weights(weights, acts.shape[1])
     dtype = _common_dtype(sae_in, b_dec, acts, W_dec)
     with torch.autocast(device_type=sae_in.device.type, enabled=False):
         loss, sae_out = _HierarchicalLoss.apply(

@@ -22,6 +22,13 @@ class PrefixLoss(NamedTuple):
     """x_hat_K = b_dec + sum_{i<=K} a_i d_i: the full top-K reconstruction."""
 
 
+def check_prefix_weights(weights: list[float], k: int) -> None:
+    """ValueError unless ``weights`` has one entry per prefix j = 1..k (checked by the fast paths
+    before any work)."""
+    if len(weights) != k:
+        raise ValueError(f"weights needs one entry per prefix ({k}); got {len(weights)}")
+
+
 def hierarchical_loss_reference(
     sae_in: Float[torch.Tensor, "batch d_in"],
     b_dec: Float[torch.Tensor, " d_in"],

@@ -31,7 +31,7 @@ import torch
 from jaxtyping import Float, Int
 
 from saelens_hierarchical.loss_fused import _common_dtype
-from saelens_hierarchical.loss_reference import PrefixLoss
+from saelens_hierarchical.loss_reference import PrefixLoss, check_prefix_weights
 
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 DETERMINISTIC_CHUNK = 4
@@ -203,10 +203,7 @@ def hierarchical_loss_triton(
     """
     _check_inputs({"sae_in": sae_in, "b_dec": b_dec, "acts": acts, "W_dec": W_dec}, indices)
     _require_runnable(sae_in.device)
-    if len(weights) != acts.shape[1]:
-        raise ValueError(
-            f"weights needs one entry per prefix ({acts.shape[1]}); got {len(weights)}"
-        )
+    check_prefix_weights(weights, acts.shape[1])
     for name, block in (("block_b", block_b), ("block_d", block_d)):
         if block is not None and (block < 1 or block & (block - 1)):
             raise ValueError(f"{name} must be a power of two >= 1; got {block}")
