@@ -87,7 +87,7 @@ def write_dashboards(
     if hook not in model.hook_dict:
         raise ValueError(f"the SAE's hook_name {hook!r} is not a hook of the model")
     residual = has_residual_direction(hook)
-    hook_support(sae, model)  # checks the hook width now, before any page is written
+    support = hook_support(sae, model)  # checks the hook width before any page is written
     with atomic_folder(out_dir) as tmp:
         for k in ks:
             cfg = SaeVisConfig(
@@ -97,7 +97,7 @@ def write_dashboards(
                 minibatch_size_tokens=minibatch_size_tokens,
                 device=str(tokens.device),
             )
-            with at_budget(sae, k), torch.no_grad(), hook_support(sae, model):  # type: ignore[arg-type]
+            with at_budget(sae, k), torch.no_grad(), support():  # type: ignore[arg-type]
                 data = SaeVisRunner(cfg).run(encoder=sae, model=model, tokens=tokens)
             if not residual:
                 data.cfg.feature_centric_layout = layout_without_logits()

@@ -91,7 +91,7 @@ def export_neuronpedia(
     if sae.cfg.metadata.prepend_bos is None:
         raise ValueError(f"{Path(sae_dir) / 'cfg.json'}: metadata.prepend_bos is not set")
     residual = has_residual_direction(sae.cfg.metadata.hook_name)
-    hook_support(sae, model)  # checks the hook width now, before anything is written
+    support = hook_support(sae, model)  # checks the hook width before anything is written
     with atomic_folder(out_dir) as tmp:
         cfg = NeuronpediaRunnerConfig(
             sae_set=sae_set,
@@ -109,7 +109,7 @@ def export_neuronpedia(
             shuffle_tokens=False,
         )
         runner = InMemoryNeuronpediaRunner(cfg, model, dataset, budget)
-        with hook_support(sae, model):
+        with support():
             runner.run()
         shutil.rmtree(runner.cached_activations_dir, ignore_errors=True)
         name = Path(runner.cfg.outputs_dir).name

@@ -10,7 +10,7 @@ the page drops the logit panels, and a 4-D [batch, pos, head, d] hook is flatten
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -57,15 +57,15 @@ def layout_without_logits() -> SaeVisLayoutConfig:
     )
 
 
-def hook_support(sae: SAE, model: HookedTransformer) -> AbstractContextManager[None]:
-    """The context SAEDashboard runs in for this SAE: nothing for a residual-direction hook;
-    otherwise, after checking that the SAE reads the hook as SAELens stores it,
-    ``non_residual_hook_support``."""
-    hook = sae.cfg.metadata.hook_name
-    if has_residual_direction(hook):
-        return nullcontext()
+def hook_support(sae: SAE, model: HookedTransformer) -> Callable[[], AbstractContextManager[None]]:
+    """What SAEDashboard runs in for this SAE, as a factory of fresh contexts (one per run):
+    nothing for a residual-direction hook; otherwise ``non_residual_hook_support``, after
+    checking once, here, that the SAE reads the hook as SAELens stores it."""
+    if has_residual_direction(sae.cfg.metadata.hook_name):
+        return nullcontext
     check_hook_width(sae, model)
-    return non_residual_hook_support(sae.cfg.metadata.hook_head_index)
+    head_index = sae.cfg.metadata.hook_head_index
+    return lambda: non_residual_hook_support(head_index)
 
 
 @contextmanager
