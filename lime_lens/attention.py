@@ -9,7 +9,7 @@ what the router reads (``LIMeRouter.source``):
 - "residual" (v1): the input is the per-head mixture ``[batch, pos, n_kv, d_model]`` and is
   projected per head with the attention's own W_K / W_V.
 
-Both classes run the fused path of ``lime_lens.fused_attention`` under ``cfg.attn_impl``: the
+Both classes run the fused path of ``lime_lens.tl.fused_attention`` under ``cfg.attn_impl``: the
 route runs inside ``calculate_qkv_matrices``, which both paths call.
 """
 
@@ -22,9 +22,9 @@ import torch
 from jaxtyping import Float
 from transformer_lens.hook_points import HookPoint
 
-from lime_lens.fused_attention import attention_forward
 from lime_lens.router_registry import router_class
-from lime_lens.tl_internals import (
+from lime_lens.tl.fused_attention import attention_forward
+from lime_lens.tl.internals import (
     Attention,
     GroupedQueryAttention,
     apply_qk_norm,

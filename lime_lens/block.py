@@ -12,7 +12,7 @@ from lime_lens.config import LIMeConfig
 from lime_lens.router_registry import router_class
 from lime_lens.routers.base import LIMeRouter
 from lime_lens.routers.kv import to_heads_major
-from lime_lens.tl_internals import TransformerBlock, TransformerLensKeyValueCacheEntry
+from lime_lens.tl.internals import TransformerBlock, TransformerLensKeyValueCacheEntry
 
 
 @dataclass

@@ -26,7 +26,7 @@ from transformer_lens.hook_points import HookPoint
 from lime_lens.block import LIMeBlock
 from lime_lens.config import LIMeConfig
 from lime_lens.router_registry import router_class
-from lime_lens.tl_internals import Slice
+from lime_lens.tl.internals import Slice
 
 CachingHooks = list[tuple[str, Callable[..., Any]]]
 PosSlice = (

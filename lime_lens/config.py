@@ -6,10 +6,10 @@ from dataclasses import dataclass, fields
 
 from transformer_lens import HookedTransformerConfig
 
-from lime_lens.fused_attention import check_attn_impl
 from lime_lens.router_registry import check_router_key
-from lime_lens.switches import REFUSED_SWITCHES, switch_refusal
-from lime_lens.tl_internals import POST_NORM_ARCHITECTURES
+from lime_lens.tl.fused_attention import check_attn_impl
+from lime_lens.tl.internals import POST_NORM_ARCHITECTURES
+from lime_lens.tl.switches import REFUSED_SWITCHES, switch_refusal
 
 # Flags whose block/attention code paths the LIMe block does not reproduce: the switches a model
 # also refuses after construction, and flags TransformerLens has no setter for.
@@ -54,7 +54,7 @@ class LIMeConfig(HookedTransformerConfig):
     in a layer whose ``hook_attn_scores`` / ``hook_pattern`` has a hook attached (or that uses a
     feature the fused call lacks, e.g. alibi), which runs the explicit TransformerLens path.
     "explicit": always the explicit path. "sdpa": always fused; an attached pattern hook raises.
-    Every other hook fires with the same values on both paths (``lime_lens.fused_attention``)."""
+    Every other hook fires with the same values on both paths (``lime_lens.tl.fused_attention``)."""
 
     def __post_init__(self) -> None:
         check_attn_impl(self.attn_impl)

@@ -19,11 +19,9 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 from lime_lens.block import LIMeBlock, LIMeMemory
 from lime_lens.caching import CachingHooks, PosSlice, position_axes, slice_lime_hooks
 from lime_lens.config import LIMeConfig
-from lime_lens.linear_layout import store_linear_weights_transposed
 from lime_lens.router_registry import router_class
 from lime_lens.serialization import load_model, save_model
-from lime_lens.switches import check_switches, switch_refusal
-from lime_lens.tl_internals import (
+from lime_lens.tl.internals import (
     USE_DEFAULT_VALUE,
     LocallyOverridenDefaults,
     Output,
@@ -33,6 +31,8 @@ from lime_lens.tl_internals import (
     apply_softcap,
     get_device_for_block_index,
 )
+from lime_lens.tl.linear_layout import store_linear_weights_transposed
+from lime_lens.tl.switches import check_switches, switch_refusal
 from lime_lens.weight_processing import (
     check_processing_supported,
     fold_lime_norms,
@@ -117,15 +117,15 @@ class HookedLIMeTransformer(HookedTransformer):
         setattr(self.cfg, switch, False)  # already off: LIMeConfig refuses it at construction
 
     def set_use_split_qkv_input(self, use_split_qkv_input: bool) -> None:
-        """Refused when True (``lime_lens.switches``); False is a no-op."""
+        """Refused when True (``lime_lens.tl.switches``); False is a no-op."""
         self._set_refused_switch("use_split_qkv_input", use_split_qkv_input)
 
     def set_use_attn_in(self, use_attn_in: bool) -> None:
-        """Refused when True (``lime_lens.switches``); False is a no-op."""
+        """Refused when True (``lime_lens.tl.switches``); False is a no-op."""
         self._set_refused_switch("use_attn_in", use_attn_in)
 
     def set_ungroup_grouped_query_attention(self, ungroup_grouped_query_attention: bool) -> None:
-        """Refused when True (``lime_lens.switches``); False is a no-op."""
+        """Refused when True (``lime_lens.tl.switches``); False is a no-op."""
         self._set_refused_switch("ungroup_grouped_query_attention", ungroup_grouped_query_attention)
 
     def get_caching_hooks(

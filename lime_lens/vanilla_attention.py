@@ -16,15 +16,15 @@ from transformer_lens import HookedTransformer
 
 from lime_lens.attention import LIMeAttention, LIMeGroupedQueryAttention
 from lime_lens.config import LIMeConfig
-from lime_lens.fused_attention import attention_forward, check_attn_impl
-from lime_lens.linear_layout import store_linear_weights_transposed
-from lime_lens.tl_internals import Attention, GroupedQueryAttention
+from lime_lens.tl.fused_attention import attention_forward, check_attn_impl
+from lime_lens.tl.internals import Attention, GroupedQueryAttention
+from lime_lens.tl.linear_layout import store_linear_weights_transposed
 
 M = TypeVar("M", bound=HookedTransformer)
 
 
 class SDPAAttention(Attention):
-    """Multi-head attention; fused (``lime_lens.fused_attention``) under ``attn_impl``."""
+    """Multi-head attention; fused (``lime_lens.tl.fused_attention``) under ``attn_impl``."""
 
     attn_impl: str = "auto"
     """"auto" | "explicit" | "sdpa", as ``LIMeConfig.attn_impl``."""
@@ -34,7 +34,7 @@ class SDPAAttention(Attention):
 
 
 class SDPAGroupedQueryAttention(GroupedQueryAttention):
-    """Grouped-query attention; fused (``lime_lens.fused_attention``) under ``attn_impl``."""
+    """Grouped-query attention; fused (``lime_lens.tl.fused_attention``) under ``attn_impl``."""
 
     attn_impl: str = "auto"
     """"auto" | "explicit" | "sdpa", as ``LIMeConfig.attn_impl``."""

@@ -28,7 +28,7 @@ from transformer_lens import HookedTransformer
 
 from lime_lens.config import LIMeConfig
 from lime_lens.routers.base import LIMeRouter, ProcessingStep
-from lime_lens.tl_internals import LayerNormPre, RMSNormPre, kv_param_prefix, value_bias
+from lime_lens.tl.internals import LayerNormPre, RMSNormPre, kv_param_prefix, value_bias
 
 
 def check_processing_supported(

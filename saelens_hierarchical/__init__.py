@@ -8,8 +8,8 @@ Trained SAEs are saved as stock ``"topk"`` SAEs, which load without this package
 
 from saelens_hierarchical.budget import at_budget, current_budget, max_budget, set_budget
 from saelens_hierarchical.config import ARCHITECTURE, HierarchicalTopKTrainingSAEConfig
-from saelens_hierarchical.loss_fused import hierarchical_loss_fused
-from saelens_hierarchical.loss_reference import PrefixLoss, hierarchical_loss_reference
+from saelens_hierarchical.loss.fused import hierarchical_loss_fused
+from saelens_hierarchical.loss.reference import PrefixLoss, hierarchical_loss_reference
 from saelens_hierarchical.registration import register_architecture
 from saelens_hierarchical.sae import HierarchicalTopKTrainingSAE
 

@@ -28,7 +28,7 @@ from jaxtyping import Float, Int
 from sae_lens.saes.topk_sae import TopK, TopKSAE, TopKTrainingSAE
 
 from saelens_hierarchical.budget import at_budget, max_budget
-from saelens_hierarchical.loss_fused import prefix_squared_errors
+from saelens_hierarchical.loss.fused import prefix_squared_errors
 
 __all__ = [
     "AdaptiveEncoding",

@@ -24,33 +24,8 @@ from sae_lens.saes.topk_sae import TopKTrainingSAE
 from typing_extensions import override
 
 from saelens_hierarchical.config import HierarchicalTopKTrainingSAEConfig
-from saelens_hierarchical.loss_chunked import gpu_path_enabled, hierarchical_loss_chunked
-from saelens_hierarchical.loss_compiled import hierarchical_loss_compiled
-from saelens_hierarchical.loss_fused import hierarchical_loss_fused, prefix_squared_errors
-from saelens_hierarchical.loss_reference import PrefixLoss, hierarchical_loss_reference
-from saelens_hierarchical.loss_triton import hierarchical_loss_triton, triton_runnable
-
-LossFn = Callable[..., PrefixLoss]
-LOSS_FNS: dict[str, LossFn] = {
-    "reference": hierarchical_loss_reference,
-    "fused": hierarchical_loss_fused,
-    "chunked": hierarchical_loss_chunked,
-    "compiled": hierarchical_loss_compiled,
-    "triton": hierarchical_loss_triton,
-}
-
-
-def select_loss_fn(impl: str, device: torch.device) -> LossFn:
-    """The loss path for ``cfg.loss_impl``. ``"auto"`` on CUDA: the Triton kernels when Triton
-    imports, else the chunked walk; the one-latent-at-a-time fused walk on other devices or
-    with SAELENS_HIERARCHICAL_DISABLE_GPU_PATH=1. ``"triton"`` where it cannot run raises
-    (at the call) saying how to fall back."""
-    if impl == "auto":
-        if not gpu_path_enabled(device):
-            impl = "fused"
-        else:
-            impl = "triton" if triton_runnable(device) else "chunked"
-    return LOSS_FNS[impl]
+from saelens_hierarchical.loss.dispatch import select_loss_fn
+from saelens_hierarchical.loss.fused import prefix_squared_errors
 
 
 class SortedTopK(NamedTuple):

@@ -7,9 +7,10 @@ import of a parent package's ``__init__`` is not an edge (Python runs it, but it
 the importing module makes); an explicit ``from a import c`` of a package is an edge to its ``__init__``.
 
 Layers:
-- SAE plugin core: every module directly in ``saelens_hierarchical/`` except ``__main__`` (the
-  CLI entry, which dispatches to the study).
-- LIMe plugin core: every module directly in ``lime_lens/`` and the ``lime_lens.routers`` package.
+- SAE plugin core: every module directly in ``saelens_hierarchical/`` and its ``loss`` package,
+  except ``__main__`` (the CLI entry, which dispatches to the study).
+- LIMe plugin core: every module directly in ``lime_lens/`` and the ``lime_lens.routers``,
+  ``.tl`` (the TransformerLens layer) and ``.official`` (checkpoint conversion) packages.
 - Studies: ``saelens_hierarchical.study`` and ``.ecosystem``; ``lime_lens.train``, ``.analysis``,
   ``.arithmetic`` and ``.assets``. They may import the cores, never the reverse; neither core imports the other package.
 """
@@ -23,7 +24,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("saelens_hierarchical", "lime_lens")
-CORE_SUBPACKAGES = {"lime_lens": ("routers",), "saelens_hierarchical": ()}
+CORE_SUBPACKAGES = {
+    "lime_lens": ("routers", "tl", "official"),
+    "saelens_hierarchical": ("loss",),
+}
 CLI_ENTRIES = {"saelens_hierarchical.__main__"}
 
 

@@ -29,7 +29,7 @@ from transformer_lens import HookedTransformer
 
 from lime_lens.router_registry import router_class
 from lime_lens.routers import LIMeRouter
-from lime_lens.tl_internals import kv_weights
+from lime_lens.tl.internals import kv_weights
 
 StateKind = Literal["values_pre", "values_post", "resid"]
 STATE_KINDS: tuple[str, ...] = ("values_pre", "values_post", "resid")

@@ -20,7 +20,7 @@ from torch import nn
 from lime_lens.arithmetic.solution import SolutionCheck, check_solution
 from lime_lens.arithmetic.step_vocab import prompt_text
 from lime_lens.arithmetic.vocab import CharVocab
-from lime_lens.tl_internals import TransformerLensKeyValueCache
+from lime_lens.tl.internals import TransformerLensKeyValueCache
 
 
 class Generated(NamedTuple):

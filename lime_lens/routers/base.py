@@ -60,7 +60,7 @@ class LIMeRouter(nn.Module):
     """refactor_factored_attn_matrices is exact (False: refused, see :meth:`refusal`)."""
 
     official_v2_layout: ClassVar[bool] = False
-    """True when ``lime_lens.convert`` can load the official corl-team/lime v2 checkpoint into it."""
+    """True when ``lime_lens.official.convert`` can load the official corl-team/lime v2 checkpoint into it."""
 
     def __init__(self, cfg: LIMeConfig, layer: int):
         super().__init__()

@@ -16,7 +16,7 @@ from transformer_lens.hook_points import HookPoint
 
 from lime_lens.config import LIMeConfig
 from lime_lens.routers.base import LIMeRouter
-from lime_lens.tl_internals import LayerNorm, LayerNormPre, RMSNorm, RMSNormPre
+from lime_lens.tl.internals import LayerNorm, LayerNormPre, RMSNorm, RMSNormPre
 
 
 def lime_norm(cfg: LIMeConfig) -> nn.Module:

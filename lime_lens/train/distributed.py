@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from lime_lens.linear_layout import store_linear_weights_contiguous
+from lime_lens.tl.linear_layout import store_linear_weights_contiguous
 from lime_lens.train.config import Parallel
 
 

@@ -1,6 +1,6 @@
 """Shared by the fused-attention tests: which layers took the fused path."""
 
-import lime_lens.fused_attention as fused
+import lime_lens.tl.fused_attention as fused
 
 
 def spy_fused_layers(monkeypatch) -> list[int]:

@@ -9,7 +9,7 @@ from sdpa_helpers import spy_fused_layers
 from torch.testing import assert_close
 from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 
-from lime_lens.fused_attention import PATTERN_HOOKS
+from lime_lens.tl.fused_attention import PATTERN_HOOKS
 from lime_lens.vanilla_attention import use_fused_attention
 
 BUILDERS = {

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 from torch.testing import assert_close
 
-from lime_lens.convert import (
+from lime_lens.official.convert import (
     config_from_official,
     convert_official_state_dict,
     from_official_checkpoint,

@@ -11,9 +11,13 @@ from test_convert_v1 import v1_forward
 from torch.testing import assert_close
 
 from lime_lens import HookedLIMeTransformer
-from lime_lens.convert import config_from_official, from_official_checkpoint, official_v2_layout
-from lime_lens.convert_v1 import from_official_v1_checkpoint, official_v1_layout
-from lime_lens.export import to_official_checkpoint, to_official_state_dict
+from lime_lens.official.convert import (
+    config_from_official,
+    from_official_checkpoint,
+    official_v2_layout,
+)
+from lime_lens.official.convert_v1 import from_official_v1_checkpoint, official_v1_layout
+from lime_lens.official.export import to_official_checkpoint, to_official_state_dict
 
 IDS = torch.randint(0, 61, (2, 7), generator=torch.Generator().manual_seed(5))
 V1_LOOKUPS = ["static", "dynamic", "top_p"]

@@ -9,8 +9,8 @@ from safetensors.torch import save_file
 from test_convert import HF_CONFIG, official_state_dict
 from torch.testing import assert_close
 
-from lime_lens.convert import config_from_official, convert_official_state_dict
-from lime_lens.convert_v1 import (
+from lime_lens.official.convert import config_from_official, convert_official_state_dict
+from lime_lens.official.convert_v1 import (
     config_from_official_v1,
     convert_official_v1_state_dict,
     from_official_v1_checkpoint,

@@ -1,4 +1,4 @@
-"""lime_lens.linear_layout: MLP / unembedding weights held transposed give bit-identical outputs
+"""lime_lens.tl.linear_layout: MLP / unembedding weights held transposed give bit-identical outputs
 and gradients with no per-call copy, in every model the package builds, through the moves a user
 makes; the stock layout comes back for FSDP2."""
 
@@ -9,8 +9,11 @@ from transformer_lens import HookedTransformer
 
 from lime_lens import HookedLIMeTransformer
 from lime_lens.assets.pretrained import load_tiny_baseline_model
-from lime_lens.linear_layout import store_linear_weights_contiguous, store_linear_weights_transposed
-from lime_lens.tl_internals import LINEAR_WEIGHTS
+from lime_lens.tl.internals import LINEAR_WEIGHTS
+from lime_lens.tl.linear_layout import (
+    store_linear_weights_contiguous,
+    store_linear_weights_transposed,
+)
 from lime_lens.train.architectures import ModelShape, build_model
 
 

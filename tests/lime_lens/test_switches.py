@@ -7,9 +7,9 @@ import torch
 from lime_helpers import MODES, build, gpt2_cfg, llama_cfg, tokens
 from torch.testing import assert_close
 
-from lime_lens import tl_internals as tl
 from lime_lens.config import _UNSUPPORTED_FLAGS
-from lime_lens.switches import REFUSED_SWITCHES
+from lime_lens.tl import internals as tl
+from lime_lens.tl.switches import REFUSED_SWITCHES
 
 HONOURED = ("use_attn_result", "use_hook_mlp_in")
 CFGS = {"gpt2": gpt2_cfg, "llama-gqa": llama_cfg}

@@ -1,4 +1,4 @@
-"""Pins every TransformerLens internal that lime_lens.tl_internals names (see its docstring), so a
+"""Pins every TransformerLens internal that lime_lens.tl.internals names (see its docstring), so a
 TransformerLens upgrade that moves one fails here, in one place."""
 
 import inspect
@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-from lime_lens import tl_internals as tl
+from lime_lens.tl import internals as tl
 
 
 def _cfg(**overrides):
@@ -172,7 +172,7 @@ def test_attention_forward_signature_and_the_steps_the_fused_path_replaces():
         "self.hook_result(",
     ]
     positions = [source.index(step) for step in steps]
-    assert positions == sorted(positions)  # the order lime_lens.fused_attention reproduces
+    assert positions == sorted(positions)  # the order lime_lens.tl.fused_attention reproduces
     assert "self.hook_z(" in inspect.getsource(abstract.calculate_z_scores)
     assert "(self._attention_dir_override or self.cfg.attention_dir)" in source
     for arch in tl.EXPLICIT_ONLY_ARCHITECTURES:  # QK-norm applied inline by the stock forward

@@ -6,13 +6,14 @@ import pytest
 import torch
 from htopk_helpers import grads_of, loss_inputs, make_sae, step_input
 
-from saelens_hierarchical import hierarchical_loss_reference, loss_triton
-from saelens_hierarchical.loss_chunked import (
+from saelens_hierarchical import hierarchical_loss_reference
+from saelens_hierarchical.loss import triton as loss_triton
+from saelens_hierarchical.loss.chunked import (
     DISABLE_ENV,
     gpu_path_enabled,
     hierarchical_loss_chunked,
 )
-from saelens_hierarchical.sae import select_loss_fn
+from saelens_hierarchical.loss.dispatch import select_loss_fn
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

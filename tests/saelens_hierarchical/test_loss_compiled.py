@@ -11,8 +11,8 @@ import torch
 from htopk_helpers import grads_of, loss_and_grads, loss_inputs, make_sae, step_input
 
 from saelens_hierarchical import hierarchical_loss_reference
-from saelens_hierarchical.loss_compiled import hierarchical_loss_compiled
-from saelens_hierarchical.sae import select_loss_fn
+from saelens_hierarchical.loss.compiled import hierarchical_loss_compiled
+from saelens_hierarchical.loss.dispatch import select_loss_fn
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import torch
 from htopk_helpers import grads_of, loss_inputs, make_sae, step_input
 
 from saelens_hierarchical import hierarchical_loss_fused, hierarchical_loss_reference
-from saelens_hierarchical.loss_fused import prefix_squared_errors
+from saelens_hierarchical.loss.fused import prefix_squared_errors
 
 
 def test_reference_loss_is_the_mean_over_prefixes_of_the_summed_squared_error():

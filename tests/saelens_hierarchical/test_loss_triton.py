@@ -9,9 +9,9 @@ import torch
 from htopk_helpers import grads_of, loss_and_grads, loss_inputs, make_sae, step_input
 
 from saelens_hierarchical import hierarchical_loss_reference
-from saelens_hierarchical import loss_triton as lt
-from saelens_hierarchical.loss_triton import TritonUnavailableError, hierarchical_loss_triton
-from saelens_hierarchical.sae import select_loss_fn
+from saelens_hierarchical.loss import triton as lt
+from saelens_hierarchical.loss.dispatch import select_loss_fn
+from saelens_hierarchical.loss.triton import TritonUnavailableError, hierarchical_loss_triton
 
 pytest.importorskip("triton")
 pytestmark = pytest.mark.triton

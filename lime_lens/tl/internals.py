@@ -28,7 +28,7 @@ Assumptions:
   under ``name + "_grad"``.
 - Fused attention: ``AbstractAttention.forward`` takes :data:`ATTENTION_FORWARD_ARGS`; its steps
   between the rotary hooks and ``hook_z`` (scores, causal mask, ``hook_attn_scores``, softmax,
-  ``hook_pattern``) are what ``lime_lens.fused_attention`` replaces; the causal mask direction is
+  ``hook_pattern``) are what ``lime_lens.tl.fused_attention`` replaces; the causal mask direction is
   ``_attention_dir_override or cfg.attention_dir`` (:func:`attention_direction`); QK-norm of
   :data:`EXPLICIT_ONLY_ARCHITECTURES` runs inside that forward. ``HookPoint.add_hook`` registers
   PyTorch forward / full-backward hooks on the HookPoint (:func:`hook_is_attached`).
@@ -36,7 +36,7 @@ Assumptions:
   writing the config field of the same name.
 - Linear layout: ``GatedMLP.forward`` and ``Unembed.forward`` call ``F.linear(x, W.T.contiguous())``
   on the weights in :data:`LINEAR_WEIGHTS` (to feed F.linear HF's [out, in] layout, so bf16 sums
-  match HF); ``lime_lens.linear_layout`` makes that copy free.
+  match HF); ``lime_lens.tl.linear_layout`` makes that copy free.
 """
 
 from __future__ import annotations

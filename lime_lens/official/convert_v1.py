@@ -18,7 +18,7 @@ Official layout, L layers, H heads (v1 routes per attention head, so K/V heads =
   normed own input; top-p: the static logits plus a ``top_p_weights`` buffer (H, l+1), the
   pruned softmax before renormalisation (optional here: when no layer has it, the mask is
   recomputed from the logits, as the official ``update_mask`` does).
-- Everything else is HF Llama (``lime_lens.convert_llama``). The LIMe options (dynamic, top_p,
+- Everything else is HF Llama (``lime_lens.official.convert_llama``). The LIMe options (dynamic, top_p,
   start_lime) live in the training config, not in config.json: pass ``top_p`` for top-p models.
 
 Not representable, refused: ``start_lime`` > 1 (vanilla layers above 0 appear as unknown k_proj
@@ -34,7 +34,8 @@ from typing import Any
 import torch
 
 from lime_lens.config import LIMeConfig
-from lime_lens.convert_llama import (
+from lime_lens.model import HookedLIMeTransformer
+from lime_lens.official.convert_llama import (
     Layout,
     build_model,
     check_layout,
@@ -45,7 +46,6 @@ from lime_lens.convert_llama import (
     read_official_folder,
     refuse_other_version,
 )
-from lime_lens.model import HookedLIMeTransformer
 from lime_lens.routers.lookups import top_p_weights
 
 ROUTER = "attention_router."
@@ -207,7 +207,7 @@ def from_official_v1_checkpoint(
 
     The router kind comes from the keys (dynamic or static); ``top_p`` (the training config's
     ``lime_config.top_p``) selects the top-p lookup. A ``lime_config`` block in config.json (as
-    ``lime_lens.export`` writes) supplies ``top_p`` when the argument is None.
+    ``lime_lens.official.export`` writes) supplies ``top_p`` when the argument is None.
     """
     hf_config, state = read_official_folder(path, 1)
     if top_p is None:

@@ -2,8 +2,8 @@
 
 ``to_official_checkpoint(model, path)`` writes ``config.json`` (an HF ``LlamaConfig`` dict) and
 ``model.safetensors`` in the official key layout: v2 for kv mode (paper v2 §4; the inverse of
-``lime_lens.convert``), v1 for the residual static / dynamic / top-p routers (paper v1 §3; the
-inverse of ``lime_lens.convert_v1``). Tied embeddings are written as the official trainer's saver
+``lime_lens.official.convert``), v1 for the residual static / dynamic / top-p routers (paper v1 §3; the
+inverse of ``lime_lens.official.convert_v1``). Tied embeddings are written as the official trainer's saver
 writes them: ``lm_head.weight`` left out and ``tie_word_embeddings: true``.
 
 The official classes are built as ``LIMeForCausalLM(LlamaConfig.from_pretrained(path),
@@ -27,9 +27,9 @@ import torch
 from safetensors.torch import save_file
 
 from lime_lens.config import LIMeConfig
-from lime_lens.convert import official_v2_state_dict
-from lime_lens.convert_v1 import official_v1_state_dict
 from lime_lens.model import HookedLIMeTransformer
+from lime_lens.official.convert import official_v2_state_dict
+from lime_lens.official.convert_v1 import official_v1_state_dict
 from lime_lens.router_registry import router_class
 from lime_lens.routers.residual_dynamic import ResidualDynamicRouter
 from lime_lens.routers.residual_static import ResidualStaticRouter

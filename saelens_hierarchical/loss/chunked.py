@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from jaxtyping import Float, Int
 
-from saelens_hierarchical.loss_fused import _common_dtype
-from saelens_hierarchical.loss_reference import PrefixLoss, check_prefix_weights
+from saelens_hierarchical.loss.fused import _common_dtype
+from saelens_hierarchical.loss.reference import PrefixLoss, check_prefix_weights
 
 DEFAULT_CHUNK = 4
 DISABLE_ENV = "SAELENS_HIERARCHICAL_DISABLE_GPU_PATH"

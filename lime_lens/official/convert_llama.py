@@ -34,7 +34,10 @@ VERSION_MARKERS = {
     1: ("attention_router.", "input_layernorm_lime.", "lime_kv_proj", "q_proj_default."),
     2: ("lime_router.", "kv_proj_weight"),
 }
-LOADERS = {1: "lime_lens.convert_v1.from_official_v1_checkpoint", 2: "from_official_checkpoint"}
+LOADERS = {
+    1: "lime_lens.official.convert_v1.from_official_v1_checkpoint",
+    2: "from_official_checkpoint",
+}
 
 
 def read_official_folder(

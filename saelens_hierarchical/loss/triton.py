@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from jaxtyping import Float, Int
 
-from saelens_hierarchical.loss_fused import _common_dtype
-from saelens_hierarchical.loss_reference import PrefixLoss, check_prefix_weights
+from saelens_hierarchical.loss.fused import _common_dtype
+from saelens_hierarchical.loss.reference import PrefixLoss, check_prefix_weights
 
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 DETERMINISTIC_CHUNK = 4
@@ -74,7 +74,7 @@ def _require_runnable(device: torch.device) -> None:
 def _kernels() -> tuple[Any, Any, Any]:
     """(forward, backward, segment-sum) kernels, imported at the first launch: ``triton.jit``
     reads TRITON_INTERPRET then, so the mode is the one set when a kernel first runs."""
-    from saelens_hierarchical.loss_triton_kernels import (
+    from saelens_hierarchical.loss.triton_kernels import (
         backward_kernel,
         forward_kernel,
         segment_sum_kernel,

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from jaxtyping import Bool, Float, Int
 
-from lime_lens.tl_internals import (
+from lime_lens.tl.internals import (
     ATTENTION_FORWARD_ARGS,
     EXPLICIT_ONLY_ARCHITECTURES,
     AbstractAttention,

@@ -17,12 +17,12 @@ from functools import cache
 import torch
 from jaxtyping import Float, Int
 
-from saelens_hierarchical.loss_chunked import (
+from saelens_hierarchical.loss.chunked import (
     DEFAULT_CHUNK,
     check_chunked_args,
     hierarchical_loss_chunked,
 )
-from saelens_hierarchical.loss_reference import PrefixLoss
+from saelens_hierarchical.loss.reference import PrefixLoss
 
 
 @cache

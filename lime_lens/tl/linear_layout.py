@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from lime_lens.tl_internals import LINEAR_WEIGHTS
+from lime_lens.tl.internals import LINEAR_WEIGHTS
 
 
 def _linear_weights(model: torch.nn.Module) -> list[torch.nn.Parameter]:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from jaxtyping import Float, Int
 
-from saelens_hierarchical.loss_reference import PrefixLoss, check_prefix_weights
+from saelens_hierarchical.loss.reference import PrefixLoss, check_prefix_weights
 
 
 def _walk(

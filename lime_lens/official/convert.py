@@ -1,6 +1,6 @@
 """Convert an official corl-team/lime v2 ``LIMeForCausalLM`` checkpoint to HookedLIMeTransformer.
 
-The inverse (:func:`official_v2_state_dict`) is what ``lime_lens.export`` writes. Official v2
+The inverse (:func:`official_v2_state_dict`) is what ``lime_lens.official.export`` writes. Official v2
 layout (repo commit 4242812, ``src/lm/lime.py``), L layers, R KV heads, head size d_h:
 - ``model.layers.{l}.self_attn.kv_proj_weight``: (2 d_h R, D), no bias. Its output is read with
   ``rearrange("(bt) (kv h) -> h (bt kv)", kv=2 d_h)``: feature f * R + h, f < d_h is K, else V.
@@ -19,7 +19,8 @@ import einops
 import torch
 
 from lime_lens.config import LIMeConfig
-from lime_lens.convert_llama import (
+from lime_lens.model import HookedLIMeTransformer
+from lime_lens.official.convert_llama import (
     Layout,
     build_model,
     check_layout,
@@ -30,9 +31,8 @@ from lime_lens.convert_llama import (
     read_official_folder,
     refuse_other_version,
 )
-from lime_lens.model import HookedLIMeTransformer
 from lime_lens.router_registry import router_class
-from lime_lens.tl_internals import kv_param_prefix
+from lime_lens.tl.internals import kv_param_prefix
 
 _Q_KEY = lambda layer: "self_attn.q_proj.weight"  # noqa: E731
 
