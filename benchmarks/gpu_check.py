@@ -11,7 +11,7 @@ output tail, so one failing step keeps the others:
    which run natively on CUDA (tests/saelens_hierarchical/test_loss_triton.py); test modules
    whose imports the GPU image lacks are reported as collection errors, the rest still run;
 2. ``benchmarks/gpu_htopk_step.py``: HierarchicalTopK training step (forward, backward, Adam)
-   time and peak memory, triton / chunked / compiled / reference vs SAELens TopKTrainingSAE,
+   time and peak memory, triton / chunked / reference vs SAELens TopKTrainingSAE,
    F=65,536, D=2,304, K=32/64/128, batch 4,096, bf16 and fp32 -> DIR/htopk_step.json;
 3. ``benchmarks/gpu_lime_step.py``: LIMe forward + train step (bf16 weights) vs vanilla
    HookedTransformer at bench_lime.py's shape -> DIR/lime_step.json;

@@ -9,8 +9,6 @@ Adam step, zero_grad. Variants, same seed (same weights), same batches:
 * ``triton``     ``hierarchical_topk``, ``loss_impl="triton"`` (atomic W_dec gradient)
 * ``triton_det`` the same with ``deterministic=True`` (fixed-order W_dec gradient)
 * ``chunked``    ``loss_impl="chunked"`` (plain torch, 4 latents per step)
-* ``compiled``   ``loss_impl="compiled"`` (bf16 at ``--compiled-ks`` only, run last: compiling
-                 takes a minute or more)
 * ``reference``  ``loss_impl="reference"`` ([B, K, D] prefixes; skipped if out of memory)
 
 Time: ``--warmup`` steps, then ``--steps`` steps each timed by CUDA events; the median is
@@ -42,7 +40,7 @@ from saelens_hierarchical.atomic_write import write_atomic
 
 D_IN, D_SAE, BATCH = 2304, 65536, 4096
 DEVICE = "cuda"  # tests/test_gpu_check.py builds and steps every variant on CPU at tiny sizes
-VARIANTS = ("topk", "triton", "triton_det", "chunked", "compiled", "reference")
+VARIANTS = ("topk", "triton", "triton_det", "chunked", "reference")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -141,7 +139,6 @@ def main() -> None:
     parser.add_argument("--ks", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--dtypes", nargs="+", default=["bfloat16", "float32"], choices=DTYPES)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--compiled-ks", type=int, nargs="*", default=[64])
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
@@ -152,12 +149,7 @@ def main() -> None:
         "steps": args.steps, "device": torch.cuda.get_device_name(), "torch": torch.__version__,
         "load_average_at_start": os.getloadavg(),
     }  # fmt: skip
-    # Compiling takes the longest, so the compiled rows come last: a timeout loses them first.
-    runs = [
-        (v, k, d) for d in args.dtypes for k in args.ks for v in args.variants if v != "compiled"
-    ]
-    if "compiled" in args.variants:
-        runs += [("compiled", k, "bfloat16") for k in args.compiled_ks if "bfloat16" in args.dtypes]
+    runs = [(v, k, d) for d in args.dtypes for k in args.ks for v in args.variants]
     rows: list[dict[str, Any]] = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for variant, k, dtype in runs:

@@ -22,7 +22,7 @@ from typing_extensions import override
 
 ARCHITECTURE = "hierarchical_topk"
 MAX_K_METADATA_KEY = "hierarchical_max_k"
-LOSS_IMPLS = ("auto", "fused", "chunked", "reference", "triton", "compiled")
+LOSS_IMPLS = ("auto", "fused", "chunked", "reference", "triton")
 # These modes keep per-batch statistics that SAELens deletes after one de-normalisation, so
 # the K repeated prefix reconstructions (and SAELens's own AuxK) cannot be de-normalised.
 _INCOMPATIBLE_NORMALIZATIONS = ("layer_norm", "constant_norm_rescale")
@@ -49,14 +49,15 @@ class HierarchicalTopKTrainingSAEConfig(TopKTrainingSAEConfig):
     """Budgets whose explained variance is logged as ``metrics/explained_variance_k{j}`` on
     logging steps. None means k/8, k/4, k/2 and k (those that are >= 1)."""
 
-    loss_impl: Literal["auto", "fused", "chunked", "reference", "triton", "compiled"] = "auto"
+    loss_impl: Literal["auto", "fused", "chunked", "reference", "triton"] = "auto"
     """``"reference"``: the readable cumsum formula, memory O(batch*k*d_in). ``"fused"``:
     the prefix walk, one latent per step, memory O(batch*d_in). ``"chunked"``: the walk
     4 latents per step (4x fewer, larger kernels for GPUs), memory O(4*batch*d_in).
-    ``"compiled"``: the chunked walk under ``torch.compile``. ``"triton"``: the walk as fused
-    Triton kernels (CUDA; CPU only under TRITON_INTERPRET=1), memory O(batch*d_in); an error,
-    never a silent fallback, where it cannot run. ``"auto"``: on CUDA triton when importable,
-    else chunked (fused if SAELENS_HIERARCHICAL_DISABLE_GPU_PATH=1); fused elsewhere."""
+    ``"triton"``: the walk as fused Triton kernels (CUDA; CPU only under TRITON_INTERPRET=1),
+    memory O(batch*d_in); an error, never a silent fallback, where it cannot run. ``"auto"``:
+    on CUDA triton when importable (if its first step fails to compile or launch: one warning
+    naming the error, then chunked), else chunked (fused if
+    SAELENS_HIERARCHICAL_DISABLE_GPU_PATH=1); fused elsewhere."""
 
     @override
     @classmethod

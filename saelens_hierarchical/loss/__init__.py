@@ -3,9 +3,9 @@
 - ``reference``: the paper's formula, materialising every prefix ([B, K, D]); the definition.
 - ``fused``: a memory-flat walk over the K sorted latents (CPU default).
 - ``chunked``: the same walk in chunks of C latents (CUDA fallback).
-- ``compiled``: ``chunked`` under ``torch.compile``.
 - ``triton`` / ``triton_kernels``: the fused walk as Triton kernels (CUDA default).
-- ``dispatch``: which path ``cfg.loss_impl`` runs on a device.
+- ``common``: the argument check, accumulation dtype and autocast-off region they share.
+- ``dispatch``: which path ``cfg.loss_impl`` runs on a device, decided once per device.
 """
 
 from saelens_hierarchical.loss.fused import hierarchical_loss_fused

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from jaxtyping import Float, Int
 
-from saelens_hierarchical.loss.fused import _common_dtype
-from saelens_hierarchical.loss.reference import PrefixLoss, check_prefix_weights
+from saelens_hierarchical.loss.common import autocast_off, check_prefix_weights, promote
+from saelens_hierarchical.loss.reference import PrefixLoss
 
 DEFAULT_CHUNK = 4
 DISABLE_ENV = "SAELENS_HIERARCHICAL_DISABLE_GPU_PATH"
@@ -98,15 +98,8 @@ def hierarchical_loss_chunked(
 ) -> PrefixLoss:
     """Same value and gradients as ``hierarchical_loss_reference``, memory O(B*chunk*D + B*K)."""
     check_chunked_args(weights, acts.shape[1], chunk)
-    dtype = _common_dtype(sae_in, b_dec, acts, W_dec)
-    with torch.autocast(device_type=sae_in.device.type, enabled=False):
-        loss, sae_out = _ChunkedHierarchicalLoss.apply(
-            sae_in.to(dtype),
-            b_dec.to(dtype),
-            acts.to(dtype),
-            indices,
-            W_dec.to(dtype),
-            torch.tensor(weights, dtype=dtype, device=sae_in.device),
-            chunk,
-        )
+    x, b, a, w = promote(sae_in, b_dec, acts, W_dec)
+    weight_tensor = torch.tensor(weights, dtype=x.dtype, device=x.device)
+    with autocast_off(sae_in.device):
+        loss, sae_out = _ChunkedHierarchicalLoss.apply(x, b, a, indices, w, weight_tensor, chunk)
     return PrefixLoss(loss, sae_out)

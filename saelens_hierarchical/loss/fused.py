@@ -17,13 +17,17 @@ rescaling and the encoder get their gradients through ordinary autograd around t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import reduce
 from typing import Any
 
 import torch
 from jaxtyping import Float, Int
 
-from saelens_hierarchical.loss.reference import PrefixLoss, check_prefix_weights
+from saelens_hierarchical.loss.common import (
+    autocast_off,
+    check_prefix_weights,
+    promote,
+)
+from saelens_hierarchical.loss.reference import PrefixLoss
 
 
 def _walk(
@@ -91,11 +95,6 @@ class _HierarchicalLoss(torch.autograd.Function):
         return grad_sae_in, grad_b_dec, grad_acts_t.t(), None, grad_W_dec, None
 
 
-def _common_dtype(*tensors: torch.Tensor) -> torch.dtype:
-    # The walk always accumulates in at least fp32, also under bf16 autocast.
-    return reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)
-
-
 def hierarchical_loss_fused(
     sae_in: Float[torch.Tensor, "batch d_in"],
     b_dec: Float[torch.Tensor, " d_in"],
@@ -106,16 +105,9 @@ def hierarchical_loss_fused(
 ) -> PrefixLoss:
     """Same value and gradients as ``hierarchical_loss_reference``, memory O(B*D + B*K)."""
     check_prefix_weights(weights, acts.shape[1])
-    dtype = _common_dtype(sae_in, b_dec, acts, W_dec)
-    with torch.autocast(device_type=sae_in.device.type, enabled=False):
-        loss, sae_out = _HierarchicalLoss.apply(
-            sae_in.to(dtype),
-            b_dec.to(dtype),
-            acts.to(dtype),
-            indices,
-            W_dec.to(dtype),
-            tuple(float(w) for w in weights),
-        )
+    x, b, a, w = promote(sae_in, b_dec, acts, W_dec)
+    with autocast_off(sae_in.device):
+        loss, sae_out = _HierarchicalLoss.apply(x, b, a, indices, w, tuple(map(float, weights)))
     return PrefixLoss(loss, sae_out)
 
 
@@ -129,13 +121,11 @@ def prefix_squared_errors(
     budgets: list[int],
 ) -> dict[int, Float[torch.Tensor, " batch"]]:
     """||x - x_hat_j||^2 per sample for each j in ``budgets`` (for logging; no gradients)."""
-    dtype = _common_dtype(sae_in, b_dec, acts, W_dec)
-    acts_t = acts.to(dtype).t().contiguous()[: max(budgets)]
+    x, b, a, w = promote(sae_in, b_dec, acts, W_dec)
+    acts_t = a.t().contiguous()[: max(budgets)]
     idx_t = indices.t().contiguous()[: max(budgets)]
-    residual = sae_in.to(dtype) - b_dec.to(dtype)
+    residual = x - b
     wanted = set(budgets)
     return {
-        t + 1: residual.pow(2).sum(-1)
-        for t in _walk(residual, acts_t, idx_t, W_dec.to(dtype))
-        if t + 1 in wanted
+        t + 1: residual.pow(2).sum(-1) for t in _walk(residual, acts_t, idx_t, w) if t + 1 in wanted
     }

@@ -1,7 +1,8 @@
 """Reference HierarchicalTopK loss: the paper's formula, materialising every prefix.
 
 Shapes: batch (B), k (K sorted latents per sample), d_in (D), d_sae (F).
-Memory O(B*K*D): the definition the fast path (``loss_fused``) is tested against.
+Memory O(B*K*D): the definition the fast paths (``fused``, ``chunked``,
+``triton``) are tested against.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import NamedTuple
 
 import torch
 from jaxtyping import Float, Int
+
+from saelens_hierarchical.loss.common import check_prefix_weights
 
 
 class PrefixLoss(NamedTuple):
@@ -20,13 +23,6 @@ class PrefixLoss(NamedTuple):
 
     sae_out: Float[torch.Tensor, "batch d_in"]
     """x_hat_K = b_dec + sum_{i<=K} a_i d_i: the full top-K reconstruction."""
-
-
-def check_prefix_weights(weights: list[float], k: int) -> None:
-    """ValueError unless ``weights`` has one entry per prefix j = 1..k (checked by the fast paths
-    before any work)."""
-    if len(weights) != k:
-        raise ValueError(f"weights needs one entry per prefix ({k}); got {len(weights)}")
 
 
 def hierarchical_loss_reference(
@@ -43,6 +39,7 @@ def hierarchical_loss_reference(
     ``acts`` are the decoder coefficients (already divided by ||d_i|| when SAELens rescales
     activations by decoder norm); ``weights`` has one entry per prefix j = 1..K.
     """
+    check_prefix_weights(weights, acts.shape[1])
     prefixes = b_dec + torch.cumsum(acts[..., None] * W_dec[indices], dim=1)  # [batch, k, d_in]
     per_prefix = (sae_in[:, None, :] - prefixes).pow(2).sum(-1).mean(0)  # [k]
     loss = (per_prefix * per_prefix.new_tensor(weights)).sum()

@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from jaxtyping import Float, Int
 
-from saelens_hierarchical.loss.fused import _common_dtype
-from saelens_hierarchical.loss.reference import PrefixLoss, check_prefix_weights
+from saelens_hierarchical.loss.common import accumulation_dtype, autocast_off, check_prefix_weights
+from saelens_hierarchical.loss.reference import PrefixLoss
 
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 DETERMINISTIC_CHUNK = 4
@@ -211,7 +211,7 @@ def hierarchical_loss_triton(
         deterministic = torch.are_deterministic_algorithms_enabled()
     blocks = _blocks(sae_in.shape[0], sae_in.shape[1], block_b, block_d)
     weight_tensor = torch.tensor(weights, dtype=torch.float32, device=sae_in.device)
-    with torch.autocast(device_type=sae_in.device.type, enabled=False):
+    with autocast_off(sae_in.device):
         loss, sae_out = _TritonHierarchicalLoss.apply(
             sae_in.contiguous(),
             b_dec.contiguous(),
@@ -221,6 +221,6 @@ def hierarchical_loss_triton(
             weight_tensor,
             blocks,
             deterministic,
-            _common_dtype(sae_in, b_dec, acts, W_dec),
+            accumulation_dtype(sae_in, b_dec, acts, W_dec),
         )
     return PrefixLoss(loss, sae_out)

@@ -7,6 +7,7 @@ import torch
 from htopk_helpers import grads_of, loss_inputs, make_sae, step_input
 
 from saelens_hierarchical import hierarchical_loss_reference
+from saelens_hierarchical.loss import dispatch
 from saelens_hierarchical.loss import triton as loss_triton
 from saelens_hierarchical.loss.chunked import (
     DISABLE_ENV,
@@ -47,14 +48,43 @@ def test_chunked_loss_and_gradients_equal_reference(chunk):
         torch.testing.assert_close(chunked, ref)
 
 
-def test_auto_picks_chunked_only_on_cuda_and_the_env_var_disables_it(monkeypatch):
+@pytest.fixture
+def fresh_dispatch():
+    """The dispatch decides once per device; these tests change what it would decide."""
+    dispatch.clear_cache()
+    yield
+    dispatch.clear_cache()
+
+
+def test_auto_picks_chunked_only_on_cuda_and_the_env_var_disables_it(monkeypatch, fresh_dispatch):
     # Where Triton is installed "auto" prefers its kernels on CUDA (test_loss_triton.py).
     monkeypatch.setattr(loss_triton, "triton_importable", lambda: False)
     assert select_loss_fn("auto", torch.device("cpu")).__name__ == "hierarchical_loss_fused"
     assert select_loss_fn("auto", torch.device("cuda")).__name__ == "hierarchical_loss_chunked"
     monkeypatch.setenv(DISABLE_ENV, "1")
+    dispatch.clear_cache()
     assert not gpu_path_enabled(torch.device("cuda"))
     assert select_loss_fn("auto", torch.device("cuda")).__name__ == "hierarchical_loss_fused"
+
+
+def test_dispatch_is_decided_once_per_device_not_per_step(monkeypatch, fresh_dispatch):
+    cuda0, cuda1 = torch.device("cuda", 0), torch.device("cuda", 1)
+    first = select_loss_fn("auto", cuda0)
+    searches = []
+    monkeypatch.setattr(loss_triton, "triton_importable", lambda: searches.append(1) or False)
+    monkeypatch.setenv(DISABLE_ENV, "1")
+    assert all(select_loss_fn("auto", cuda0) is first for _ in range(3))  # cached: no search
+    assert not searches
+    assert select_loss_fn("auto", cuda1).__name__ == "hierarchical_loss_fused"  # another device
+
+
+def test_chunked_rejects_wrong_weights_and_chunk_before_any_work():
+    # Moved from the removed "compiled" path's tests (it ran these checks eagerly for chunked).
+    inputs = loss_inputs(dtype=torch.float32)
+    with pytest.raises(ValueError, match="weights needs one entry per prefix"):
+        hierarchical_loss_chunked(*inputs, [0.5, 0.5])
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        hierarchical_loss_chunked(*inputs, [0.25] * 4, chunk=0)
 
 
 def test_sae_with_chunked_loss_matches_reference_sae():

@@ -9,6 +9,7 @@ import torch
 from htopk_helpers import grads_of, loss_and_grads, loss_inputs, make_sae, step_input
 
 from saelens_hierarchical import hierarchical_loss_reference
+from saelens_hierarchical.loss import dispatch
 from saelens_hierarchical.loss import triton as lt
 from saelens_hierarchical.loss.dispatch import select_loss_fn
 from saelens_hierarchical.loss.triton import TritonUnavailableError, hierarchical_loss_triton
@@ -192,8 +193,11 @@ def test_triton_on_cpu_without_interpreter_or_without_triton_raises_with_the_fal
 
 def test_auto_picks_triton_on_cuda_when_importable_else_chunked(monkeypatch):
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    dispatch.clear_cache()  # decided once per device: start from no decision
     assert select_loss_fn("auto", cuda).__name__ == "hierarchical_loss_triton"
     assert select_loss_fn("auto", cpu).__name__ == "hierarchical_loss_fused"  # interpreter or not
     monkeypatch.setattr(lt, "triton_importable", lambda: False)
+    dispatch.clear_cache()
     assert select_loss_fn("auto", cuda).__name__ == "hierarchical_loss_chunked"
     assert select_loss_fn("triton", cpu).__name__ == "hierarchical_loss_triton"  # raises at call
+    dispatch.clear_cache()
