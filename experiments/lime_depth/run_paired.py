@@ -42,6 +42,7 @@ from lime_lens.serialization import atomic_write_text
 from lime_lens.train.tiny_recipe import TINY_SHAPE, TINY_TRAIN, smoke_train, train_tiny
 
 HERE = Path(__file__).parent
+REPO = HERE.parents[1]
 OUT = HERE / "lime_depth_paired.json"
 STORED = (
     HERE / "lime_depth.json",
@@ -64,7 +65,7 @@ def stored_runs() -> list[dict[str, Any]]:
             for run in json.loads(path.read_text())["runs"]:
                 if run.get("task", "lm") == "lm":
                     depth = run.get("depth", run["model_shape"]["n_layers"])
-                    runs.append({**run, "depth": depth, "_file": str(path)})
+                    runs.append({**run, "depth": depth, "_file": path.relative_to(REPO).as_posix()})
     return runs
 
 
@@ -111,9 +112,8 @@ def locked(out: Path) -> Iterator[dict[str, Any]]:
         atomic_write_text(out, json.dumps(payload, indent=2, default=str))
 
 
-def git_commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-    return head.strip() or "unknown"
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO).stdout.strip()
 
 
 def invocation(args: argparse.Namespace, planned: list[tuple[str, int, int]]) -> dict[str, Any]:
@@ -128,7 +128,8 @@ def invocation(args: argparse.Namespace, planned: list[tuple[str, int, int]]) ->
                 *sys.argv[1:],
             ]
         ),  # fmt: skip
-        "commit": git_commit(),
+        "commit": git("rev-parse", "HEAD") or "unknown",
+        "uncommitted": git("status", "--porcelain", "--untracked-files=all").splitlines(),
         "depths": args.depths,
         "seeds": args.seeds,
         "planned": planned,
