@@ -32,16 +32,6 @@ from lime_lens.analysis.routing import is_dynamic, mean_abs_routes, routing_heat
 from lime_lens.assets import load_gpt2_tokenizer, load_token_dataset, load_tokenizer
 from lime_lens.serialization import load_model
 
-STAND_IN_CONTEXT_SIZE = 64
-STAND_IN_SHAPE = dict(
-    n_layers=4, d_model=64, n_heads=4, n_key_value_heads=None, d_head=16, d_mlp=172, n_ctx=64
-)
-STAND_IN_TRAIN = dict(batch_size=16, lr=1e-3, router_lr=1e-2)
-STAND_IN_MATCHED_ARCHES = ("lime-kv", "lime-residual-dynamic")
-"""The stand-in recipe: the shipped tiny models' context size, shape, optimiser and baseline
-matching (``scripts/tiny_lime_recipe.py``, which the package cannot import; a test pins the two
-equal), cut to a few steps by :func:`train_stand_in`."""
-
 
 def _tokenizer_for(d_vocab: int):
     """The embedded tokenizer with ``d_vocab`` entries (BPE-4096 or GPT-2), else None."""
@@ -100,18 +90,21 @@ def token_rows(split: str, context_size: int) -> torch.Tensor:
 
 def train_stand_in(arch: str, steps: int = 60, seed: int = 0) -> HookedTransformer:
     """``arch`` ("vanilla", "lime-kv", "lime-residual-dynamic", ...) built and trained with the
-    shipped tiny recipe (the ``STAND_IN_*`` constants), truncated to ``steps`` steps."""
+    shipped tiny recipe (``lime_lens.train.tiny_recipe``), truncated to ``steps`` steps."""
     from lime_lens.train import TrainConfig, train
     from lime_lens.train.architectures import ModelShape, build_model
-    from lime_lens.train.baseline import equal_size_baseline_shape
+    from lime_lens.train.tiny_recipe import (
+        TINY_CONTEXT_SIZE,
+        TINY_SHAPE,
+        TINY_TRAIN,
+        matched_baseline_shape,
+    )
 
     tokenizer = load_tokenizer()
-    shape = STAND_IN_SHAPE
-    if arch == "vanilla":
-        shape = equal_size_baseline_shape(STAND_IN_SHAPE, len(tokenizer), STAND_IN_MATCHED_ARCHES)
+    shape = matched_baseline_shape(len(tokenizer)) if arch == "vanilla" else TINY_SHAPE
     model = build_model(arch, ModelShape(**shape), len(tokenizer), seed=seed, tokenizer=tokenizer)
     recipe = {
-        **STAND_IN_TRAIN,
+        **TINY_TRAIN,
         "max_steps": steps,
         "warmup_steps": max(1, steps // 10),
         "eval_interval": 0,
@@ -119,7 +112,7 @@ def train_stand_in(arch: str, steps: int = 60, seed: int = 0) -> HookedTransform
     train(
         model,
         TrainConfig(**recipe, seed=seed, progress=False),
-        token_rows("train", STAND_IN_CONTEXT_SIZE),
+        token_rows("train", TINY_CONTEXT_SIZE),
     )
     return model.eval()
 

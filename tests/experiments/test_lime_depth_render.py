@@ -1,13 +1,11 @@
-"""``scripts/render_lime_depth.py``: the committed report is the rendering of the committed JSON."""
+"""``experiments.lime_depth.render``: the committed report is the rendering of the committed JSON."""
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
-from render_lime_depth import MATCHED, render, summarise  # scripts/, see conftest.py
 
-RESULT = Path(__file__).resolve().parents[3] / "results" / "lime_depth.json"
+from experiments.lime_depth.render import MATCHED, RESULT, render, summarise
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +17,9 @@ def test_the_committed_report_is_the_rendering_of_the_committed_json(payload, tm
     committed = RESULT.with_suffix(".md").read_text()
     assert (
         render(
-            copy.deepcopy(payload), "results/lime_depth.json", tmp_path / "lime_depth_routing.png"
+            copy.deepcopy(payload),
+            "experiments/lime_depth/lime_depth.json",
+            tmp_path / "lime_depth_routing.png",
         )
         == committed
     )

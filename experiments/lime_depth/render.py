@@ -1,6 +1,6 @@
-"""Render the JSON written by ``scripts/lime_depth.py`` as Markdown (+ the routing heatmap PNG).
+"""Render the JSON written by ``experiments.lime_depth.run`` as Markdown (+ the routing heatmap PNG).
 
-    python scripts/render_lime_depth.py [results/lime_depth.json] [--out FILE.md]
+    python -m experiments.lime_depth.render [experiments/lime_depth/lime_depth.json] [--out FILE.md]
 
 Every number and verdict comes from the JSON's ``runs`` and ``meta``; the only constants are the
 pre-registration (committed before the runs) and the decision threshold. The heatmap of the
@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from lime_reproduction_stats import RESOLVED_AT, mean_std
 
+from experiments.common import Rendered, repo_path
+from experiments.lime_reproduction.stats import RESOLVED_AT, mean_std
 from lime_lens.analysis.plots import plot_routing_heatmap
 from lime_lens.analysis.routing import RoutingHeatmaps
 from lime_lens.serialization import atomic_write_text
@@ -227,9 +229,26 @@ def render(payload: dict[str, Any], source: str, png: Path) -> str:
     return "\n".join(out)
 
 
+HERE = Path(__file__).resolve().parent
+RESULT = HERE / "lime_depth.json"
+PNG_NAME = "lime_depth_routing.png"
+
+
+def rendered() -> list[Rendered]:
+    """``lime_depth.md`` and its heatmap PNG, rendered from the committed ``lime_depth.json``."""
+    payload = json.loads(RESULT.read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / PNG_NAME
+        text = render(payload, repo_path(RESULT), png)
+        files = [Rendered(RESULT.with_suffix(".md"), text)]
+        if png.is_file():
+            files.append(Rendered(HERE / PNG_NAME, png.read_bytes()))
+    return files
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("json", nargs="?", type=Path, default=Path("results/lime_depth.json"))
+    parser.add_argument("json", nargs="?", type=Path, default=RESULT)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or args.json.with_suffix(".md")
@@ -238,7 +257,7 @@ def main() -> None:
         if args.json.is_file()
         else {"meta": {"planned": []}, "runs": []}
     )
-    text = render(payload, str(args.json), out.with_name("lime_depth_routing.png"))
+    text = render(payload, repo_path(args.json), out.with_name(PNG_NAME))
     atomic_write_text(out, text)
     print(f"wrote {out}")
 

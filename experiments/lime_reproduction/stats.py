@@ -1,5 +1,5 @@
-"""Summaries of ``scripts/reproduce_lime.py`` runs, shared by the run (its JSON's ``lm`` and
-``arithmetic`` blocks) and the renderer (``scripts/render_lime_reproduction.py``), so both read
+"""Summaries of ``experiments.lime_reproduction.run`` runs, shared by the run (its JSON's ``lm`` and
+``arithmetic`` blocks) and the renderer (``experiments.lime_reproduction.render``), so both read
 the same numbers out of the raw per-run records."""
 
 from __future__ import annotations

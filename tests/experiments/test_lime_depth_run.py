@@ -1,4 +1,4 @@
-"""``scripts/lime_depth.py``: the matched vanilla is planned exactly where the reproduction's rule
+"""``experiments.lime_depth.run``: the matched vanilla is planned exactly where the reproduction's rule
 leaves a parameter gap over 1%, and ``--append`` continues a JSON without re-running what it holds."""
 
 import json
@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from lime_depth import MATCHED, depth_shape, parameter_gap, plan  # scripts/, see conftest.py
 
-ROOT = Path(__file__).resolve().parents[3]
+from experiments.lime_depth.run import MATCHED, depth_shape, parameter_gap, plan
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_matched_vanilla_is_planned_where_the_parameter_gap_exceeds_one_percent():
@@ -25,7 +26,16 @@ def test_matched_vanilla_is_planned_where_the_parameter_gap_exceeds_one_percent(
 
 
 def _run(out: Path, *args: str) -> dict:
-    cmd = [sys.executable, "scripts/lime_depth.py", "--smoke-steps", "2", "--out", str(out), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.lime_depth.run",
+        "--smoke-steps",
+        "2",
+        "--out",
+        str(out),
+    ]
+    cmd += args
     subprocess.run(
         cmd, cwd=ROOT, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
     )
@@ -48,9 +58,9 @@ def test_append_keeps_the_runs_and_runs_only_the_new_ones(tmp_path):
 @pytest.mark.slow
 def test_a_matched_vanilla_run_is_a_vanilla_model_at_the_matched_width_without_routes():
     code = (
-        "import json, sys; sys.path.insert(0, 'scripts'); import tiny_lime_recipe, lime_depth; "
-        "tiny_lime_recipe.use_smoke_steps(2); "
-        "run = lime_depth.one_run(lime_depth.MATCHED, 2, 0, []); "
+        "import json; from experiments.lime_depth import run as lime_depth; "
+        "from lime_lens.train.tiny_recipe import smoke_train; "
+        "run = lime_depth.one_run(lime_depth.MATCHED, 2, 0, [], smoke_train(2)); "
         "print(json.dumps({k: run.get(k) for k in ('arch', 'model_shape', 'routing_per_layer')}))"
     )
     done = subprocess.run(
