@@ -74,7 +74,7 @@ def reused(arch: str, depth: int, seed: int, stored: list[dict[str, Any]]) -> di
         if (run["arch"], run["depth"], run["seed"]) == (arch, depth, seed) and recipe_matches(
             run, depth_shape(arch, depth), seed
         ):
-            source = run.get("source") or f"{run['_file']} (identical recipe and seed)"
+            source = f"{run['_file']} (identical recipe and seed)"
             return {k: v for k, v in run.items() if k != "_file"} | {"source": source}
     return None
 
