@@ -1,0 +1,172 @@
+"""Train N same-shape models in one batched computation on the same batches: ``train_models``.
+
+Studies of small models (arms x seeds) train many models of one shape; at d_model 32 a step is
+per-operation overhead, so N models stacked (``lime_lens.train.stacked_model``) cost about one.
+Each model keeps its own parameters, AdamW moments, learning rates (router lr included, App. A),
+gradient clipping and ``checkpoint_dir``; its checkpoints are the ordinary trainer's
+(``lime_lens.train.checkpoint``), so each model folder loads with ``load_model`` and a run resumes
+in either trainer. LIMe-kv and vanilla twins share a stack (vanilla = the identity route, fixed).
+
+The models share the batches: every TrainConfig field that decides them (batch size, data seed,
+steps...) must agree; per model are only :data:`PER_MODEL_FIELDS`. ``packing`` trains on packed
+rows (``lime_lens.train.packing``): same examples per step, same loss.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformer_lens import HookedTransformer
+
+from lime_lens.train.config import TrainConfig
+from lime_lens.train.data import BatchOrder, Rows, n_rows, take_rows
+from lime_lens.train.model_stack import rope_tables, stack_params, stack_shape, write_back
+from lime_lens.train.multi_checkpoint import load_stack_checkpoints, save_stack_checkpoints
+from lime_lens.train.packing import example_lengths, pack_batch
+from lime_lens.train.stacked_adamw import build_optimizer, scheduled_rates
+from lime_lens.train.stacked_model import stacked_loss
+from lime_lens.train.trainer import TrainResult, use_bf16
+
+PER_MODEL_FIELDS = (
+    "lr",
+    "router_lr",
+    "weight_decay",
+    "warmup_steps",
+    "min_lr",
+    "schedule",
+    "grad_clip",
+    "checkpoint_dir",
+)
+"""TrainConfig fields that may differ between the models of one stack."""
+
+
+@dataclass(frozen=True)
+class Packing:
+    """Pack each batch's examples into rows (``lime_lens.train.packing.pack_batch``)."""
+
+    row_len: int
+    """Tokens per packed row (>= the longest example)."""
+    pad_id: int = 0
+    """The padding token of the right-padded input rows."""
+    n_rows: int | None = None
+    """Fixed rows per step (fixed shapes for compile / CUDA graphs); None: as many as needed."""
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """How the stack's step runs."""
+
+    packing: Packing | None = None
+    compile: bool = False
+    """``torch.compile`` the loss (forward and backward)."""
+    cuda_graphs: bool = False
+    """CUDA only: compile with ``mode="reduce-overhead"`` (CUDA graphs), needs fixed shapes."""
+
+
+def check_configs(cfgs: Sequence[TrainConfig]) -> None:
+    """Raise a ValueError naming the first shared field on which the configs differ."""
+    first = cfgs[0].to_dict()
+    for i, cfg in enumerate(cfgs):
+        for name, value in cfg.to_dict().items():
+            if name not in PER_MODEL_FIELDS and value != first[name]:
+                raise ValueError(
+                    f"cfgs[{i}].{name} = {value!r} differs from cfgs[0].{name} = {first[name]!r}: "
+                    f"models of one stack share their batches (per model: {PER_MODEL_FIELDS})"
+                )
+
+
+def _batch_data(train_data: Rows) -> dict[str, torch.Tensor]:
+    """``tokens`` and ``loss_mask`` rows: the step task's ``answer_mask``, else every next token."""
+    if isinstance(train_data, torch.Tensor):
+        mask = torch.ones_like(train_data, dtype=torch.bool)
+        mask[:, 0] = False
+        return {"tokens": train_data, "loss_mask": mask}
+    return {"tokens": train_data["tokens"], "loss_mask": train_data["answer_mask"]}
+
+
+def _loss_fn(options: StackOptions, device: torch.device):
+    if options.cuda_graphs and device.type != "cuda":
+        raise ValueError("StackOptions.cuda_graphs needs a CUDA device (CUDA graphs)")
+    if options.cuda_graphs and options.packing is not None and options.packing.n_rows is None:
+        raise ValueError("StackOptions.cuda_graphs needs fixed shapes: set Packing.n_rows")
+    if options.cuda_graphs:
+        return torch.compile(stacked_loss, mode="reduce-overhead")
+    return torch.compile(stacked_loss, dynamic=True) if options.compile else stacked_loss
+
+
+def train_models(
+    models: Sequence[HookedTransformer],
+    cfgs: Sequence[TrainConfig],
+    train_data: Rows,
+    options: StackOptions | None = None,
+    resume: bool = False,
+) -> list[TrainResult]:
+    """Train ``models`` in place, model i under ``cfgs[i]``; one TrainResult per model.
+
+    ``resume``: continue from the newest checkpoint under each ``cfgs[i].checkpoint_dir`` (all at
+    one step, saved with the same configs: a changed field raises, naming it, before any write).
+    """
+    options = options or StackOptions()
+    if len(cfgs) != len(models):
+        raise ValueError(f"{len(models)} models but {len(cfgs)} TrainConfigs")
+    check_configs(cfgs)
+    shape = stack_shape(models)
+    cfg, device = cfgs[0], next(models[0].parameters()).device
+    loss_fn = _loss_fn(options, device)
+    state = {"step": 0, "samples_seen": 0, "train_losses": [[] for _ in models]}
+    if resume:
+        state = load_stack_checkpoints(models, cfgs)
+    params, route_trainable = stack_params(models)
+    opt = build_optimizer(params, route_trainable, cfgs)
+    if resume:
+        state["optimizer"](opt)
+    data = {k: v.to(device) for k, v in _batch_data(train_data).items()}
+    lengths = example_lengths(data["tokens"], options.packing.pad_id) if options.packing else None
+    rope = rope_tables(models)
+    order, start = BatchOrder(n_rows(data), cfg.seed), state["step"]
+    train_time, t0 = 0.0, time.perf_counter()
+    for step in range(start, cfg.last_step):
+        t_step = time.perf_counter()
+        index = order.indices(state["samples_seen"], cfg.batch_size).to(device)
+        batch = take_rows(data, index)
+        if options.packing is not None:
+            p = options.packing
+            batch = pack_batch(batch, lengths[index], p.row_len, p.n_rows)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(cfg, device)):
+            losses = loss_fn(params, batch, rope, shape)
+        losses.sum().backward()
+        opt.clip_and_mask()
+        opt.step(scheduled_rates(cfgs, step, device))
+        opt.zero_grad()
+        for i, value in enumerate(losses.detach().float().cpu().tolist()):
+            state["train_losses"][i].append(value)
+        train_time += time.perf_counter() - t_step
+        state["samples_seen"] += cfg.batch_size
+        state["step"] = done = step + 1
+        if cfg.checkpoint_dir and _due(done, cfg.checkpoint_interval, cfg.last_step):
+            write_back(params, models)
+            save_stack_checkpoints(models, cfgs, opt, state)
+    write_back(params, models)
+    row_len = int(data["tokens"].shape[1])
+    n_tokens = (cfg.last_step - start) * cfg.batch_size * row_len
+    return [
+        TrainResult(
+            train_losses=list(state["train_losses"][i]),
+            val_history=[],
+            samples_seen=state["samples_seen"],
+            tokens_seen=state["samples_seen"] * row_len,
+            wall_time_s=time.perf_counter() - t0,
+            tokens_per_s=n_tokens / train_time if train_time > 0 else math.nan,
+            checkpoint=None,
+            extra={"stacked_models": len(models), "packed": options.packing is not None},
+        )
+        for i in range(len(models))
+    ]
+
+
+def _due(done: int, interval: int, final: int) -> bool:
+    return (interval > 0 and done % interval == 0) or done == final
