@@ -10,7 +10,8 @@ Layers:
 - SAE plugin core: every module directly in ``saelens_hierarchical/`` and its ``loss`` package,
   except ``__main__`` (the CLI entry, which dispatches to the study).
 - LIMe plugin core: every module directly in ``lime_lens/`` and the ``lime_lens.routers``,
-  ``.tl`` (the TransformerLens layer) and ``.official`` (checkpoint conversion) packages.
+  ``.tl`` (the TransformerLens layer), ``.official`` (checkpoint conversion) and ``.hf`` (the
+  Hugging Face model) packages.
 - Studies: ``saelens_hierarchical.study`` and ``.ecosystem``; ``lime_lens.train``, ``.analysis``,
   ``.arithmetic`` and ``.assets``. They may import the cores, never the reverse; neither core imports the other package.
 """
@@ -25,7 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("saelens_hierarchical", "lime_lens")
 CORE_SUBPACKAGES = {
-    "lime_lens": ("routers", "tl", "official"),
+    "lime_lens": ("routers", "tl", "official", "hf"),
     "saelens_hierarchical": ("loss",),
 }
 CLI_ENTRIES = {"saelens_hierarchical.__main__"}

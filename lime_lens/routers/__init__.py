@@ -6,9 +6,15 @@
 - ``KVSourceRouter`` / ``KVAverageRouter`` (kv, ``lime_sources``): paper v2 App. D ablations, the
   route restricted to the last / first j layers, or fixed to a uniform average.
 - ``LIMeRouter``: the base class; ``lime_lens.router_registry`` maps config values to classes.
+
+The kv routers import only torch and ``transformer_lens.hook_points`` (the Hugging Face model
+builds them under transformer-lens 4 too); the residual routers hold TransformerLens' norm
+components, so they are imported on first use.
 """
 
-from lime_lens.routers.base import LIMeRouter
+from typing import Any
+
+from lime_lens.routers.base import LIMeRouter, RouterConfig
 from lime_lens.routers.kv import (
     KVFullRouteRouter,
     KVStaticRouter,
@@ -20,10 +26,13 @@ from lime_lens.routers.kv import (
 from lime_lens.routers.kv_average import KVAverageRouter
 from lime_lens.routers.kv_sources import KVSourceRouter, kv_source_layers
 from lime_lens.routers.lookups import softmax_weights, top_p_weights
-from lime_lens.routers.residual import ResidualRouter
-from lime_lens.routers.residual_dynamic import ResidualDynamicRouter
-from lime_lens.routers.residual_static import ResidualStaticRouter
-from lime_lens.routers.residual_top_p import ResidualTopPRouter
+
+_RESIDUAL = {
+    "ResidualRouter": "lime_lens.routers.residual",
+    "ResidualDynamicRouter": "lime_lens.routers.residual_dynamic",
+    "ResidualStaticRouter": "lime_lens.routers.residual_static",
+    "ResidualTopPRouter": "lime_lens.routers.residual_top_p",
+}
 
 __all__ = [
     "KVAverageRouter",
@@ -35,6 +44,7 @@ __all__ = [
     "ResidualRouter",
     "ResidualStaticRouter",
     "ResidualTopPRouter",
+    "RouterConfig",
     "from_heads_major",
     "kv_source_layers",
     "route_kv",
@@ -43,3 +53,11 @@ __all__ = [
     "to_heads_major",
     "top_p_weights",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RESIDUAL:
+        import importlib
+
+        return getattr(importlib.import_module(_RESIDUAL[name]), name)
+    raise AttributeError(f"module 'lime_lens.routers' has no attribute {name!r}")

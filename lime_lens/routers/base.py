@@ -8,15 +8,26 @@ instead of testing ``lime_mode`` strings.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
 from jaxtyping import Float
 from torch import nn
 
-from lime_lens.config import LIMeConfig
-
 ProcessingStep = Literal["fold_ln", "fold_value_biases", "refactor_factored_attn_matrices"]
+
+
+@runtime_checkable
+class RouterConfig(Protocol):
+    """What a router reads from its model's config: ``LIMeConfig`` (HookedLIMeTransformer) and
+    ``lime_lens.hf.configuration.RouterSettings`` (the Hugging Face model) both provide it, so the
+    two models build the same router classes (one routing implementation)."""
+
+    n_kv_heads: int
+    dtype: torch.dtype
+    lime_sources: str
+    lime_sources_j: int
+    normalization_type: str | None
 
 
 class LIMeRouter(nn.Module):
@@ -62,7 +73,7 @@ class LIMeRouter(nn.Module):
     official_v2_layout: ClassVar[bool] = False
     """True when ``lime_lens.official.convert`` can load the official corl-team/lime v2 checkpoint into it."""
 
-    def __init__(self, cfg: LIMeConfig, layer: int):
+    def __init__(self, cfg: RouterConfig, layer: int):
         super().__init__()
         if layer < 1:
             raise ValueError(
@@ -76,7 +87,7 @@ class LIMeRouter(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def refusal(cls, cfg: LIMeConfig, step: ProcessingStep) -> str | None:
+    def refusal(cls, cfg: RouterConfig, step: ProcessingStep) -> str | None:
         """Why weight-processing ``step`` would change this router's model under ``cfg``; None if exact."""
         if step == "refactor_factored_attn_matrices" and not cls.refactor_exact:
             return (

@@ -9,8 +9,7 @@ from jaxtyping import Float
 from torch import nn
 from transformer_lens.hook_points import HookPoint
 
-from lime_lens.config import LIMeConfig
-from lime_lens.routers.base import LIMeRouter
+from lime_lens.routers.base import LIMeRouter, RouterConfig
 
 KV = tuple[
     Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]
@@ -106,7 +105,7 @@ class KVStaticRouter(KVFullRouteRouter):
     param_names = ("route",)
     official_v2_layout = True
 
-    def __init__(self, cfg: LIMeConfig, layer: int):
+    def __init__(self, cfg: RouterConfig, layer: int):
         super().__init__(cfg, layer)
         self.source_layers = self.read_layers(cfg, layer)
         n_kv = cfg.n_kv_heads
@@ -117,7 +116,7 @@ class KVStaticRouter(KVFullRouteRouter):
         self.reset_parameters()
 
     @staticmethod
-    def read_layers(cfg: LIMeConfig, layer: int) -> tuple[int, ...]:
+    def read_layers(cfg: RouterConfig, layer: int) -> tuple[int, ...]:
         """The source layers whose route entries are learned: all of 0..l."""
         return tuple(range(layer + 1))
 

@@ -11,7 +11,7 @@ import torch
 from jaxtyping import Float
 from transformer_lens.hook_points import HookPoint
 
-from lime_lens.config import LIMeConfig
+from lime_lens.routers.base import RouterConfig
 from lime_lens.routers.kv import KVFullRouteRouter
 
 
@@ -27,7 +27,7 @@ class KVAverageRouter(KVFullRouteRouter):
     param_names = ()
     uniform: torch.Tensor
 
-    def __init__(self, cfg: LIMeConfig, layer: int):
+    def __init__(self, cfg: RouterConfig, layer: int):
         super().__init__(cfg, layer)
         # A non-persistent buffer: follows .to(device / dtype), stays out of the state dict.
         self.register_buffer(

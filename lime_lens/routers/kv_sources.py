@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from jaxtyping import Float
 
-from lime_lens.config import LIMeConfig
+from lime_lens.routers.base import RouterConfig
 from lime_lens.routers.kv import KVStaticRouter
 
 
@@ -42,7 +42,7 @@ class KVSourceRouter(KVStaticRouter):
     official_v2_layout = False  # the official checkpoints hold a full, unrestricted R^l
 
     @staticmethod
-    def read_layers(cfg: LIMeConfig, layer: int) -> tuple[int, ...]:
+    def read_layers(cfg: RouterConfig, layer: int) -> tuple[int, ...]:
         return kv_source_layers(cfg.lime_sources, cfg.lime_sources_j, layer)
 
     def full_route(self) -> Float[torch.Tensor, "n_kv n_src n_kv_src"]:

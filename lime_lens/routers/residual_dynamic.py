@@ -7,7 +7,7 @@ from jaxtyping import Float
 from torch import nn
 
 from lime_lens.config import LIMeConfig
-from lime_lens.routers.base import ProcessingStep
+from lime_lens.routers.base import ProcessingStep, RouterConfig
 from lime_lens.routers.lookups import softmax_weights
 from lime_lens.routers.residual import ResidualRouter
 
@@ -33,7 +33,7 @@ class ResidualDynamicRouter(ResidualRouter):
         self.route_proj.reset_parameters()
 
     @classmethod
-    def refusal(cls, cfg: LIMeConfig, step: ProcessingStep) -> str | None:
+    def refusal(cls, cfg: RouterConfig, step: ProcessingStep) -> str | None:
         if step == "fold_ln" and cfg.normalization_type == "LN":
             return (
                 "fold_ln=True is not supported for lime_mode='residual' with lime_lookup='dynamic' and "

@@ -1,0 +1,77 @@
+"""``LIMeForCausalLM.from_pretrained``: LIMe folders, official LIMe folders, and refusals.
+
+- ``model_type: "lime"`` (folders this package saves): transformers' own loader.
+- An official corl-team/lime v2 folder (``model_type: "llama"`` with a ``lime_config`` block or
+  ``architectures: ["LIMeForCausalLM"]``): converted in memory (``lime_lens.hf.official``).
+- Any other local config raises a ValueError naming the field, before anything is built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from lime_lens.hf.official import is_official_config, official_config, official_to_hf
+
+_OFFICIAL_OPTIONS = ("dtype", "torch_dtype", "attn_implementation")
+
+
+def check_lime_config(raw: dict[str, Any], config_file: Path) -> None:
+    """A local config.json that is neither ``model_type: "lime"`` nor official LIMe raises."""
+    if raw.get("model_type") != "lime" and not is_official_config(raw):
+        raise ValueError(
+            f"{config_file}: model_type={raw.get('model_type')!r} is not a LIMe model (expected "
+            "'lime', or an official LIMe folder: model_type 'llama' with a lime_config block or "
+            "architectures ['LIMeForCausalLM'])"
+        )
+
+
+def _dtype(options: dict[str, Any]) -> torch.dtype | None:
+    dtype = options.get("dtype", options.get("torch_dtype"))
+    if dtype is None or dtype == "auto":
+        return None
+    return getattr(torch, dtype) if isinstance(dtype, str) else dtype
+
+
+def load_official_folder(cls: Any, folder: Path, raw: dict[str, Any], **options: Any) -> Any:
+    """An official v2 folder as ``cls`` (LIMeForCausalLM), in eval mode like from_pretrained."""
+    unknown = sorted(set(options) - set(_OFFICIAL_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"{folder} is an official LIMe folder, converted in memory; options {unknown} are "
+            f"not supported there (supported: {list(_OFFICIAL_OPTIONS)})"
+        )
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: missing (expected an official LIMe folder)")
+    config = official_config(raw)
+    state = official_to_hf(load_file(str(weights)), config)  # raises on a bad key, builds nothing
+    if options.get("attn_implementation"):
+        config._attn_implementation = options["attn_implementation"]
+    model = cls(config)
+    model.load_state_dict(state, strict=True)
+    dtype = _dtype(options)
+    if dtype is not None:
+        model = model.to(dtype)
+    return model.eval()
+
+
+class LIMeLoadingMixin:
+    """``from_pretrained`` that also opens official LIMe folders and refuses non-LIMe ones."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> Any:
+        config_file = Path(os.fspath(pretrained_model_name_or_path)) / "config.json"
+        if kwargs.get("config") is None and config_file.is_file():
+            raw = json.loads(config_file.read_text())
+            check_lime_config(raw, config_file)
+            if is_official_config(raw):
+                if args:
+                    raise ValueError("official LIMe folders take keyword options only")
+                return load_official_folder(cls, config_file.parent, raw, **kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)  # type: ignore[misc]

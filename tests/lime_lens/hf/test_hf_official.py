@@ -1,0 +1,102 @@
+"""LIMeForCausalLM opens official corl-team/lime v2 folders unchanged, and refuses bad ones."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from test_convert import HF_CONFIG, official_forward, official_state_dict
+from torch.testing import assert_close
+
+from lime_lens import LIMeForCausalLM
+from lime_lens.hf.configuration import LIMeHFConfig
+from lime_lens.hf.official import hf_to_official, official_to_hf
+
+IDS = torch.randint(0, 37, (2, 9), generator=torch.Generator().manual_seed(3))
+
+
+def write_official(folder, hf=HF_CONFIG, sd=None, lime_config=True):
+    """An official v2 folder as the official code saves it (model_type llama, lime_config block)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = hf | {"model_type": "llama", "architectures": ["LIMeForCausalLM"]}
+    if lime_config:
+        raw["lime_config"] = {"use_lime": True}
+    (folder / "config.json").write_text(json.dumps(raw))
+    save_file(official_state_dict(hf) if sd is None else sd, str(folder / "model.safetensors"))
+    return folder
+
+
+@pytest.mark.parametrize("n_kv", [2, 4])
+def test_an_official_folder_opens_unchanged_and_matches_the_official_forward(tmp_path, n_kv):
+    hf = HF_CONFIG | {"num_key_value_heads": n_kv}
+    folder = write_official(tmp_path / "official", hf)
+    model = LIMeForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        logits = model(IDS).logits
+    assert_close(logits, official_forward(official_state_dict(hf), hf, IDS), atol=1e-5, rtol=1e-5)
+
+
+def test_a_folder_with_only_the_class_name_is_recognised(tmp_path):
+    folder = write_official(tmp_path / "official", lime_config=False)
+    assert isinstance(LIMeForCausalLM.from_pretrained(folder), LIMeForCausalLM)
+
+
+def test_official_to_hf_and_back_is_exact():
+    sd = official_state_dict()
+    config = LIMeHFConfig.from_llama_dict(HF_CONFIG)
+    back = hf_to_official(official_to_hf(sd, config), config)
+    assert set(back) == set(sd)
+    for key, value in sd.items():
+        assert torch.equal(back[key], value), key
+
+
+def test_tied_official_folder_without_lm_head_loads(tmp_path):
+    hf = HF_CONFIG | {"tie_word_embeddings": True}
+    sd = official_state_dict(hf)
+    del sd["lm_head.weight"]
+    model = LIMeForCausalLM.from_pretrained(write_official(tmp_path / "o", hf, sd))
+    assert torch.equal(model.lm_head.weight, sd["model.embed_tokens.weight"])
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda sd: sd.pop("model.layers.2.self_attn.lime_router.static_weights"),
+            r"missing key model\.layers\.2\.self_attn\.lime_router\.static_weights \(expected shape \(2, 6\)\)",
+        ),
+        (
+            lambda sd: sd.__setitem__("model.layers.0.extra.weight", torch.zeros(3)),
+            r"unexpected key model\.layers\.0\.extra\.weight",
+        ),
+        (
+            lambda sd: sd.__setitem__(
+                "model.layers.1.self_attn.kv_proj_weight", torch.zeros(8, 32)
+            ),
+            r"model\.layers\.1\.self_attn\.kv_proj_weight has shape \(8, 32\), expected \(32, 32\)",
+        ),
+        (
+            lambda sd: sd.__setitem__(
+                "model.layers.1.attention_router.static_weights", torch.zeros(4, 2)
+            ),
+            r"model\.layers\.1\.attention_router\.static_weights is a key of the official v1",
+        ),
+    ],
+)
+def test_a_bad_official_key_raises_naming_it_and_its_shape(tmp_path, edit, message):
+    sd = official_state_dict()
+    edit(sd)
+    folder = write_official(tmp_path / "bad", sd=sd)
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(ValueError, match=message):
+        LIMeForCausalLM.from_pretrained(folder)
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing written
+
+
+def test_a_folder_that_is_not_lime_raises_and_writes_nothing(tmp_path):
+    folder = tmp_path / "llama"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(HF_CONFIG | {"model_type": "llama"}))
+    with pytest.raises(ValueError, match=r"model_type='llama' is not a LIMe model"):
+        LIMeForCausalLM.from_pretrained(folder)
+    assert [p.name for p in folder.iterdir()] == ["config.json"]
