@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from jaxtyping import Float, Int
 
 from lime_lens.attention import LIMeAttention, LIMeGroupedQueryAttention
 from lime_lens.config import LIMeConfig
+from lime_lens.route_context import KVRoute, LIMeMemory
 from lime_lens.router_registry import router_class
 from lime_lens.routers.base import LIMeRouter
-from lime_lens.routers.kv import to_heads_major
 from lime_lens.tl.internals import TransformerBlock, TransformerLensKeyValueCacheEntry
-
-
-@dataclass
-class LIMeMemory:
-    """What earlier layers leave for later routes during one forward pass.
-
-    Routing is position-wise, so only the current positions are ever needed: a decode step
-    rebuilds this from the new token alone and the KV cache stays the vanilla size (v2 §4).
-    """
-
-    kv_buffers: list[torch.Tensor] = field(default_factory=list)
-    """Routers with source "kv": hooked ``attn.hook_k_raw``/``hook_v_raw`` of layers 0..l, heads-major
-    ([n_kv, 2 batch pos d_head], the rows of the paper's kv_buffer)."""
-    sources: list[torch.Tensor] = field(default_factory=list)
-    """Routers with source "residual": hooked ``hook_resid_pre`` of layers 0..l, each [batch, pos, d_model]."""
 
 
 class LIMeBlock(TransformerBlock):
@@ -46,20 +29,6 @@ class LIMeBlock(TransformerBlock):
         self.routes_raw_kv = router.source == "kv"  # else it reads the residual inputs (v1)
         self.lime: LIMeRouter | None = router(cfg, block_index) if block_index >= 1 else None
 
-    def route_kv(
-        self,
-        memory: LIMeMemory,
-        k_raw: Float[torch.Tensor, "batch pos n_kv d_head"],
-        v_raw: Float[torch.Tensor, "batch pos n_kv d_head"],
-    ) -> tuple[
-        Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]
-    ]:
-        """Source "kv": file this layer's raw K/V in the buffer, then read the routed mixture."""
-        memory.kv_buffers.append(to_heads_major(k_raw, v_raw))
-        if self.lime is None:  # layer 0: identity on its own heads (FirstLayerRouter)
-            return k_raw, v_raw
-        return self.lime(memory.kv_buffers, batch=k_raw.shape[0], pos=k_raw.shape[1])
-
     def forward(  # type: ignore[override]
         self,
         resid_pre: Float[torch.Tensor, "batch pos d_model"],
@@ -69,9 +38,9 @@ class LIMeBlock(TransformerBlock):
     ) -> Float[torch.Tensor, "batch pos d_model"]:
         resid_pre = self.hook_resid_pre(resid_pre)  # [batch, pos, d_model]
         q_in = self.ln1(resid_pre)
-        kv_in, kv_router = q_in, None
-        if self.routes_raw_kv:
-            kv_router = lambda k, v: self.route_kv(memory, k, v)  # noqa: E731
+        kv_in, route = q_in, None
+        if self.routes_raw_kv:  # the attention files its raw K/V in memory and reads the mixture
+            route = KVRoute(memory, self.lime)
         else:
             memory.sources.append(resid_pre)  # S_l = own input, hooked: patches reach later routes
             if self.lime is not None:
@@ -83,7 +52,7 @@ class LIMeBlock(TransformerBlock):
                 kv_in,
                 past_kv_cache_entry=past_kv_cache_entry,
                 attention_mask=attention_mask,
-                kv_router=kv_router,
+                route=route,
             )
         )  # [batch, pos, d_model]
         if self.cfg.attn_only:

@@ -16,9 +16,10 @@ import torch
 from jaxtyping import Float, Int
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-from lime_lens.block import LIMeBlock, LIMeMemory
+from lime_lens.block import LIMeBlock
 from lime_lens.caching import CachingHooks, PosSlice, position_axes, slice_lime_hooks
 from lime_lens.config import LIMeConfig
+from lime_lens.route_context import LIMeMemory
 from lime_lens.router_registry import router_class
 from lime_lens.serialization import load_model, save_model
 from lime_lens.tl.internals import (

@@ -10,37 +10,23 @@ A LIMe model's attention already has the fused path; for it the call only sets `
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from transformer_lens import HookedTransformer
 
-from lime_lens.attention import LIMeAttention, LIMeGroupedQueryAttention
-from lime_lens.config import LIMeConfig
-from lime_lens.tl.fused_attention import attention_forward, check_attn_impl
+from lime_lens.tl.fused_attention import FusedAttention, check_attn_impl
 from lime_lens.tl.internals import Attention, GroupedQueryAttention
 from lime_lens.tl.linear_layout import store_linear_weights_transposed
 
 M = TypeVar("M", bound=HookedTransformer)
 
 
-class SDPAAttention(Attention):
+class SDPAAttention(FusedAttention, Attention):
     """Multi-head attention; fused (``lime_lens.tl.fused_attention``) under ``attn_impl``."""
 
-    attn_impl: str = "auto"
-    """"auto" | "explicit" | "sdpa", as ``LIMeConfig.attn_impl``."""
 
-    def forward(self, *args: Any, **kwargs: Any):
-        return attention_forward(self, Attention, self.attn_impl, args, kwargs)
-
-
-class SDPAGroupedQueryAttention(GroupedQueryAttention):
+class SDPAGroupedQueryAttention(FusedAttention, GroupedQueryAttention):
     """Grouped-query attention; fused (``lime_lens.tl.fused_attention``) under ``attn_impl``."""
-
-    attn_impl: str = "auto"
-    """"auto" | "explicit" | "sdpa", as ``LIMeConfig.attn_impl``."""
-
-    def forward(self, *args: Any, **kwargs: Any):
-        return attention_forward(self, GroupedQueryAttention, self.attn_impl, args, kwargs)
 
 
 _FUSED: dict[type, type[SDPAAttention | SDPAGroupedQueryAttention]] = {
@@ -67,29 +53,23 @@ def _fused_copy(
 def use_fused_attention(model: M, attn_impl: str = "auto") -> M:
     """``model`` with every attention layer on the fused path under ``attn_impl`` (in place).
 
-    Vanilla blocks get :class:`SDPAAttention` / :class:`SDPAGroupedQueryAttention`; a LIMe model
-    gets ``cfg.attn_impl = attn_impl``. Attention classes of other variants raise a ValueError.
+    Vanilla blocks get :class:`SDPAAttention` / :class:`SDPAGroupedQueryAttention`; attention
+    already fused (a LIMe model's) only gets ``attn_impl``, which LIMe keeps in ``cfg.attn_impl``.
+    Attention classes of other variants raise a ValueError.
     Call it before adding hooks: hooks already on a swapped module stay on the old one.
     """
     check_attn_impl(attn_impl)
-    known = (*_FUSED, SDPAAttention, SDPAGroupedQueryAttention)
-    lime = (LIMeAttention, LIMeGroupedQueryAttention)
     for i, block in enumerate(model.blocks):  # refuse before swapping anything
-        if not isinstance(block.attn, lime) and type(block.attn) not in known:
+        if not isinstance(block.attn, FusedAttention) and type(block.attn) not in _FUSED:
             raise ValueError(
                 f"blocks.{i}.attn is a {type(block.attn).__name__}; use_fused_attention handles "
-                "Attention, GroupedQueryAttention and the LIMe attention classes"
+                "Attention, GroupedQueryAttention and FusedAttention subclasses (LIMe's among them)"
             )
     for block in model.blocks:
-        if isinstance(block.attn, lime):
-            assert isinstance(model.cfg, LIMeConfig)  # LIMe attention is built from a LIMeConfig
-            model.cfg.attn_impl = attn_impl
-            continue
-        attn = block.attn
-        if type(attn) in _FUSED:
-            attn = block.attn = _fused_copy(attn)
-        assert isinstance(attn, (SDPAAttention, SDPAGroupedQueryAttention))  # checked above
-        attn.attn_impl = attn_impl
+        if type(block.attn) in _FUSED:
+            block.attn = _fused_copy(block.attn)
+        assert isinstance(block.attn, FusedAttention)  # checked above
+        block.attn.attn_impl = attn_impl  # a LIMe attention writes it to the model's cfg
     store_linear_weights_transposed(model)  # as LIMe models: no weight copy per MLP / unembed call
     model.setup()
     return model

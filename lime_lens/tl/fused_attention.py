@@ -12,6 +12,8 @@ The path is chosen per layer and per forward by ``attn_impl``:
 - "explicit": always the stock path.
 - "sdpa": always fused; a pattern hook or an unsupported feature raises a ValueError naming it,
   so no hook is ever silently skipped.
+
+:class:`FusedAttention` is the mixin that puts a TransformerLens attention class on this path.
 """
 
 from __future__ import annotations
@@ -154,16 +156,18 @@ def project_out(
 
 def sdpa_forward(
     attn: AbstractAttention,
-    query_input: torch.Tensor,
-    key_input: torch.Tensor,
-    value_input: torch.Tensor,
+    query_input: Any,
+    key_input: Any,
+    value_input: Any,
     past_kv_cache_entry: TransformerLensKeyValueCacheEntry | None = None,
     attention_mask: Int[torch.Tensor, "batch offset_pos"] | None = None,
 ) -> Float[torch.Tensor, "batch pos d_model"]:
     """The stock ``AbstractAttention.forward`` with the scores/softmax/pattern steps fused.
 
     Same hooks in the same order: ``calculate_qkv_matrices`` (hook_q/k/v and any LIMe route),
-    the KV cache append, rotary (hook_rot_q/k), then hook_z and hook_result.
+    the KV cache append, rotary (hook_rot_q/k), then hook_z and hook_result. The three inputs go
+    to ``calculate_qkv_matrices`` untouched, as in the stock forward, so a subclass's own input
+    type (LIMe's routed key input) reaches it.
     """
     q, k, v = attn.calculate_qkv_matrices(query_input, key_input, value_input)
     offset = 0
@@ -176,22 +180,26 @@ def sdpa_forward(
     return project_out(attn, sdpa_z(attn, q, k, v, attention_mask))
 
 
-def attention_forward(
-    attn: AbstractAttention,
-    parent: type[AbstractAttention],
-    attn_impl: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Float[torch.Tensor, "batch pos d_model"]:
-    """``parent.forward(attn, *args, **kwargs)``, fused where :func:`use_fused` allows."""
-    call = dict(zip(ATTENTION_FORWARD_ARGS, args, strict=False)) | kwargs
-    if not use_fused(attn, attn_impl, call):
-        return parent.forward(attn, *args, **kwargs)
-    return sdpa_forward(
-        attn,
-        call["query_input"],
-        call["key_input"],
-        call["value_input"],
-        call.get("past_kv_cache_entry"),
-        call.get("attention_mask"),
-    )
+class FusedAttention(AbstractAttention):
+    """Mixin before a TransformerLens attention class: ``forward`` fuses where :func:`use_fused`
+    allows, else runs the parent's stock forward through ``super()``.
+
+    ``class SDPAAttention(FusedAttention, Attention)`` is the whole of a fused class. ``attn_impl``
+    is a plain attribute here; a subclass may make it a property over its config.
+    """
+
+    attn_impl: str = "auto"
+    """"auto" | "explicit" | "sdpa" (:data:`ATTN_IMPLS`)."""
+
+    def forward(self, *args: Any, **kwargs: Any) -> Float[torch.Tensor, "batch pos d_model"]:
+        call = dict(zip(ATTENTION_FORWARD_ARGS, args, strict=False)) | kwargs
+        if not use_fused(self, self.attn_impl, call):
+            return super().forward(*args, **kwargs)
+        return sdpa_forward(
+            self,
+            call["query_input"],
+            call["key_input"],
+            call["value_input"],
+            call.get("past_kv_cache_entry"),
+            call.get("attention_mask"),
+        )
