@@ -30,17 +30,15 @@ PARAMS = [
 ]
 
 
-def execute_notebook(
-    path: Path, monkeypatch: pytest.MonkeyPatch, out_dir: Path
-) -> nbformat.NotebookNode:
-    """Run ``path`` in a fresh ``python3`` kernel of this interpreter, cwd = the notebook's folder.
+def execute_notebook(path: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
+    """Run ``path`` in a fresh ``python3`` kernel of this interpreter, cwd = the notebook's folder,
+    as Jupyter runs it: the files it writes land next to it (``tutorials/.gitignore``).
 
-    The kernel inherits this environment: no hub, few threads, ``LIME_LENS_TUTORIAL_OUT`` for files.
+    The kernel inherits this environment plus what a user may set themselves: no hub, few threads.
     """
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.setenv(var, "1")
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
-    monkeypatch.setenv("LIME_LENS_TUTORIAL_OUT", str(out_dir))
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
@@ -54,17 +52,20 @@ def execute_notebook(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", PARAMS, ids=[p.stem for p in NOTEBOOKS])
-def test_tutorial_notebook_executes_offline_without_errors(path, monkeypatch, tmp_path):
-    execute_notebook(path, monkeypatch, tmp_path)
+def test_tutorial_notebook_executes_offline_without_errors(path, monkeypatch):
+    execute_notebook(path, monkeypatch)
 
 
-def test_runner_uses_this_interpreter_offline_and_fails_on_a_raising_cell(monkeypatch, tmp_path):
-    code = "import os, sys\nprint(sys.executable, os.environ['HF_HUB_OFFLINE'])"
-    good = tmp_path / "good.ipynb"
+def test_runner_uses_this_interpreter_offline_from_the_notebook_folder_and_fails_on_a_raising_cell(
+    monkeypatch, tmp_path
+):
+    code = "import os, sys\nprint(sys.executable, os.environ['HF_HUB_OFFLINE'], os.getcwd())"
+    good = tmp_path / "folder" / "good.ipynb"
+    good.parent.mkdir()
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), good)
-    out = execute_notebook(good, monkeypatch, tmp_path).cells[0].outputs[0]["text"].split()
-    assert out == [sys.executable, "1"]
+    out = execute_notebook(good, monkeypatch).cells[0].outputs[0]["text"].split()
+    assert out == [sys.executable, "1", str(good.parent)]
     bad = tmp_path / "bad.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), bad)
     with pytest.raises(Exception, match="ZeroDivisionError"):
-        execute_notebook(bad, monkeypatch, tmp_path)
+        execute_notebook(bad, monkeypatch)
