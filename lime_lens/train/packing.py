@@ -102,7 +102,7 @@ def block_causal_mask(
 
 def padding_stats(
     lengths: Int64[torch.Tensor, " n"], batch_size: int, row_len: int, padded_len: int
-) -> dict[str, float]:
+) -> dict[str, int | float]:
     """Tokens per step and padding share of padded rows vs packed rows, over consecutive batches
     of ``batch_size`` examples of ``lengths`` (the data's order)."""
     padded, packed, real = 0, 0, 0
