@@ -43,8 +43,8 @@ import bench_lime
 
 from lime_lens import HookedLIMeTransformer, LIMeConfig
 from lime_lens.serialization import atomic_write_text
+from lime_lens.tl.vanilla_attention import use_fused_attention
 from lime_lens.train.architectures import ModelShape, llama_config_kwargs
-from lime_lens.vanilla_attention import use_fused_attention
 
 warnings.filterwarnings("ignore")
 SHAPE = dict(n_layers=8, d_model=256, n_heads=8, d_mlp=1024, d_vocab=4096)

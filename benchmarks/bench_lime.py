@@ -46,7 +46,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from lime_lens import HookedLIMeTransformer, LIMeConfig
 from lime_lens.serialization import atomic_write_text
-from lime_lens.vanilla_attention import use_fused_attention
+from lime_lens.tl.vanilla_attention import use_fused_attention
 
 warnings.filterwarnings("ignore")
 N_LAYERS, D_MODEL, N_HEADS, SEQ, BATCH, D_VOCAB = 8, 256, 8, 256, 8, 4096

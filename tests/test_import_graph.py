@@ -160,3 +160,12 @@ def test_plugin_core_imports_neither_study_code_nor_the_other_package(package):
         m: sorted(t for t in graph[m] if t.split(".")[0] == other or not is_core(t)) for m in core
     }
     assert {m: ts for m, ts in offending.items() if ts} == {}
+
+
+def test_the_transformer_lens_layer_imports_nothing_lime_specific():
+    # lime_lens.tl speeds up any HookedTransformer; LIMe builds on it, never the reverse.
+    graph = import_graph()
+    tl_modules = [m for m in graph if layer_of(m) == "lime_lens.tl"]
+    assert "lime_lens.tl.vanilla_attention" in tl_modules
+    outside = {m: sorted(t for t in graph[m] if layer_of(t) != "lime_lens.tl") for m in tl_modules}
+    assert {m: ts for m, ts in outside.items() if ts} == {}

@@ -15,7 +15,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 from lime_lens.assets.paths import DEFAULT_MODEL_DIR, require
 from lime_lens.assets.tokenizer import load_tokenizer
 from lime_lens.serialization import load_model
-from lime_lens.vanilla_attention import use_fused_attention
+from lime_lens.tl.vanilla_attention import use_fused_attention
 
 M = TypeVar("M", bound=HookedTransformer)
 METRICS_FILE = "metrics.json"
@@ -26,7 +26,7 @@ def load_default_model(
     device: str | torch.device = "cpu",
 ) -> M:
     """The default model as ``model_class`` (e.g. ``HookedSAETransformer``), BPE-4096 attached,
-    with fused attention where no pattern hook is attached (``lime_lens.vanilla_attention``)."""
+    with fused attention where no pattern hook is attached (``lime_lens.tl.vanilla_attention``)."""
     path = require(DEFAULT_MODEL_DIR, "default model")
     model = load_model(
         path, model_class, HookedTransformerConfig, device, tokenizer=load_tokenizer()

@@ -18,7 +18,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 from lime_lens.assets.paths import DATA_DIR
 from lime_lens.assets.tokenizer import load_tokenizer
 from lime_lens.serialization import load_model
-from lime_lens.vanilla_attention import use_fused_attention
+from lime_lens.tl.vanilla_attention import use_fused_attention
 
 TINY_LIME_DIR = DATA_DIR / "tiny_lime"
 TINY_VANILLA_DIR = DATA_DIR / "tiny_vanilla"
@@ -56,7 +56,7 @@ def load_tiny_dynamic_model(device: str | torch.device = "cpu") -> HookedTransfo
 
 def load_tiny_baseline_model(device: str | torch.device = "cpu") -> HookedTransformer:
     """The shipped equal-size vanilla baseline (``HookedTransformer``), BPE-4096 tokenizer attached,
-    with fused attention where no pattern hook is attached (``lime_lens.vanilla_attention``)."""
+    with fused attention where no pattern hook is attached (``lime_lens.tl.vanilla_attention``)."""
     model = load_model(
         _require(TINY_VANILLA_DIR),
         HookedTransformer,

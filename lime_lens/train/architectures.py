@@ -14,7 +14,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 from transformers import PreTrainedTokenizerBase
 
 from lime_lens.router_registry import router_entries, source_router_entries
-from lime_lens.vanilla_attention import use_fused_attention
+from lime_lens.tl.vanilla_attention import use_fused_attention
 
 _SOURCE_ARCH = re.compile(
     r"^(?P<base>lime-.+)-(?:(?P<average>average)|(?P<kind>last|first)(?P<j>\d+))$"

@@ -126,7 +126,7 @@ def load_saved_model(path: str | Path, device: str | None = None) -> HookedTrans
     the fused attention path, as ``build_model`` gives it)."""
     from lime_lens.model import HookedLIMeTransformer
     from lime_lens.serialization import CONFIG_FILE, load_model
-    from lime_lens.vanilla_attention import use_fused_attention
+    from lime_lens.tl.vanilla_attention import use_fused_attention
 
     config_class = json.loads((Path(path) / CONFIG_FILE).read_text()).get("config_class")
     if config_class == "LIMeConfig":

@@ -10,7 +10,7 @@ from torch.testing import assert_close
 from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 
 from lime_lens.tl.fused_attention import PATTERN_HOOKS
-from lime_lens.vanilla_attention import use_fused_attention
+from lime_lens.tl.vanilla_attention import use_fused_attention
 
 BUILDERS = {
     "lime-kv-gqa-rotary": lambda: build(llama_cfg(lime_mode="kv")),

@@ -10,7 +10,7 @@ from torch.testing import assert_close
 
 from lime_lens import LIMeConfig
 from lime_lens.serialization import config_from_json_dict, config_to_json_dict
-from lime_lens.vanilla_attention import use_fused_attention
+from lime_lens.tl.vanilla_attention import use_fused_attention
 
 BUILDERS = {
     "lime-kv": lambda: build(llama_cfg(lime_mode="kv")),

@@ -13,7 +13,7 @@ from lime_lens.route_context import KVRoute, LIMeMemory
 from lime_lens.routers.kv import to_heads_major
 from lime_lens.tl.fused_attention import FusedAttention
 from lime_lens.tl.internals import AbstractAttention
-from lime_lens.vanilla_attention import SDPAAttention, SDPAGroupedQueryAttention
+from lime_lens.tl.vanilla_attention import SDPAAttention, SDPAGroupedQueryAttention
 
 LAYER = 2
 

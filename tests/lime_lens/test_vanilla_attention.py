@@ -10,12 +10,12 @@ from transformer_lens import HookedTransformer
 from lime_lens.assets.models import load_default_model
 from lime_lens.assets.pretrained import load_tiny_baseline_model
 from lime_lens.tl.internals import GroupedQueryAttention
-from lime_lens.train.architectures import ModelShape, build_model
-from lime_lens.vanilla_attention import (
+from lime_lens.tl.vanilla_attention import (
     SDPAAttention,
     SDPAGroupedQueryAttention,
     use_fused_attention,
 )
+from lime_lens.train.architectures import ModelShape, build_model
 
 
 @pytest.mark.parametrize(

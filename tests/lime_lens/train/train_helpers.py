@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-from lime_lens.vanilla_attention import use_fused_attention
+from lime_lens.tl.vanilla_attention import use_fused_attention
 
 VOCAB, CONTEXT = 64, 16
 
