@@ -8,6 +8,7 @@ as rendered from its committed JSON alone. ``python -m experiments.rerender`` wr
 from __future__ import annotations
 
 import datetime
+import io
 import os
 import platform
 import shlex
@@ -15,7 +16,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 REPO = Path(__file__).resolve().parents[1]
 UNKNOWN = "unknown (not recorded at the time of the run)"
@@ -54,6 +58,13 @@ class Rendered:
         data = self.content.encode() if isinstance(self.content, str) else self.content
         with atomic_path(self.path) as tmp:
             Path(tmp).write_bytes(data)
+
+
+def png_bytes(fig: Figure, dpi: int) -> bytes:
+    """``fig`` as PNG bytes (deterministic for a given matplotlib: no timestamp is embedded)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 def replace_block(text: str, begin: str, end: str, block: str) -> str:

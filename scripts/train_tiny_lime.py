@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 nice python scripts/train_tiny_lime.py [--jobs 2] [--only NAME ...]
 
-Recipe: ``scripts/tiny_lime_recipe.py`` (TINY_SHAPE, TINY_TRAIN, TINY_CONTEXT_SIZE), seed 0,
+Recipe: ``lime_lens.train.tiny_recipe`` (TINY_SHAPE, TINY_TRAIN, TINY_CONTEXT_SIZE), seed 0,
 the embedded Austen corpus, BPE-4096, ``lime_lens.train.train``. The baseline's d_mlp is matched
 (``matched_baseline_shape``) so its parameter count is within 1% of the LIMe models'. Writes
 ``lime_lens/assets/data/tiny_lime`` (lime-kv), ``.../tiny_vanilla`` and ``.../tiny_dynamic``
@@ -19,11 +19,11 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import torch
-from tiny_lime_recipe import matched_baseline_shape, train_tiny
 
 from lime_lens.assets.pretrained import TINY_DYNAMIC_DIR, TINY_LIME_DIR, TINY_VANILLA_DIR
 from lime_lens.assets.tokenizer import load_tokenizer
 from lime_lens.serialization import save_model
+from lime_lens.train.tiny_recipe import matched_baseline_shape, train_tiny
 
 SEED = 0
 MODELS = ("lime", "vanilla", "dynamic")

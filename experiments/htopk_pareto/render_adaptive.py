@@ -1,29 +1,24 @@
-"""Render the adaptive-budget comparison (``compare --scale adaptive``) into results/htopk_pareto.md.
+"""The adaptive-budget block of ``htopk_pareto.md`` (``compare --scale adaptive``).
 
-Reads ``results/htopk_pareto/default_adaptive/comparison.json`` (the seed-0 run's table and config)
-and ``run.json`` (wall time, load average), and replaces the block between the markers: per target
+Reads ``experiments/htopk_pareto/default_adaptive/comparison.json`` (the seed-0 run's table and config)
+and ``run.json`` (command, wall time), and renders the block between the markers: per target
 mean L0 k, the adaptive rules against fixed-k hierarchical, TopK trained at k and BatchTopK
 trained at k on the same held-out tokens (EV, CE-loss score, measured L0, per-token budget
 spread), and the uncapped JumpReLU export of the threshold rule. Further seeds
 (``default_adaptive_seed<N>/comparison.json``, the same command with ``--seed N``) add a table of
 the EV differences per seed.
 
-    python scripts/render_htopk_adaptive.py [--check]
+Written by ``python -m experiments.htopk_pareto.render``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
-from results_block import update_block
 
-ROOT = Path(__file__).resolve().parents[1]
-RUN_DIR = ROOT / "results" / "htopk_pareto" / "default_adaptive"
-RESULTS = ROOT / "results" / "htopk_pareto.md"
+RUN_DIR = Path(__file__).resolve().parent / "default_adaptive"
 BEGIN, END = "<!-- adaptive:begin (rendered) -->", "<!-- adaptive:end -->"
 ORDER = [
     "hierarchical_topk",
@@ -143,8 +138,7 @@ def render(run_dir: Path = RUN_DIR) -> str:
     return "\n".join(
         [
             BEGIN,
-            f"Command: `{run['command']}`; wall {run['wall_s'] / 60:.1f} min, load average "
-            f"{run['loadavg_start']} at the start, {run['loadavg_end']} at the end. Seed 0.",
+            f"Command: `{run['command']}`; wall {run['wall_s'] / 60:.1f} min. Seed 0.",
             "",
             comparison_table(table),
             "",
@@ -179,15 +173,3 @@ def _seed_section(run_dir: Path) -> list[str]:
         "",
         seeds_table(tables),
     ]
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args()
-    block = render()
-    return update_block(RESULTS, BEGIN, END, block, args.check)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

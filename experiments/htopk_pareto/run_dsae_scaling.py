@@ -1,13 +1,13 @@
 """Does the HierarchicalTopK-vs-TopK gap shrink or flip as d_sae grows past the true features?
 
-The pre-registered design is in results/htopk_pareto.md ("d_sae scaling"). For every seed and
+The pre-registered design is in experiments/htopk_pareto/htopk_pareto.md ("d_sae scaling"). For every seed and
 every d_sae ratio this trains one hierarchical_topk SAE at K and stock TopK at each budget in
 lockstep on the same synthetic samples (lr decaying to zero, TopK at K paired with the
 hierarchical SAE's initial weights), records the EV-at-K training curve, evaluates every SAE on
 the same held-out samples and appends the rows to a JSON file after every run, so a partial run
-still renders (scripts/render_htopk_dsae_scaling.py).
+still renders (experiments.htopk_pareto.render_dsae_scaling).
 
-    OMP_NUM_THREADS=1 python scripts/htopk_dsae_scaling.py OUT.json [--samples N] [--ratios ...]
+    OMP_NUM_THREADS=1 python -m experiments.htopk_pareto.run_dsae_scaling OUT.json [--samples N] [--ratios ...]
 """
 
 from __future__ import annotations

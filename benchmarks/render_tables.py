@@ -1,9 +1,10 @@
-"""Render the README's benchmark tables from the benchmarks' JSON (results/benchmarks/).
+"""Render the benchmark tables from the benchmarks' JSON (results/benchmarks/).
 
-    python scripts/render_benchmark_tables.py            # print both tables as Markdown
+    python -m benchmarks.render_tables            # print the tables as Markdown
 
-The README quotes these tables verbatim; ``tests/test_readme_tables.py`` re-renders them from the
-committed JSON and fails if the README drifts, so every number there traces to a run.
+``docs/benchmarks.md`` quotes these tables verbatim (a test re-renders them from the committed
+JSON and fails on drift), and ``results/benchmarks/README.md`` is their rendering
+(``python -m experiments.rerender --check``), so every number there traces to a run.
 """
 
 from __future__ import annotations
@@ -105,6 +106,20 @@ def tables() -> dict[str, str]:
         + "\n\n"
         + attention_targets(_load("attention.json")),
     }
+
+
+def page() -> str:
+    """``results/benchmarks/README.md``: every table under the JSON it is rendered from."""
+    blocks = [f"<!-- rendered from results/benchmarks/{s} -->\n{t}\n" for s, t in tables().items()]
+    head = "# Benchmarks\n\nRendered by `python -m benchmarks.render_tables` from the JSON here.\n"
+    return "\n".join([head, *blocks])
+
+
+def rendered() -> list:
+    """``results/benchmarks/README.md`` (an ``experiments.common.Rendered``)."""
+    from experiments.common import Rendered
+
+    return [Rendered(RESULTS / "README.md", page())]
 
 
 if __name__ == "__main__":

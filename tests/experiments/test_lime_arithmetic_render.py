@@ -1,13 +1,11 @@
-"""``scripts/render_lime_arithmetic.py``: the committed report is the rendering of the committed JSON."""
+"""``experiments.lime_arithmetic.render``: the committed report is the rendering of the committed JSON."""
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
-from render_lime_arithmetic import render  # scripts/, see conftest.py
 
-RESULT = Path(__file__).resolve().parents[3] / "results" / "lime_arithmetic.json"
+from experiments.lime_arithmetic.render import RESULT, render
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +16,10 @@ def payload():
 def test_the_committed_report_is_the_rendering_of_the_committed_json(payload, tmp_path):
     committed = RESULT.with_suffix(".md").read_text()
     png = tmp_path / "lime_arithmetic_curves.png"
-    assert render(copy.deepcopy(payload), "results/lime_arithmetic.json", png) == committed
+    assert (
+        render(copy.deepcopy(payload), "experiments/lime_arithmetic/lime_arithmetic.json", png)
+        == committed
+    )
     assert png.stat().st_size > 0
 
 

@@ -1,35 +1,25 @@
-"""Render the default-model d_sae runs (``compare --scale results --d-sae D --seed S``) into
-results/htopk_pareto.md.
+"""The default-model d_sae block of ``htopk_pareto.md`` (``compare --scale results --d-sae D
+--seed S``).
 
-Reads ``results/htopk_pareto/dsae_default/d{D}_s{S}/comparison.json`` (each run's table and
-config) and ``run.json`` (wall time, load average), computes per budget k and d_sae the
-difference EV(hierarchical at k) - EV(TopK trained at k) per seed, applies the pre-registered
-rule of the synthetic experiment (``render_htopk_dsae_scaling.verdict``) with the smallest and
-largest d_sae as its ends, writes a PNG, and replaces the block between the markers.
-
-    python scripts/render_htopk_dsae_default.py [--check]
+Reads ``dsae_default/d{D}_s{S}/comparison.json`` (each run's table and config) and ``run.json``
+(command, wall time), computes per budget k and d_sae the difference EV(hierarchical at k) -
+EV(TopK trained at k) per seed, applies the pre-registered rule of the synthetic experiment
+(``render_dsae_scaling.verdict``) with the smallest and largest d_sae as its ends, and renders the
+block and a PNG. Written by ``python -m experiments.htopk_pareto.render``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
-from render_htopk_dsae_scaling import _pivot, verdict
-from results_block import update_block
+from matplotlib.figure import Figure
 
-from saelens_hierarchical.atomic_write import atomic_path
+from experiments.common import png_bytes
+from experiments.htopk_pareto.render_dsae_scaling import _pivot, verdict
 
-ROOT = Path(__file__).resolve().parents[1]
-RUN_DIR = ROOT / "results" / "htopk_pareto" / "dsae_default"
-RESULTS = ROOT / "results" / "htopk_pareto.md"
+RUN_DIR = Path(__file__).resolve().parent / "dsae_default"
 BEGIN, END = "<!-- dsae-default:begin (rendered) -->", "<!-- dsae-default:end -->"
 
 
@@ -69,8 +59,10 @@ def differences(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["k", "ratio", "seed"])
 
 
-def plot(diffs: pd.DataFrame, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+def plot(diffs: pd.DataFrame) -> bytes:
+    """The EV difference against d_sae, one line per k (mean over seeds), as PNG bytes."""
+    fig = Figure(figsize=(6.5, 4))
+    ax = fig.subplots()
     for k, rows in diffs.groupby("k"):
         mean = rows.groupby("ratio")["ev_diff"].mean()
         (line,) = ax.plot(mean.index, mean.values, marker="o", label=f"k={k}")
@@ -82,11 +74,7 @@ def plot(diffs: pd.DataFrame, path: Path) -> None:
     ax.set_title("Default model: mean over seeds (points: seeds)", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110)
-    finally:
-        plt.close(fig)
+    return png_bytes(fig, dpi=110)
 
 
 def render(runs: list[dict]) -> str:
@@ -104,7 +92,7 @@ def render(runs: list[dict]) -> str:
         [
             BEGIN,
             f"Runs: {len(runs)} (d_sae {sizes}, seeds {sorted(diffs['seed'].unique().tolist())}); "
-            f"wall time per run ({walls}); two runs at a time on the 2-core machine.",
+            f"wall time per run ({walls}).",
             "",
             "**EV(hierarchical at k) - EV(TopK trained at k)**, mean over seeds (seed 0 / seed 1):",
             "",
@@ -119,7 +107,7 @@ def render(runs: list[dict]) -> str:
             "",
             _pivot(diffs, "ce_diff", "d_sae {:g}"),
             "",
-            "Plot: `results/htopk_pareto/dsae_default/dsae_default.png`. No training curve was "
+            "Plot: `experiments/htopk_pareto/dsae_default/dsae_default.png`. No training curve was "
             "recorded for these runs (the compare CLI has no EV probe), so plateau is not checked.",
             "",
             "**Decision rule, per k (ends: the smallest and largest d_sae):** "
@@ -128,18 +116,3 @@ def render(runs: list[dict]) -> str:
             END,
         ]
     )
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args()
-    runs = load_runs()
-    status = update_block(RESULTS, BEGIN, END, render(runs), args.check)
-    if not args.check and runs:
-        plot(differences(runs), RUN_DIR / "dsae_default.png")
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,15 +1,15 @@
 """The LIMe paper's step-by-step arithmetic experiment (v2 §5.3.2, App. A/B) in one command.
 
-    python scripts/arithmetic_paper_run.py --device cuda --time-budget-s 240 --out results/gpu
-    OMP_NUM_THREADS=1 nice python scripts/arithmetic_paper_run.py --device cpu \
-        --time-budget-s 2700 --out results
+    python -m experiments.lime_arithmetic.run --device cuda --time-budget-s 240 --out results/gpu
+    OMP_NUM_THREADS=1 nice python -m experiments.lime_arithmetic.run --device cpu \
+        --time-budget-s 2700
 
 Tiers of 4, 5 and 6 operands with 50,000 training expressions each (``--train-per-tier``),
 LIMe-kv and vanilla at 4 layers / 4 heads / d_model 32, lr 1e-3 with linear decay, router lr x10
 without weight decay, up to ``--epochs`` (paper: 200) or what fits in ``--time-budget-s``;
 accuracy per tier by greedy generation at ``--points`` points of the schedule. Writes
 ``OUT/lime_arithmetic.json`` after every point (atomically: a stopped run leaves the finished
-points); render it with ``python scripts/render_lime_arithmetic.py OUT/lime_arithmetic.json``.
+points); render it with ``python -m experiments.lime_arithmetic.render OUT/lime_arithmetic.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from experiments.common import finish, provenance
 from lime_lens.arithmetic.step_experiment import StepRun, run_step_experiment
 from lime_lens.arithmetic.step_recipe import STEP_EPOCHS
 from lime_lens.arithmetic.step_task import StepTask
@@ -38,7 +39,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--time-budget-s", type=float, default=None)
-    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     parser.add_argument("--epochs", type=float, default=STEP_EPOCHS)
     parser.add_argument("--train-per-tier", type=int, default=50_000)
     parser.add_argument("--test-per-tier", type=int, default=1_000)
@@ -55,7 +56,7 @@ def main() -> None:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available")
     meta: dict[str, Any] = {
-        "command": shlex.join(["python", "scripts/arithmetic_paper_run.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "-m", "experiments.lime_arithmetic.run", *sys.argv[1:]]),
         "device": args.device,
         "device_name": torch.cuda.get_device_name(args.device)
         if args.device.startswith("cuda")
@@ -66,6 +67,7 @@ def main() -> None:
         "torch_threads": args.threads,
         "load_average_start": os.getloadavg(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "provenance": provenance(args.seeds),
     }
     run = StepRun(
         task=StepTask(n_train=args.train_per_tier, n_test=args.test_per_tier),
@@ -80,11 +82,12 @@ def main() -> None:
 
     def write(record: dict[str, Any]) -> None:
         meta["load_average_end"] = os.getloadavg()
+        meta["provenance"] = finish(meta["provenance"])
         atomic_write_text(out, json.dumps({"meta": meta, **record}, indent=1, default=str))
         print(f"[{record['wall_time_s']:6.0f}s] wrote {out}", flush=True)
 
     run_step_experiment(run, on_point=write)
-    print(f"render it with `python scripts/render_lime_arithmetic.py {out}`")
+    print(f"render it with `python -m experiments.lime_arithmetic.render {out}`")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,17 @@
-"""``scripts/render_lime_reproduction.py``: every number of the report comes from the JSON."""
+"""``experiments.lime_reproduction.render``: every number of the report comes from the JSON."""
 
 import copy
 import json
 import math
-from pathlib import Path
 
 import pytest
-from lime_reproduction_stats import (  # scripts/, see conftest.py
+
+from experiments.lime_reproduction.render import RESULT, main, render
+from experiments.lime_reproduction.stats import (
     arith_summary,
     int_keyed,
     lm_summary,
 )
-from render_lime_reproduction import main, render
-
-RESULT = Path(__file__).resolve().parents[3] / "results" / "lime_reproduction.json"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +38,10 @@ def test_summaries_recomputed_from_the_raw_runs_equal_the_ones_the_run_stored(pa
 
 def test_the_committed_report_is_the_rendering_of_the_committed_json(payload):
     committed = RESULT.with_name("lime_reproduction.md").read_text()
-    assert render(copy.deepcopy(payload), "results/lime_reproduction.json") == committed
+    assert (
+        render(copy.deepcopy(payload), "experiments/lime_reproduction/lime_reproduction.json")
+        == committed
+    )
 
 
 def test_changing_a_run_in_the_json_changes_the_table_and_the_verdict(payload):

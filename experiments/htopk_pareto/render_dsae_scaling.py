@@ -1,34 +1,24 @@
-"""Render the d_sae-scaling results of scripts/htopk_dsae_scaling.py into results/htopk_pareto.md.
+"""The d_sae-scaling block of ``htopk_pareto.md`` (``experiments.htopk_pareto.run_dsae_scaling``).
 
-Reads every ``results/htopk_pareto/dsae_scaling/scaling*.json`` (one file per launch), computes
-per budget k and ratio r = d_sae / n_features the differences hierarchical - TopK trained at k
-per seed, applies the pre-registered decision rule, writes the plot (PNG + HTML) and a CSV next
-to the JSON, and replaces the block between the markers in the results file.
-
-    python scripts/render_htopk_dsae_scaling.py [--check]
+Reads every ``dsae_scaling/scaling*.json`` (one file per launch), computes per budget k and ratio
+r = d_sae / n_features the differences hierarchical - TopK trained at k per seed, applies the
+pre-registered decision rule, and renders the block, the plot (PNG) and a CSV of the differences.
+Written by ``python -m experiments.htopk_pareto.render``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
-from results_block import update_block
+from matplotlib.figure import Figure
 
-from saelens_hierarchical.atomic_write import atomic_path, write_atomic
+from experiments.common import png_bytes
 
-ROOT = Path(__file__).resolve().parents[1]
-RUN_DIR = ROOT / "results" / "htopk_pareto" / "dsae_scaling"
-RESULTS = ROOT / "results" / "htopk_pareto.md"
+HERE = Path(__file__).resolve().parent
+RUN_DIR = HERE / "dsae_scaling"
+RESULTS = HERE / "htopk_pareto.md"
 BEGIN, END = "<!-- dsae-scaling:begin (rendered) -->", "<!-- dsae-scaling:end -->"
 PLATEAU_RISE = 0.005  # pre-registered: EV at K may rise at most this over the last 20%
 
@@ -133,20 +123,17 @@ def _pivot(diffs: pd.DataFrame, column: str, label: str = "{:g}x") -> str:
     return "\n".join(lines)
 
 
-def plot(diffs: pd.DataFrame, runs: list[dict], stem: Path) -> None:
+def plot(diffs: pd.DataFrame, runs: list[dict]) -> bytes:
     """EV and MCC differences against d_sae / n_features (one line per k, seeds as points),
     and the EV-at-K training curves of seed 0."""
     panels = [("ev_diff", "EV(hier at k) - EV(TopK at k)"), ("mcc_diff", "MCC difference")]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
-    web = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in panels] + ["EV at K"])
+    fig = Figure(figsize=(16, 4.2))
+    axes = fig.subplots(1, 3)
     for col, (column, title) in enumerate(panels):
         for k, rows in diffs.groupby("k"):
             mean = rows.groupby("ratio")[column].mean()
             (line,) = axes[col].plot(mean.index, mean.values, marker="o", label=f"k={k}")
             axes[col].scatter(rows["ratio"], rows[column], s=10, alpha=0.5, color=line.get_color())
-            web.add_trace(
-                go.Scatter(x=mean.index, y=mean.values, name=f"{column} k={k}"), 1, col + 1
-            )
         axes[col].axhline(0, color="k", lw=0.8)
         axes[col].set_xscale("log", base=2)
         axes[col].set_xlabel("d_sae / n_features")
@@ -157,19 +144,12 @@ def plot(diffs: pd.DataFrame, runs: list[dict], stem: Path) -> None:
         for method, style in (("hierarchical_topk", "-"), ("topk", ":")):
             name = f"{method} d_sae={run['d_sae']}"
             axes[2].plot(curve["samples"], curve[method], style, label=name)
-            web.add_trace(go.Scatter(x=curve["samples"], y=curve[method], name=name), 1, 3)
     axes[2].set_ylim(0.3, 1.0)
     axes[2].set_xlabel("training samples")
     axes[2].set_title("EV at K, 4,096 held-out samples (seed 0; dotted: TopK at K)", fontsize=9)
     axes[2].legend(fontsize=6)
     fig.tight_layout()
-    try:
-        with atomic_path(stem.with_suffix(".png")) as tmp:
-            fig.savefig(tmp, dpi=110)
-    finally:
-        plt.close(fig)
-    with atomic_path(stem.with_suffix(".html")) as tmp:
-        web.write_html(tmp, include_plotlyjs=True)
+    return png_bytes(fig, dpi=110)
 
 
 def render(runs: list[dict]) -> str:
@@ -183,8 +163,7 @@ def render(runs: list[dict]) -> str:
         BEGIN,
         f"Runs: {n_runs} (seeds {seeds}, ratios "
         f"{', '.join(f'{r:g}x' for r in sorted(diffs['ratio'].unique()))}); training "
-        f"{sum(r['train_s'] for r in runs) / 60:.1f} min in all, load average "
-        f"{min(r['loadavg'][0] for r in runs):.1f}-{max(r['loadavg'][0] for r in runs):.1f}.",
+        f"{sum(r['train_s'] for r in runs) / 60:.1f} min in all.",
         "",
         "**EV(hierarchical at k) - EV(TopK trained at k)**, mean over seeds (seed 0 / seed 1):",
         "",
@@ -207,7 +186,7 @@ def render(runs: list[dict]) -> str:
             for r in flat.itertuples()
         ),
         "",
-        "Plot: `results/htopk_pareto/dsae_scaling/dsae_scaling.png` (and `.html`); per-row numbers "
+        "Plot: `experiments/htopk_pareto/dsae_scaling/dsae_scaling.png`; per-row numbers "
         "in `dsae_scaling.csv`.",
         "",
         "**Decision rule, per k:** "
@@ -221,20 +200,3 @@ def render(runs: list[dict]) -> str:
         END,
     ]
     return "\n".join(lines)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args()
-    runs = load_runs()
-    block = render(runs)
-    status = update_block(RESULTS, BEGIN, END, block, args.check)
-    if not args.check:
-        write_atomic(RUN_DIR / "dsae_scaling.csv", differences(runs).to_csv(index=False))
-        plot(differences(runs), runs, RUN_DIR / "dsae_scaling")
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

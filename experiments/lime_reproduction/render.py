@@ -1,6 +1,6 @@
-"""Render the JSON written by ``scripts/reproduce_lime.py`` as Markdown tables and verdicts.
+"""Render the JSON written by ``experiments.lime_reproduction.run`` as Markdown tables and verdicts.
 
-    python scripts/render_lime_reproduction.py [results/lime_reproduction.json] [--out FILE.md]
+    python -m experiments.lime_reproduction.render [experiments/lime_reproduction/lime_reproduction.json] [--out FILE.md]
 
 Every number and verdict comes from the JSON (``meta`` and the raw ``runs``); the only constants
 are the paper's reference figures below. ``--out`` defaults to ``lime_reproduction.md`` next to
@@ -16,7 +16,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from lime_reproduction_stats import (
+from experiments.common import Rendered, repo_path
+from experiments.lime_reproduction.stats import (
     BASELINE,
     RESOLVED_AT,
     arches,
@@ -25,7 +26,6 @@ from lime_reproduction_stats import (
     int_keyed,
     lm_summary,
 )
-
 from lime_lens.serialization import atomic_write_text
 
 PAPER_LM = {"perplexity_gain_pct": 1.15, "nats": 0.0114, "params": "1B", "tokens": "~50B"}
@@ -94,7 +94,7 @@ def comparison_lines(lm: dict[str, Any], arith: dict[str, Any]) -> list[str]:
         f"{acc[BASELINE]:.1f}% exact match. This does not test the paper's arithmetic claim "
         f"({PAPER_ARITH['lime-kv']}% vs {PAPER_ARITH[BASELINE]}% at 6 operands after "
         f"{PAPER_ARITH['epochs']} epochs, v2 §5.3.2): a different task, trained for a few epochs; "
-        "the paper's task is in `results/lime_arithmetic.md`."
+        "the paper's task is in `experiments/lime_arithmetic/lime_arithmetic.md`."
     )
     return lines
 
@@ -153,7 +153,7 @@ def arith_section(
         f"## 2. Mod-10 arithmetic smoke task ({'paper size: ' if paper else ''}{size})",
         "",
         "Not the paper's arithmetic task (v2 §5.3.2, App. A/B: + − × ÷ with parentheses, a "
-        "step-by-step solution, scored by generation; see `results/lime_arithmetic.md`). This one "
+        "step-by-step solution, scored by generation; see `experiments/lime_arithmetic/lime_arithmetic.md`). This one "
         "asks for the value mod 10 in one forward pass and is scored teacher-forced; the models saw "
         f"{epochs:.1f} epochs of it (the paper trains 200).",
         "",
@@ -253,19 +253,26 @@ def render(payload: dict[str, Any], json_name: str) -> str:
     )
 
 
+RESULT = Path(__file__).resolve().parent / "lime_reproduction.json"
+
+
+def rendered() -> list[Rendered]:
+    """``lime_reproduction.md``, rendered from the committed ``lime_reproduction.json``."""
+    text = render(json.loads(RESULT.read_text()), repo_path(RESULT))
+    return [Rendered(RESULT.with_suffix(".md"), text)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "json", type=Path, nargs="?", default=Path("results/lime_reproduction.json")
-    )
+    parser.add_argument("json", type=Path, nargs="?", default=RESULT)
     parser.add_argument(
         "--out", type=Path, default=None, help="default: lime_reproduction.md next to the JSON"
     )
     args = parser.parse_args(argv)
     out = args.out or args.json.with_name("lime_reproduction.md")
-    atomic_write_text(out, render(json.loads(args.json.read_text()), str(args.json)))
+    atomic_write_text(out, render(json.loads(args.json.read_text()), repo_path(args.json)))
     print(f"wrote {out}")
 
 

@@ -3,12 +3,12 @@
 Balagansky et al. 2025 (arXiv 2505.24473) allow the prefix loss to run over a subset J of the
 budgets 1..K. This trains one hierarchical_topk SAE with J = {2, 4, 8, 16} on the small synthetic
 target and compares it, budget by budget, with the all-prefixes SAE and the TopK SAEs of the main
-synthetic run (``results/htopk_pareto/synthetic/synthetic.csv``).
+synthetic run (``experiments/htopk_pareto/synthetic/synthetic.csv``).
 
-    python scripts/htopk_synthetic_subset.py OUT_DIR [--main results/htopk_pareto/synthetic/synthetic.csv]
+    python -m experiments.htopk_pareto.run_synthetic_subset OUT_DIR [--main experiments/htopk_pareto/synthetic/synthetic.csv]
 
 Writes only under OUT_DIR (``synthetic.csv``/``.json``, ``saes/``, plots, ``subset_vs_all.csv``);
-the committed results/htopk_pareto/synthetic_subset/ files came from this script.
+the committed experiments/htopk_pareto/synthetic_subset/ files came from this script.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--main",
         type=Path,
-        default=Path("results/htopk_pareto/synthetic/synthetic.csv"),
+        default=Path("experiments/htopk_pareto/synthetic/synthetic.csv"),
         help="table of the main synthetic run to compare with (read only)",
     )
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
-"""Render the JSON written by ``scripts/lime_ablation.py`` as Markdown: table, differences, verdicts.
+"""Render the JSON written by ``experiments.lime_ablation.run`` as Markdown: table, differences, verdicts.
 
-    python scripts/render_lime_ablation.py [results/lime_ablation.json] [--out FILE.md]
+    python -m experiments.lime_ablation.render [experiments/lime_ablation/lime_ablation.json] [--out FILE.md]
 
 Every number and verdict comes from the JSON's raw ``runs`` and ``meta``; the only constants are
 the pre-registration (committed before the runs) and the paper's Table 7 below. ``--out`` defaults
@@ -15,8 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from lime_reproduction_stats import RESOLVED_AT, mean_std
-
+from experiments.common import Rendered, repo_path
+from experiments.lime_reproduction.stats import RESOLVED_AT, mean_std
 from lime_lens.serialization import atomic_write_text
 
 FULL, BASELINE = "lime-kv", "vanilla"
@@ -36,7 +36,7 @@ PREREGISTRATION = """\
 
 ## Pre-registration (written before any ablation run)
 
-Question: on the embedded Austen corpus with the tiny recipe (`scripts/tiny_lime_recipe.py`: 4 layers,
+Question: on the embedded Austen corpus with the tiny recipe (`lime_lens.train.tiny_recipe`: 4 layers,
 d_model 64, 4 KV heads, 500 steps, 512,000 training tokens, the same tokens in the same order for
 every model of a seed), do the constrained kv routers of Table 7 (fixed uniform average, last-2,
 first-2 plus the layer's own buffer) reach a different validation loss than the full kv router and
@@ -44,7 +44,7 @@ than the vanilla baseline? Seeds 0 and 1.
 
 Decision rule: a difference between two models is resolved only if |mean difference| > 2 standard
 errors, the standard error being sqrt(s_a^2/n_a + s_b^2/n_b) from the seed-to-seed sample standard
-deviations. The seed noise of this recipe is about 0.02-0.03 nats (results/lime_reproduction.json),
+deviations. The seed noise of this recipe is about 0.02-0.03 nats (experiments/lime_reproduction/lime_reproduction.json),
 so with 2 seeds only differences of roughly 0.05 nats or more can be resolved. Table 7's largest
 gap (average or LLaMA vs full, +3.36% perplexity = 0.033 nats) is below that, so the expected
 outcome is "not resolved"; the order of the means is reported as description, not as a finding.
@@ -119,7 +119,7 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def render(payload: dict[str, Any], source: str) -> str:
-    """The Markdown report of ``payload`` (the JSON of ``scripts/lime_ablation.py``)."""
+    """The Markdown report of ``payload`` (the JSON of ``experiments.lime_ablation.run``)."""
     meta, runs = payload["meta"], payload["runs"]
     summary = summarise(runs)
     done = {(r["arch"], r["seed"]) for r in runs}
@@ -139,7 +139,7 @@ def render(payload: dict[str, Any], source: str) -> str:
         f"Produced by `{meta['command']}` (one run at a time, one torch thread; torch {meta['torch']}, "
         f"{meta['machine']}); raw runs: `{source}`. Trained here: {len(trained)} runs "
         f"({sum(r['wall_time_s'] for r in trained) / 60:.1f} min of training). Reused from "
-        f"`results/lime_reproduction.json`, identical recipe and seed (checked field by field): "
+        f"`experiments/lime_reproduction/lime_reproduction.json`, identical recipe and seed (checked field by field): "
         f"{', '.join(reused) or 'none'}. Planned but not run: {', '.join(missing) or 'none'}.",
         "",
         f"Recipe: shape {meta['lm_shape']}, trainer settings {meta['lm_train']}, rows of "
@@ -168,15 +168,25 @@ def render(payload: dict[str, Any], source: str) -> str:
     return "\n".join(out)
 
 
+HERE = Path(__file__).resolve().parent
+RESULT = HERE / "lime_ablation.json"
+
+
+def rendered() -> list[Rendered]:
+    """``lime_ablation.md``, rendered from the committed ``lime_ablation.json``."""
+    text = render(json.loads(RESULT.read_text()), repo_path(RESULT))
+    return [Rendered(RESULT.with_suffix(".md"), text)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("json", nargs="?", type=Path, default=Path("results/lime_ablation.json"))
+    parser.add_argument("json", nargs="?", type=Path, default=RESULT)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or args.json.with_name("lime_ablation.md")
-    text = render(json.loads(args.json.read_text()), str(args.json))
+    text = render(json.loads(args.json.read_text()), repo_path(args.json))
     atomic_write_text(out, text)
     print(f"wrote {out}")
 

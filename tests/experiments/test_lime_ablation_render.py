@@ -1,13 +1,12 @@
-"""``scripts/render_lime_ablation.py``: every number and verdict of the report comes from the JSON."""
+"""``experiments.lime_ablation.render``: every number and verdict of the report comes from the JSON."""
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
-from render_lime_ablation import PREREGISTRATION, render  # scripts/, see conftest.py
 
-RESULTS = Path(__file__).resolve().parents[3] / "results"
+from experiments.lime_ablation.render import HERE as RESULTS
+from experiments.lime_ablation.render import PREREGISTRATION, render
 
 
 def _run(arch, seed, loss, n_params=1000, source=None):
@@ -36,7 +35,7 @@ def payload():
         _run("lime-kv-first2", 0, 5.63, 1003),
     ]
     meta = {
-        "command": "OMP_NUM_THREADS=1 nice python scripts/lime_ablation.py",
+        "command": "OMP_NUM_THREADS=1 nice python -m experiments.lime_ablation.run",
         "torch": "test",
         "machine": "x86_64",
         "lm_shape": {"n_layers": 4},
@@ -93,4 +92,4 @@ def test_changing_a_run_changes_the_numbers_and_the_verdict(payload):
 def test_the_committed_report_is_the_rendering_of_the_committed_json():
     payload = json.loads((RESULTS / "lime_ablation.json").read_text())
     committed = (RESULTS / "lime_ablation.md").read_text()
-    assert render(payload, "results/lime_ablation.json") == committed
+    assert render(payload, "experiments/lime_ablation/lime_ablation.json") == committed

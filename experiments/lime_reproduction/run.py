@@ -1,11 +1,11 @@
 """Reproduce the LIMe paper's two claims at small scale on CPU (deterministic).
 
-    OMP_NUM_THREADS=1 nice python scripts/reproduce_lime.py [--jobs 2] [--seeds 0 1 2]
+    OMP_NUM_THREADS=1 nice python -m experiments.lime_reproduction.run [--jobs 2] [--seeds 0 1 2]
 
 1. Language modelling (paper v2 §5, Fig. 1): LIMe-kv (v2), LIMe-residual-dynamic (v1) and the
    vanilla LLaMA-style baseline at equal parameter count (baseline d_mlp matched, within 1%) and
    equal tokens, on the embedded Austen corpus, one run per seed; validation loss mean +- std.
-   Recipe: ``scripts/tiny_lime_recipe.py`` (TINY_SHAPE, TINY_TRAIN); seed 0 of LIMe-kv / vanilla
+   Recipe: ``lime_lens.train.tiny_recipe`` (TINY_SHAPE, TINY_TRAIN); seed 0 of LIMe-kv / vanilla
    equals the shipped tiny models.
 2. The mod-10 arithmetic smoke task (not the paper's v2 §5.3.2 task; the model size of App. A:
    4 layers, 4 heads, d_model 32): vanilla vs LIMe-kv
@@ -13,8 +13,8 @@
    accuracy per N on held-out expressions.
 
 Every run uses ``lime_lens.train.train`` with one torch thread; ``--jobs`` runs go in parallel.
-Writes ``OUT/lime_reproduction.json`` (``--out``, default ``results``) and nothing else; render it
-with ``python scripts/render_lime_reproduction.py OUT/lime_reproduction.json``.
+Writes ``OUT/lime_reproduction.json`` (``--out``, default: this folder) and nothing else; render it
+with ``python -m experiments.lime_reproduction.render OUT/lime_reproduction.json``.
 """
 
 from __future__ import annotations
@@ -32,20 +32,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lime_reproduction_stats import arith_summary, lm_summary
-from tiny_lime_recipe import (
+
+from experiments.common import finish, provenance
+from experiments.lime_reproduction.stats import arith_summary, lm_summary
+from lime_lens.arithmetic import PAPER_SHAPE, ArithmeticTask, encode_task, train_arithmetic
+from lime_lens.assets.pretrained import tiny_model_metrics
+from lime_lens.assets.tokenizer import load_tokenizer
+from lime_lens.serialization import atomic_write_text
+from lime_lens.train import TrainConfig
+from lime_lens.train.tiny_recipe import (
     TINY_CONTEXT_SIZE,
     TINY_SHAPE,
     TINY_TRAIN,
     matched_baseline_shape,
     train_tiny,
 )
-
-from lime_lens.arithmetic import PAPER_SHAPE, ArithmeticTask, encode_task, train_arithmetic
-from lime_lens.assets.pretrained import tiny_model_metrics
-from lime_lens.assets.tokenizer import load_tokenizer
-from lime_lens.serialization import atomic_write_text
-from lime_lens.train import TrainConfig
 
 LM_ARCHES = ("lime-kv", "lime-residual-dynamic", "vanilla")
 ARITH_ARCHES = ("lime-kv", "vanilla")
@@ -143,7 +144,7 @@ def main() -> None:
         "--seeds", type=int, nargs="+", default=[0, 1, 2], help="language-modelling seeds"
     )
     parser.add_argument("--arith-seeds", type=int, nargs="+", default=[0], help="arithmetic seeds")
-    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     parser.add_argument(
         "--retrain-shipped",
         action="store_true",
@@ -151,12 +152,21 @@ def main() -> None:
     )
     args = parser.parse_args()
     t0, load_start = time.time(), os.getloadavg()[0]
+    started = provenance(sorted({*args.seeds, *args.arith_seeds}))
     runs = run_all(args, t0)
     command = shlex.join(
-        ["OMP_NUM_THREADS=1", "nice", "python", "scripts/reproduce_lime.py", *sys.argv[1:]]
+        [
+            "OMP_NUM_THREADS=1",
+            "nice",
+            "python",
+            "-m",
+            "experiments.lime_reproduction.run",
+            *sys.argv[1:],
+        ]
     )
     meta = {
         "command": command,
+        "provenance": finish(started),
         "wall_time_s": time.time() - t0,
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -188,7 +198,7 @@ def write_results(meta: dict[str, Any], runs: list[dict[str, Any]], out: Path) -
     path = atomic_write_text(
         out / "lime_reproduction.json", json.dumps(payload, indent=2, default=str)
     )
-    print(f"wrote {path}; render it with `python scripts/render_lime_reproduction.py {path}`")
+    print(f"wrote {path}; render it with `python -m experiments.lime_reproduction.render {path}`")
     return path
 
 

@@ -1,17 +1,13 @@
-"""results/htopk_pareto.md quotes the d_sae-scaling (synthetic and default model) and adaptive-budget
-blocks rendered from the committed run JSON (scripts/render_htopk_*.py), not hand-typed numbers."""
+"""experiments/htopk_pareto/htopk_pareto.md quotes the d_sae-scaling (synthetic and default model)
+and adaptive-budget blocks rendered from the committed run JSON (``experiments.htopk_pareto.render_*``),
+not hand-typed numbers."""
 
-import sys
-from pathlib import Path
+from experiments.htopk_pareto import render_adaptive as render_htopk_adaptive
+from experiments.htopk_pareto import render_dsae_default as render_htopk_dsae_default
+from experiments.htopk_pareto import render_dsae_scaling as render_htopk_dsae_scaling
+from experiments.htopk_pareto.render_dsae_scaling import RESULTS as RESULTS_PATH
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import render_htopk_adaptive  # noqa: E402
-import render_htopk_dsae_default  # noqa: E402
-import render_htopk_dsae_scaling  # noqa: E402
-
-RESULTS = (ROOT / "results" / "htopk_pareto.md").read_text()
+RESULTS = RESULTS_PATH.read_text()
 
 
 def test_results_file_quotes_the_dsae_scaling_block_rendered_from_its_json():

@@ -1,6 +1,6 @@
-"""Render the JSON of ``scripts/arithmetic_paper_run.py`` as Markdown, with the accuracy curves (PNG).
+"""Render the JSON of ``experiments.lime_arithmetic.run`` as Markdown, with the accuracy curves (PNG).
 
-    python scripts/render_lime_arithmetic.py [results/lime_arithmetic.json] [--out FILE.md]
+    python -m experiments.lime_arithmetic.render [experiments/lime_arithmetic/lime_arithmetic.json] [--out FILE.md]
 
 Every number and verdict comes from the JSON; the only constants are the pre-registration
 (committed before the run), the paper's reported figures and the decision threshold.
@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
+from experiments.common import Rendered, repo_path
 from lime_lens.arithmetic.expression import exact_value
 from lime_lens.arithmetic.step_task import StepTask, draw_expressions
 from lime_lens.serialization import atomic_write_text
@@ -27,35 +26,11 @@ LIME, BASELINE = "lime-kv", "vanilla"
 PAPER_N6 = {LIME: 71.6, BASELINE: 41.3}
 """Gerasimov et al., arXiv 2502.09245 v2, §5.3.2: accuracy (%) at 6 operands after 200 epochs."""
 
-PREREGISTRATION = """\
-# LIMe on the paper's step-by-step arithmetic task (v2 §5.3.2, App. A/B)
-
-## Pre-registration (written before the run)
-
-Question: on the paper's task (expressions of 4, 5 and 6 integer operands with + − × ÷ and
-parentheses, exact division, a step-by-step solution with one reduction per step in the App. B
-format, scored by greedy generation from `expression =` and reading the final `= value`), does
-LIMe-kv reach a higher final-answer accuracy than the equal-size vanilla model (4 layers, 4 heads,
-d_model 32, lr 1e-3 linear decay, router lr x10, no router weight decay), as the paper reports
-(71.6% vs 41.3% at 6 operands after 200 epochs)?
-
-Design: our generator (`lime_lens.arithmetic.step_task`; the paper's is not published), operands
-1..9, every intermediate value an integer in 0..99, 50,000 training expressions per tier (all tiers
-mixed in one training set) and a disjoint held-out test set per tier; one seed per architecture
-(a second only if the CPU budget allows); training length = what fits in the stated CPU budget
-(one torch thread), far below the paper's 200 epochs, with the schedule spanning exactly that
-length; accuracy per tier at evenly spaced points of the schedule (a curve vs epochs), on the same
-held-out expressions at every point.
-
-Decision rule: at each tier, the LIMe-kv minus vanilla accuracy difference at the end of training
-counts as resolved only if it exceeds 2 standard errors of a difference of two binomial
-proportions, sqrt(p1(1-p1)/n + p2(1-p2)/n) over the n scored test expressions (with one seed this
-is test-sampling noise only; seed-to-seed spread is not included, so a resolved difference is
-still weak evidence). The paper's claim is "supported at this scale" only if LIMe-kv is ahead and
-resolved at 5 and 6 operands; "not reproduced" only if the run reached a regime where the models
-solve a sizeable share of 6-operand expressions and LIMe-kv is not ahead; otherwise "not tested at
-this scale", with the epochs reached stated.
-"""
+HERE = Path(__file__).resolve().parent
+RESULT = HERE / "lime_arithmetic.json"
+PNG_NAME = "lime_arithmetic_curves.png"
+PREREGISTRATION = (HERE / "preregistration.md").read_text()
+"""Written and committed before the run (`git log` shows it unchanged since)."""
 
 
 def final_point(run: dict[str, Any]) -> dict[str, Any] | None:
@@ -108,7 +83,8 @@ def curve_table(run: dict[str, Any], tiers: list[str]) -> list[str]:
 
 def plot_curves(runs: Runs, tiers: list[str], png: Path) -> None:
     """Mean over seeds at every point (the seeds share one schedule)."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig = Figure(figsize=(9, 3.6))
+    axes = fig.subplots(1, 2)
     for arch, mine in runs.items():
         style = "-" if arch == LIME else "--"
         for t in tiers:
@@ -212,17 +188,28 @@ def render(payload: dict[str, Any], source: str, png: Path) -> str:
     return "\n".join(out)
 
 
+def rendered() -> list[Rendered]:
+    """``lime_arithmetic.md`` and its curves PNG, rendered from the committed JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / PNG_NAME
+        text = render(json.loads(RESULT.read_text()), repo_path(RESULT), png)
+        return [
+            Rendered(RESULT.with_suffix(".md"), text),
+            Rendered(HERE / PNG_NAME, png.read_bytes()),
+        ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("json", nargs="?", type=Path, default=Path("results/lime_arithmetic.json"))
+    parser.add_argument("json", nargs="?", type=Path, default=RESULT)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or args.json.with_suffix(".md")
     if args.json.is_file():
         text = render(
             json.loads(args.json.read_text()),
-            str(args.json),
-            out.with_name("lime_arithmetic_curves.png"),
+            repo_path(args.json),
+            out.with_name(PNG_NAME),
         )
     else:
         text = "\n".join([PREREGISTRATION, "## Results", "", "The run has not started yet.", ""])

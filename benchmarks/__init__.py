@@ -1,0 +1,1 @@
+"""Benchmarks: scripts (``python benchmarks/X.py``) and the table renderer, importable as a package by the tests."""
