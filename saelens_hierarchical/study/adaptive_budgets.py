@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import torch
@@ -39,6 +39,28 @@ ADAPTIVE_RULES: dict[str, type] = {
     "adaptive_marginal": MarginalRule,
 }
 """Method name in the comparison table -> the rule it calibrates."""
+
+
+class RowSplit(NamedTuple):
+    """The rows an adaptive sweep evaluates on and the rows it calibrates on (disjoint)."""
+
+    evaluation: Dataset
+    """Rows 0..2n-1: all ``run_evals`` is given (n = n_batches x batch_size_prompts)."""
+    calibration: Dataset
+    """Rows 2n..3n-1: the activations ``calibrate`` sees."""
+
+
+def split_rows(dataset: Dataset, cfg: SweepConfig) -> RowSplit:
+    """Evaluation and calibration rows as separate datasets.
+
+    ``run_evals`` reads 2n rows (n for the spliced CE/KL metrics, n for EV and L0). Handing it a
+    dataset of only those rows, rather than relying on the store reading rows in order, keeps
+    the calibration rows out of every metric whatever order the store reads in.
+    """
+    n = cfg.n_batches * cfg.batch_size_prompts
+    if len(dataset) < 3 * n:
+        raise ValueError(f"dataset has {len(dataset)} rows; adaptive sweeps need 3 x {n}")
+    return RowSplit(dataset.select(range(2 * n)), dataset.select(range(2 * n, 3 * n)))
 
 
 @contextmanager
@@ -87,37 +109,43 @@ def sweep_adaptive(
     dataset: Dataset,
     targets: list[int],
     cfg: SweepConfig,
+    prefix: str = "adaptive",
 ) -> pd.DataFrame:
     """One row per (rule, target mean L0): ``sweep.evaluate`` metrics plus budget statistics.
 
-    With n = ``n_batches * batch_size_prompts``, ``run_evals`` reads rows 0..n-1 of ``dataset``
-    for the spliced CE/KL metrics and the next n rows for EV and L0; calibration uses the n rows
-    after those, which no metric reads, and the budget statistics use the first 2n rows.
+    ``split_rows``: ``run_evals`` gets rows 0..2n-1 only, calibration uses rows 2n..3n-1, and the
+    budget statistics use the evaluated rows' activations. Methods are named ``{prefix}_{rule}``
+    (``adaptive_threshold`` ...; the TopK control uses another prefix).
     """
     hook = str(sae.cfg.metadata.hook_name)
-    n = cfg.n_batches * cfg.batch_size_prompts
-    if len(dataset) < 3 * n:
-        raise ValueError(f"dataset has {len(dataset)} rows; adaptive sweeps need 3 x {n}")
-    held_out = hook_activations(model, dataset.select(range(2 * n)), hook, cfg.context_size)
-    unread = dataset.select(range(2 * n, 3 * n))
-    calibration = hook_activations(model, unread, hook, cfg.context_size)
+    rows_of = split_rows(dataset, cfg)
+    held_out = hook_activations(model, rows_of.evaluation, hook, cfg.context_size)
+    calibration = hook_activations(model, rows_of.calibration, hook, cfg.context_size)
     big_k = max_budget(sae)  # type: ignore[arg-type]
     rows = []
     for method, rule_type in ADAPTIVE_RULES.items():
         for target in targets:
             rule = calibrate(sae, calibration, target, rule_type)  # type: ignore[arg-type]
             with adaptive_view(sae, rule):  # type: ignore[arg-type]
-                row = {"method": method, "budget": target, "trained_k": big_k}
-                row.update(evaluate(sae, model, dataset, cfg))
+                name = method.replace("adaptive", prefix, 1)
+                row = {"method": name, "budget": target, "trained_k": big_k}
+                row.update(evaluate(sae, model, rows_of.evaluation, cfg))
             k = adaptive_encode(sae, held_out, rule).k  # type: ignore[arg-type]
             row.update(budget_distribution(k, big_k))
             row["rule_parameter"] = float(rule[0])
             if isinstance(rule, ThresholdRule):
-                report = cap_report(sae, to_jumprelu(sae, rule), held_out, rule)  # type: ignore[arg-type]
-                row["jumprelu_share_over_k"] = report.fraction_over_k
-                row["jumprelu_l0"] = report.mean_l0_uncapped
-                row["capped_l0"] = report.mean_l0_capped
-                row["jumprelu_explained_variance"] = report.explained_variance_uncapped
-                row["capped_explained_variance"] = report.explained_variance_capped
+                row.update(_export_report(sae, rule, held_out))
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _export_report(sae: SAE[Any], rule: ThresholdRule, held_out: torch.Tensor) -> dict[str, float]:
+    """The threshold rule's uncapped JumpReLU export against the capped rule on ``held_out``."""
+    report = cap_report(sae, to_jumprelu(sae, rule), held_out, rule)  # type: ignore[arg-type]
+    return {
+        "jumprelu_share_over_k": report.fraction_over_k,
+        "jumprelu_l0": report.mean_l0_uncapped,
+        "capped_l0": report.mean_l0_capped,
+        "jumprelu_explained_variance": report.explained_variance_uncapped,
+        "capped_explained_variance": report.explained_variance_capped,
+    }

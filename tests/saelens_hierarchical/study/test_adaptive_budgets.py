@@ -7,9 +7,11 @@ from htopk_helpers import make_sae
 
 from saelens_hierarchical.adaptive import ThresholdRule, adaptive_encode
 from saelens_hierarchical.budget import at_budget
+from saelens_hierarchical.study import adaptive_budgets
 from saelens_hierarchical.study.adaptive_budgets import (
     ADAPTIVE_RULES,
     adaptive_view,
+    split_rows,
     sweep_adaptive,
 )
 from saelens_hierarchical.study.baselines import BaselineConfig
@@ -62,6 +64,37 @@ def test_sweep_adaptive_hits_each_target_on_held_out_rows_and_reports_budgets():
 def test_sweep_adaptive_refuses_a_dataset_without_calibration_rows():
     with pytest.raises(ValueError, match="dataset has 11 rows; adaptive sweeps need 3 x 4"):
         sweep_adaptive(_sae(), tiny_model(), token_dataset(11), [2], SWEEP)  # type: ignore[arg-type]
+
+
+def _row_set(rows) -> set[tuple[int, ...]]:
+    return {tuple(torch.as_tensor(r).tolist()) for r in rows["tokens"]}
+
+
+def test_calibration_rows_are_never_in_the_rows_run_evals_is_given(monkeypatch):
+    """Every dataset ``evaluate`` receives lacks every calibration row, so no read order of the
+    store (in order, shuffled, wrapping around) can score a row the rule was calibrated on."""
+    seen: dict[str, list[set[tuple[int, ...]]]] = {"evaluated": [], "activations": []}
+    real_evaluate, real_hook = adaptive_budgets.evaluate, adaptive_budgets.hook_activations
+
+    def spy_evaluate(sae, model, rows, cfg):
+        seen["evaluated"].append(_row_set(rows))
+        return real_evaluate(sae, model, rows, cfg)
+
+    def spy_hook(model, rows, hook, context_size):
+        seen["activations"].append(_row_set(rows))
+        return real_hook(model, rows, hook, context_size)
+
+    monkeypatch.setattr(adaptive_budgets, "evaluate", spy_evaluate)
+    monkeypatch.setattr(adaptive_budgets, "hook_activations", spy_hook)
+    dataset = token_dataset(16, seed=3)  # 12 rows used: 8 evaluated, 4 calibration, 4 unused
+    split = split_rows(dataset, SWEEP)
+    calibration = _row_set(split.calibration)
+    assert len(calibration) == 4 and len(_row_set(dataset)) == 16  # distinct rows
+    sweep_adaptive(_sae(), tiny_model(), dataset, [2], SWEEP)  # type: ignore[arg-type]
+    assert len(seen["evaluated"]) == len(ADAPTIVE_RULES)
+    assert all(rows.isdisjoint(calibration) for rows in seen["evaluated"])
+    assert all(rows == _row_set(split.evaluation) for rows in seen["evaluated"])
+    assert calibration in seen["activations"]  # the rule saw exactly the calibration rows
 
 
 def test_adaptive_targets_outside_1_to_K_are_refused_naming_the_field():
