@@ -1,0 +1,1 @@
+"""Adaptive per-token budgets on the TopK SAE trained at K: the control of issue 24 item 4."""
