@@ -157,9 +157,9 @@ def arith_section(
         "asks for the value mod 10 in one forward pass and is scored teacher-forced; the models saw "
         f"{epochs:.1f} epochs of it (the paper trains 200).",
         "",
-        "Task: `lime_lens.arithmetic.ArithmeticTask()` (operands 0..9, `+ - *` with usual precedence, "
+        "Task: `lime_lens.arithmetic.SmokeTask()` (operands 0..9, `+ - *` with usual precedence, "
         "answer = value mod 10, character vocabulary, answer after `=`; module docstring of "
-        "`lime_lens.arithmetic.generator`). One model per architecture trained on the mixture of "
+        "`lime_lens.arithmetic.smoke_task`). One model per architecture trained on the mixture of "
         f"N = {min(sizes)}..{max(sizes)} (train/test expressions per N: {sizes}); exact-match accuracy (%) "
         f"on each N's held-out expressions. Shape {shape}; trainer settings {meta['arith_train']}. "
         "Chance is 10%.",

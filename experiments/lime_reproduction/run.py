@@ -9,7 +9,7 @@
    equals the shipped tiny models.
 2. The mod-10 arithmetic smoke task (not the paper's v2 §5.3.2 task; the model size of App. A:
    4 layers, 4 heads, d_model 32): vanilla vs LIMe-kv
-   trained on the N = 2..6 mixture of ``lime_lens.arithmetic.ArithmeticTask()``, exact-match
+   trained on the N = 2..6 mixture of ``lime_lens.arithmetic.SmokeTask()``, exact-match
    accuracy per N on held-out expressions.
 
 Every run uses ``lime_lens.train.train`` with one torch thread; ``--jobs`` runs go in parallel.
@@ -35,7 +35,7 @@ import torch
 
 from experiments.common import finish, provenance
 from experiments.lime_reproduction.stats import arith_summary, lm_summary
-from lime_lens.arithmetic import PAPER_SHAPE, ArithmeticTask, encode_task, train_arithmetic
+from lime_lens.arithmetic import PAPER_SHAPE, SmokeTask, encode_smoke_task, train_smoke
 from lime_lens.assets.pretrained import tiny_model_metrics
 from lime_lens.assets.tokenizer import load_tokenizer
 from lime_lens.serialization import atomic_write_text
@@ -83,8 +83,8 @@ def shipped_run(arch: str, seed: int, shape: dict[str, Any] | None) -> dict[str,
 
 def arith_job(arch: str, seed: int) -> dict[str, Any]:
     torch.set_num_threads(1)
-    data = encode_task(ArithmeticTask())
-    run = train_arithmetic(arch, data, TrainConfig(**ARITH_TRAIN, seed=seed, progress=False))
+    data = encode_smoke_task(SmokeTask())
+    run = train_smoke(arch, data, TrainConfig(**ARITH_TRAIN, seed=seed, progress=False))
     return {"task": "arithmetic", **run.to_dict(), "sizes": data.sizes}
 
 

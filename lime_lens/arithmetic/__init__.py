@@ -2,21 +2,27 @@
 
 The paper's task (§5.3.2, App. A/B): expressions of N operands with + − × ÷ and parentheses,
 solved step by step (``step_task``, ``solution``, ``expression``, ``step_vocab``, ``scoring``,
-``step_recipe``, ``step_experiment``). The older mod-10 one-pass task (``generator``,
-``experiment``, ``metrics``, ``vocab``) is kept only as a quick smoke task; it is not the paper's.
+``step_recipe``, ``step_experiment``). The mod-10 one-pass smoke task (``smoke_task``,
+``smoke_experiment``, with ``metrics``) is a quick pipeline check, not the paper's task. ``vocab``
+is the character vocabulary both tasks use.
 """
 
-from lime_lens.arithmetic.experiment import (
-    PAPER_SHAPE,
-    ArithmeticData,
-    ArithmeticRun,
-    encode_task,
-    train_arithmetic,
-)
 from lime_lens.arithmetic.expression import exact_value
-from lime_lens.arithmetic.generator import ArithmeticTask, answer_of, expression_value, make_splits
 from lime_lens.arithmetic.metrics import answer_accuracy, answer_loss, exact_match, greedy_answers
 from lime_lens.arithmetic.scoring import Generated, generate_solutions, score_tier
+from lime_lens.arithmetic.smoke_experiment import (
+    PAPER_SHAPE,
+    SmokeData,
+    SmokeRun,
+    encode_smoke_task,
+    train_smoke,
+)
+from lime_lens.arithmetic.smoke_task import (
+    SmokeTask,
+    answer_of,
+    expression_value,
+    make_smoke_splits,
+)
 from lime_lens.arithmetic.solution import SolutionCheck, check_solution, solution_text
 from lime_lens.arithmetic.step_experiment import StepRun, run_step_experiment
 from lime_lens.arithmetic.step_recipe import STEP_ARCHES, STEP_EPOCHS, STEP_SHAPE, STEP_TRAIN
@@ -30,9 +36,9 @@ __all__ = [
     "STEP_EPOCHS",
     "STEP_SHAPE",
     "STEP_TRAIN",
-    "ArithmeticData",
-    "ArithmeticRun",
-    "ArithmeticTask",
+    "SmokeData",
+    "SmokeRun",
+    "SmokeTask",
     "CharVocab",
     "Generated",
     "SolutionCheck",
@@ -43,17 +49,17 @@ __all__ = [
     "answer_of",
     "check_solution",
     "encode_steps",
-    "encode_task",
+    "encode_smoke_task",
     "exact_match",
     "exact_value",
     "expression_value",
     "generate_solutions",
     "greedy_answers",
-    "make_splits",
+    "make_smoke_splits",
     "make_step_splits",
     "run_step_experiment",
     "score_tier",
     "solution_text",
     "step_vocab",
-    "train_arithmetic",
+    "train_smoke",
 ]

@@ -1,4 +1,8 @@
-"""The character-level vocabulary of the arithmetic task and the (tokens, answer mask) encoding."""
+"""The character-level vocabulary of the arithmetic tasks and the (tokens, answer mask) encoding.
+
+Both tasks use it: :data:`CHARS` (the default) is the mod-10 smoke task's alphabet
+(``smoke_task``); the step-by-step task builds its own from ``step_vocab.STEP_CHARS``.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ class CharVocab:
         return "".join(self.chars[int(i)] for i in ids)
 
     def sequence(self, expression: str, answer: str) -> str:
-        """The training string ``^expression=answer$`` (module docstring of ``generator``)."""
+        """The training string ``^expression=answer$`` (module docstring of ``smoke_task``)."""
         return f"{BOS}{expression}{EQUALS}{answer}{EOS}"
 
     def encode_examples(

@@ -2,11 +2,11 @@ import random
 
 import pytest
 
-from lime_lens.arithmetic.generator import (
-    ArithmeticTask,
+from lime_lens.arithmetic.smoke_task import (
+    SmokeTask,
     answer_of,
     expression_value,
-    make_splits,
+    make_smoke_splits,
     random_expression,
     split_expressions,
 )
@@ -16,17 +16,17 @@ SMALL = dict(n_operands=(2, 3, 5), n_train=300, n_test=50)
 
 def test_same_seed_gives_identical_splits_and_another_seed_differs():
     first, again = (
-        make_splits(ArithmeticTask(**SMALL, seed=3)),
-        make_splits(ArithmeticTask(**SMALL, seed=3)),
+        make_smoke_splits(SmokeTask(**SMALL, seed=3)),
+        make_smoke_splits(SmokeTask(**SMALL, seed=3)),
     )
-    other = make_splits(ArithmeticTask(**SMALL, seed=4))
+    other = make_smoke_splits(SmokeTask(**SMALL, seed=4))
     assert first == again
     assert first[5] != other[5]
 
 
 @pytest.mark.parametrize("modulus", [10, 7, None])
 def test_every_answer_equals_python_eval_of_its_expression(modulus):
-    splits = make_splits(ArithmeticTask(**SMALL, modulus=modulus))
+    splits = make_smoke_splits(SmokeTask(**SMALL, modulus=modulus))
     for train, test in splits.values():
         for expression, answer in train + test:
             value = eval(expression)
@@ -35,7 +35,7 @@ def test_every_answer_equals_python_eval_of_its_expression(modulus):
 
 def test_reference_evaluator_matches_python_eval_with_multi_digit_operands():
     rng = random.Random(0)
-    task = ArithmeticTask(min_operand=0, max_operand=120)
+    task = SmokeTask(min_operand=0, max_operand=120)
     for n in range(2, 9):
         for _ in range(200):
             expression = random_expression(rng, n, task)
@@ -43,7 +43,7 @@ def test_reference_evaluator_matches_python_eval_with_multi_digit_operands():
 
 
 def test_train_and_test_are_distinct_disjoint_and_have_the_requested_sizes():
-    task = ArithmeticTask(**SMALL)
+    task = SmokeTask(**SMALL)
     for n in task.n_operands:
         train, test = split_expressions(task, n)
         assert len(set(train)) == len(train) and len(set(test)) == len(test)
@@ -53,7 +53,7 @@ def test_train_and_test_are_distinct_disjoint_and_have_the_requested_sizes():
 
 
 def test_expressions_have_n_operands_from_the_range_and_the_allowed_operators():
-    task = ArithmeticTask(
+    task = SmokeTask(
         n_operands=(4,), min_operand=2, max_operand=5, operators="-*", n_train=100, n_test=20
     )
     train, test = split_expressions(task, 4)
@@ -64,9 +64,7 @@ def test_expressions_have_n_operands_from_the_range_and_the_allowed_operators():
 
 
 def test_small_space_is_enumerated_with_the_test_share_capped():
-    task = ArithmeticTask(
-        n_operands=(2,), n_train=10_000, n_test=500
-    )  # 10 * 10 * 3 = 300 expressions
+    task = SmokeTask(n_operands=(2,), n_train=10_000, n_test=500)  # 10 * 10 * 3 = 300 expressions
     train, test = split_expressions(task, 2)
     assert task.space_size(2) == 300
     assert (len(train), len(test)) == (240, 60)
@@ -93,7 +91,7 @@ def test_exact_answers_keep_the_sign_and_modular_answers_are_residues():
 )
 def test_invalid_task_fields_raise_naming_the_field(field, kwargs):
     with pytest.raises(ValueError, match=field):
-        ArithmeticTask(**kwargs)
+        SmokeTask(**kwargs)
 
 
 def test_malformed_expression_is_refused():

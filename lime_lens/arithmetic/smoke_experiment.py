@@ -1,6 +1,6 @@
-"""Train a vanilla or LIMe model on the arithmetic task with the repo's trainer; accuracy per N.
+"""Train a vanilla or LIMe model on the mod-10 smoke task with the repo's trainer; accuracy per N.
 
-The mod-10 SMOKE task (not the paper's task: that is ``step_experiment``). Default model: the
+A quick pipeline check, not the paper's task (that is ``step_experiment``). Default model: the
 paper's arithmetic size (arXiv 2502.09245 v2, §5.3.2 / App. A): 4 layers, 4 heads,
 d_model 32 (d_head 8, full multi-head attention, gated MLP of width 96 = 3 d_model as in
 ``lime_lens.train.architectures.ModelShape``), in the LLaMA style every trained model here uses.
@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from lime_lens.arithmetic.generator import ArithmeticTask, make_splits
 from lime_lens.arithmetic.metrics import answer_accuracy, answer_loss
+from lime_lens.arithmetic.smoke_task import SmokeTask, make_smoke_splits
 from lime_lens.arithmetic.vocab import CharVocab
 from lime_lens.train import TrainConfig, train
 from lime_lens.train.architectures import ModelShape, build_model, count_params
@@ -28,7 +28,7 @@ PAPER_SHAPE = ModelShape(
 
 
 @dataclass
-class ArithmeticData:
+class SmokeData:
     """Encoded rows: one training mixture over every N, one test set per N."""
 
     train: dict[str, torch.Tensor]
@@ -39,13 +39,13 @@ class ArithmeticData:
     """N -> (train examples, test examples)."""
 
 
-def encode_task(task: ArithmeticTask, vocab: CharVocab | None = None) -> ArithmeticData:
+def encode_smoke_task(task: SmokeTask, vocab: CharVocab | None = None) -> SmokeData:
     """Generate the task's splits and encode them at one common row length."""
     vocab = vocab or CharVocab()
-    splits = make_splits(task)
+    splits = make_smoke_splits(task)
     length = max(len(vocab.sequence(e, a)) for tr, te in splits.values() for e, a in tr + te)
     train_examples = [ex for tr, _ in splits.values() for ex in tr]
-    return ArithmeticData(
+    return SmokeData(
         train=vocab.encode_examples(train_examples, length),
         test={n: vocab.encode_examples(te, length) for n, (_, te) in splits.items()},
         sizes={n: (len(tr), len(te)) for n, (tr, te) in splits.items()},
@@ -53,7 +53,7 @@ def encode_task(task: ArithmeticTask, vocab: CharVocab | None = None) -> Arithme
 
 
 @dataclass
-class ArithmeticRun:
+class SmokeRun:
     """One trained model's result."""
 
     arch: str
@@ -77,13 +77,13 @@ class ArithmeticRun:
         return dataclasses.asdict(self)
 
 
-def train_arithmetic(
+def train_smoke(
     arch: str,
-    data: ArithmeticData,
+    data: SmokeData,
     cfg: TrainConfig,
     shape: ModelShape = PAPER_SHAPE,
     vocab: CharVocab | None = None,
-) -> ArithmeticRun:
+) -> SmokeRun:
     """Train ``arch`` (seed ``cfg.seed``) on ``data.train`` with the answer-only loss; score each N."""
     vocab = vocab or CharVocab()
     if data.train["tokens"].shape[1] > shape.n_ctx:
@@ -100,7 +100,7 @@ def train_arithmetic(
         train_accuracy[n] = answer_accuracy(model, rows)
         start += n_train
     tail = result.train_losses[-50:]
-    return ArithmeticRun(
+    return SmokeRun(
         arch=arch,
         seed=cfg.seed,
         n_params=count_params(model),

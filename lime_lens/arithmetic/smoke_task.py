@@ -3,7 +3,7 @@
 
 The paper reports 41.3% (LLaMA) vs 71.6% (LIMe) exact-match accuracy on 6-operand expressions
 with 4-layer, 4-head, d_model=32 models, but does not publish its generator. This one is ours;
-every choice is fixed here and in :class:`ArithmeticTask`:
+every choice is fixed here and in :class:`SmokeTask`:
 
 - **Expression.** ``N`` operands drawn uniformly and independently from the integers
   ``min_operand..max_operand`` (default 0..9, so every operand is one character), and ``N - 1``
@@ -37,7 +37,7 @@ _PRECEDENCE_OPS = frozenset("+-*")
 
 
 @dataclass
-class ArithmeticTask:
+class SmokeTask:
     """Which expressions exist and how train/test sets are drawn (see the module docstring)."""
 
     n_operands: tuple[int, ...] = (2, 3, 4, 5, 6)
@@ -63,11 +63,11 @@ class ArithmeticTask:
         self.n_operands = tuple(int(n) for n in self.n_operands)
         if not self.n_operands or min(self.n_operands) < 2:
             raise ValueError(
-                f"ArithmeticTask.n_operands must be non-empty and >= 2, got {self.n_operands}"
+                f"SmokeTask.n_operands must be non-empty and >= 2, got {self.n_operands}"
             )
         if not 0 <= self.min_operand <= self.max_operand:
             raise ValueError(
-                f"ArithmeticTask.min_operand/max_operand must satisfy 0 <= min <= max, "
+                f"SmokeTask.min_operand/max_operand must satisfy 0 <= min <= max, "
                 f"got {self.min_operand}, {self.max_operand}"
             )
         if (
@@ -76,17 +76,17 @@ class ArithmeticTask:
             or len(set(self.operators)) != len(self.operators)
         ):
             raise ValueError(
-                f"ArithmeticTask.operators must be distinct characters of '+-*', got {self.operators!r}"
+                f"SmokeTask.operators must be distinct characters of '+-*', got {self.operators!r}"
             )
         if self.modulus is not None and self.modulus < 2:
-            raise ValueError(f"ArithmeticTask.modulus must be >= 2 or None, got {self.modulus}")
+            raise ValueError(f"SmokeTask.modulus must be >= 2 or None, got {self.modulus}")
         if self.n_train < 1 or self.n_test < 1:
             raise ValueError(
-                f"ArithmeticTask.n_train and n_test must be >= 1, got {self.n_train}, {self.n_test}"
+                f"SmokeTask.n_train and n_test must be >= 1, got {self.n_train}, {self.n_test}"
             )
         if not 0 < self.max_test_fraction < 1:
             raise ValueError(
-                f"ArithmeticTask.max_test_fraction must be in (0, 1), got {self.max_test_fraction}"
+                f"SmokeTask.max_test_fraction must be in (0, 1), got {self.max_test_fraction}"
             )
 
     def space_size(self, n: int) -> int:
@@ -122,14 +122,14 @@ def answer_of(expr: str, modulus: int | None) -> str:
     return str(value % modulus if modulus is not None else value)
 
 
-def random_expression(rng: random.Random, n: int, task: ArithmeticTask) -> str:
+def random_expression(rng: random.Random, n: int, task: SmokeTask) -> str:
     """One uniformly drawn N-operand expression."""
     operands = [str(rng.randint(task.min_operand, task.max_operand)) for _ in range(n)]
     ops = [rng.choice(task.operators) for _ in range(n - 1)]
     return "".join(itertools.chain.from_iterable(zip(operands, ops + [""], strict=True)))
 
 
-def _all_expressions(n: int, task: ArithmeticTask) -> list[str]:
+def _all_expressions(n: int, task: SmokeTask) -> list[str]:
     digits = [str(d) for d in range(task.min_operand, task.max_operand + 1)]
     out = []
     for operands in itertools.product(digits, repeat=n):
@@ -140,7 +140,7 @@ def _all_expressions(n: int, task: ArithmeticTask) -> list[str]:
     return out
 
 
-def split_expressions(task: ArithmeticTask, n: int) -> tuple[list[str], list[str]]:
+def split_expressions(task: SmokeTask, n: int) -> tuple[list[str], list[str]]:
     """(train, test) expression strings for N=n: distinct, disjoint, seeded (module docstring)."""
     rng = random.Random(f"{task.seed}-{n}")  # str seeds are hashed deterministically (sha512)
     space = task.space_size(n)
@@ -161,8 +161,8 @@ def split_expressions(task: ArithmeticTask, n: int) -> tuple[list[str], list[str
     return train, test
 
 
-def make_splits(
-    task: ArithmeticTask,
+def make_smoke_splits(
+    task: SmokeTask,
 ) -> dict[int, tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
     """``{N: (train, test)}`` with each example ``(expression, answer)``."""
     out = {}

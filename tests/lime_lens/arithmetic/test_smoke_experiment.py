@@ -1,7 +1,7 @@
 import torch
 
-from lime_lens.arithmetic.experiment import PAPER_SHAPE, encode_task, train_arithmetic
-from lime_lens.arithmetic.generator import ArithmeticTask
+from lime_lens.arithmetic.smoke_experiment import PAPER_SHAPE, encode_smoke_task, train_smoke
+from lime_lens.arithmetic.smoke_task import SmokeTask
 from lime_lens.arithmetic.vocab import CharVocab
 from lime_lens.train import TrainConfig
 from lime_lens.train.architectures import ModelShape
@@ -12,8 +12,8 @@ TINY = ModelShape(
 
 
 def test_encoded_task_keeps_each_n_block_in_order_with_the_generated_sizes():
-    task = ArithmeticTask(n_operands=(3, 2), n_train=40, n_test=10)
-    data = encode_task(task)
+    task = SmokeTask(n_operands=(3, 2), n_train=40, n_test=10)
+    data = encode_smoke_task(task)
     vocab = CharVocab()
     assert data.sizes == {3: (40, 10), 2: (40, 10)}
     first, last = vocab.decode(data.train["tokens"][0]), vocab.decode(data.train["tokens"][-1])
@@ -24,11 +24,11 @@ def test_encoded_task_keeps_each_n_block_in_order_with_the_generated_sizes():
 
 
 def test_train_arithmetic_is_seeded_and_scores_every_n():
-    data = encode_task(ArithmeticTask(n_operands=(2, 3), n_train=64, n_test=16))
+    data = encode_smoke_task(SmokeTask(n_operands=(2, 3), n_train=64, n_test=16))
     cfg = TrainConfig(
         max_steps=3, batch_size=16, warmup_steps=1, eval_interval=0, progress=False, seed=5
     )
-    runs = [train_arithmetic(arch, data, cfg, TINY) for arch in ("lime-kv", "lime-kv", "vanilla")]
+    runs = [train_smoke(arch, data, cfg, TINY) for arch in ("lime-kv", "lime-kv", "vanilla")]
     assert runs[0].accuracy == runs[1].accuracy
     assert set(runs[0].accuracy) == set(runs[0].train_accuracy) == {2, 3}
     assert runs[0].n_params - runs[2].n_params == 2 * (
