@@ -32,6 +32,7 @@ from jaxtyping import Float, Int
 
 from saelens_hierarchical.loss.common import accumulation_dtype, autocast_off, check_prefix_weights
 from saelens_hierarchical.loss.reference import PrefixLoss
+from saelens_hierarchical.loss.triton_configs import TileConfig, choose
 
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 DETERMINISTIC_CHUNK = 4
@@ -83,10 +84,12 @@ def _kernels() -> tuple[Any, Any, Any]:
     return forward_kernel, backward_kernel, segment_sum_kernel
 
 
-def _blocks(batch: int, d_in: int, block_b: int | None, block_d: int | None) -> tuple[int, int]:
-    bb = block_b or min(16, 1 << (batch - 1).bit_length())
-    bd = block_d or min(128, 1 << (d_in - 1).bit_length())
-    return max(bb, 2), max(bd, 16)  # tl.arange needs a power of two; tiny tiles stay legal
+def launch_config(tensors: list[torch.Tensor], k: int) -> TileConfig:
+    """The table's configuration (``triton_configs.choose``) for these operands: by d_in, K,
+    dtype and whether every pointer is 16-byte aligned (as Triton specialises the launch)."""
+    sae_in = tensors[0]
+    aligned = all(t.data_ptr() % 16 == 0 for t in tensors)  # host-side: no sync
+    return choose(sae_in.shape[1], k, sae_in.dtype, aligned)
 
 
 class _TritonHierarchicalLoss(torch.autograd.Function):
@@ -99,22 +102,23 @@ class _TritonHierarchicalLoss(torch.autograd.Function):
         indices: torch.Tensor,
         W_dec: torch.Tensor,
         weights: torch.Tensor,
-        blocks: tuple[int, int],
+        cfg: TileConfig,
         deterministic: bool,
         out_dtype: torch.dtype,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         (batch, d_in), k = sae_in.shape, acts.shape[1]
         forward_kernel = _kernels()[0]
-        grid = (-(-batch // blocks[0]), -(-d_in // blocks[1]))
+        grid = (-(-batch // cfg.block_b), -(-d_in // cfg.block_d))
         residual = sae_in.new_empty((batch, d_in), dtype=torch.float32)
         sae_out = sae_in.new_empty((batch, d_in), dtype=out_dtype)
         partial = sae_in.new_empty(grid[0] * grid[1], dtype=torch.float32)
         forward_kernel[grid](
             sae_in, b_dec, acts, indices, W_dec, weights, residual, sae_out, partial,
-            batch, k, d_in, BLOCK_B=blocks[0], BLOCK_D=blocks[1],
+            batch, k, d_in, BLOCK_B=cfg.block_b, BLOCK_D=cfg.block_d,
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         )  # fmt: skip
         ctx.save_for_backward(acts, indices, W_dec, weights, residual)
-        ctx.blocks, ctx.deterministic, ctx.grid = blocks, deterministic, grid
+        ctx.cfg, ctx.deterministic, ctx.grid = cfg, deterministic, grid
         ctx.dtypes = (sae_in.dtype, b_dec.dtype)
         return (partial.sum() / batch).to(out_dtype), sae_out
 
@@ -136,10 +140,11 @@ class _TritonHierarchicalLoss(torch.autograd.Function):
             backward_kernel[ctx.grid](
                 residual, suffix, acts, indices, W_dec, scaled, grad_acts, grad_W, contrib,
                 batch, k, d_in, t_lo, t_hi, ATOMIC=not ctx.deterministic,
-                BLOCK_B=ctx.blocks[0], BLOCK_D=ctx.blocks[1],
+                BLOCK_B=ctx.cfg.block_b, BLOCK_D=ctx.cfg.block_d,
+                num_warps=ctx.cfg.num_warps, num_stages=ctx.cfg.num_stages,
             )  # fmt: skip
             if ctx.deterministic:
-                _sorted_scatter(segment_kernel, contrib, indices[:, t_lo:t_hi], grad_W, ctx.blocks)
+                _sorted_scatter(segment_kernel, contrib, indices[:, t_lo:t_hi], grad_W, ctx.cfg)
         grad_sae_in = (upstream - suffix).to(ctx.dtypes[0]) if upstream is not None else None
         grad_b_dec = suffix.sum(0).to(ctx.dtypes[1]) if ctx.needs_input_grad[1] else None
         grad_acts_sum = grad_acts.sum(0).to(acts.dtype)
@@ -152,7 +157,7 @@ def _sorted_scatter(
     contrib: torch.Tensor,
     chunk_indices: torch.Tensor,
     grad_W: torch.Tensor,
-    blocks: tuple[int, int],
+    cfg: TileConfig,
 ) -> None:
     """grad_W[idx] += contrib rows, each latent's rows summed in a stable sorted order."""
     flat = chunk_indices.reshape(-1)  # slot b * chunk + (t - t_lo), as the backward kernel wrote
@@ -161,8 +166,11 @@ def _sorted_scatter(
     starts[1:] = latents[1:] != latents[:-1]
     run_end = torch.searchsorted(latents, latents, right=True)
     end = torch.where(starts, run_end, torch.arange(len(flat), device=flat.device))
-    grid = (len(flat), -(-grad_W.shape[1] // blocks[1]))
-    segment_kernel[grid](contrib, order, latents, end, grad_W, grad_W.shape[1], BLOCK_D=blocks[1])
+    grid = (len(flat), -(-grad_W.shape[1] // cfg.block_d))
+    segment_kernel[grid](
+        contrib, order, latents, end, grad_W, grad_W.shape[1], BLOCK_D=cfg.block_d,
+        num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+    )  # fmt: skip
 
 
 def _check_inputs(tensors: dict[str, torch.Tensor], indices: torch.Tensor) -> None:
@@ -194,12 +202,14 @@ def hierarchical_loss_triton(
     deterministic: bool | None = None,
     block_b: int | None = None,
     block_d: int | None = None,
+    config: TileConfig | None = None,
 ) -> PrefixLoss:
     """Same value and gradients as ``hierarchical_loss_reference`` (fp32 accumulation).
 
     ``deterministic``: fixed-order W_dec gradient (None: follow
-    ``torch.are_deterministic_algorithms_enabled()``). ``block_b``/``block_d``: tile sizes
-    (powers of two; None picks 16 x 128, capped by the shapes).
+    ``torch.are_deterministic_algorithms_enabled()``). ``config``: the launch configuration
+    (None: ``triton_configs.choose``'s for d_in and the pointers' alignment).
+    ``block_b``/``block_d``: override its tile (powers of two).
     """
     _check_inputs({"sae_in": sae_in, "b_dec": b_dec, "acts": acts, "W_dec": W_dec}, indices)
     _require_runnable(sae_in.device)
@@ -209,17 +219,18 @@ def hierarchical_loss_triton(
             raise ValueError(f"{name} must be a power of two >= 1; got {block}")
     if deterministic is None:
         deterministic = torch.are_deterministic_algorithms_enabled()
-    blocks = _blocks(sae_in.shape[0], sae_in.shape[1], block_b, block_d)
+    operands = [t.contiguous() for t in (sae_in, b_dec, acts, indices, W_dec)]
+    cfg = config or launch_config(operands, acts.shape[1])
+    # tl.arange needs a power of two; tiles under 2 x 16 are raised to it
+    cfg = cfg._replace(
+        block_b=max(block_b or cfg.block_b, 2), block_d=max(block_d or cfg.block_d, 16)
+    )
     weight_tensor = torch.tensor(weights, dtype=torch.float32, device=sae_in.device)
     with autocast_off(sae_in.device):
         loss, sae_out = _TritonHierarchicalLoss.apply(
-            sae_in.contiguous(),
-            b_dec.contiguous(),
-            acts.contiguous(),
-            indices.contiguous(),
-            W_dec.contiguous(),
+            *operands,
             weight_tensor,
-            blocks,
+            cfg,
             deterministic,
             accumulation_dtype(sae_in, b_dec, acts, W_dec),
         )

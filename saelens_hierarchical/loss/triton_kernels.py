@@ -8,6 +8,26 @@ walk and its suffix sum are those of ``loss_fused`` (Balagansky et al., arXiv 25
 Only Triton builtins and our own ``@triton.jit`` functions are called (``tl.reduce`` with
 ``_add``, not ``tl.sum``; ``tl.full``, not ``tl.zeros``): the standard-library helpers are
 jitted when Triton is imported, so they would not run under an interpreter switched on later.
+
+Memory traffic and the register budget (launch configurations: ``triton_configs``). Per loop
+step a program with a [BB, BD] tile moves, for input dtype of e bytes:
+- W_dec row gathers: BB row segments of BD * e bytes (forward and backward alike);
+- atomics (backward): BB * BD fp32 adds into dW. dW is [F, D] fp32, 604 MB at F = 65,536,
+  D = 2,304, far above an H100's 50 MB L2, so these adds end as DRAM read-modify-writes;
+- residual state: r (and the suffix sum s in backward) stay in registers for the whole walk,
+  read and written once per kernel, not per step.
+At B = 4,096, D = 2,304, K = 64, bf16, one step gathers B*K*D*2 = 1.2 GB forward and again
+backward, adds 2.4 GB of fp32 atomics, and moves about 6*B*D*4 = 0.23 GB of state: the
+kernels are memory-bound (a few FLOPs per byte). The gathers' addresses depend on loads
+(idx), so a warp has one step's gathers in flight at a time and software pipelining
+(num_stages) compiles to the same code; latency is hidden by resident warps only. Little's
+law: 3.35 TB/s (H100 SXM) * ~0.6 us DRAM latency / 132 SMs is about 15 KB in flight per SM.
+A 16 x 128 bf16 tile gathers 4 KB per step, so 4 resident programs are needed: at 8 warps
+each, 32 warps per SM, which the 65,536-register file allows at <= 64 registers per thread.
+That is the budget of the table's vectorised tile (16-divisible d_in, aligned pointers). The
+scalar-load tile for other shapes (4 x 128, 1 KB per step) cannot reach 15 KB within 64
+warps; it keeps registers low so that as many programs as possible stay resident.
+``results/benchmarks/triton_aot.md`` has the compiled registers and occupancy per config.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from saelens_hierarchical.loss import dispatch
 from saelens_hierarchical.loss import triton as lt
 from saelens_hierarchical.loss.dispatch import select_loss_fn
 from saelens_hierarchical.loss.triton import TritonUnavailableError, hierarchical_loss_triton
+from saelens_hierarchical.loss.triton_configs import ALIGNED, CANDIDATES, UNALIGNED
 
 pytest.importorskip("triton")
 pytestmark = pytest.mark.triton
@@ -75,6 +76,33 @@ def test_triton_loss_recon_and_every_gradient_equal_reference_in_fp32(shape, det
         deterministic=deterministic, block_b=block_b, block_d=block_d,
     )  # fmt: skip
     assert_all_close(got, want, **FP32)
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+@pytest.mark.parametrize("config", CANDIDATES, ids=lambda c: c.name)
+@pytest.mark.parametrize("shape", [(5, 20, 12, 3), (6, 32, 12, 3)], ids=["any", "d16"])
+def test_every_launchable_config_equals_reference_in_fp32(config, shape, deterministic):
+    batch, d_in, d_sae, k = shape
+    inputs = on_device(loss_inputs(batch=batch, d_in=d_in, d_sae=d_sae, k=k, dtype=torch.float32))
+    weights = torch.rand(k, generator=torch.Generator().manual_seed(5)).tolist()
+    upstream = torch.randn(batch, d_in, device=DEVICE)
+    want = loss_and_grads(hierarchical_loss_reference, inputs, weights, upstream)
+    got = loss_and_grads(
+        hierarchical_loss_triton, inputs, weights, upstream,
+        deterministic=deterministic, config=config,
+    )  # fmt: skip
+    assert_all_close(got, want, **FP32)
+
+
+def test_table_picks_the_vectorised_tile_only_for_16_divisible_d_in_and_aligned_pointers():
+    x = torch.randn(8, 64)
+    others = [torch.randn(64), torch.randn(8, 4), torch.zeros(8, 4, dtype=torch.long)]
+    w = torch.randn(10, 64)
+    assert lt.launch_config([x, *others, w], 4) == ALIGNED
+    assert lt.launch_config([torch.randn(8, 70), *others, torch.randn(10, 70)], 4) == UNALIGNED
+    offset = torch.randn(8 * 64 + 1)[1:].view(8, 64)  # contiguous, 4 bytes past alignment
+    assert offset.data_ptr() % 16 != 0
+    assert lt.launch_config([offset, *others, w], 4) == UNALIGNED
 
 
 @pytest.mark.parametrize("deterministic", [False, True])
