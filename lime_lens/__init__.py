@@ -7,9 +7,11 @@ AutoModelForCausalLM. The TransformerLens classes (``LIMeConfig``, ``HookedLIMeT
 
 from typing import Any
 
+from lime_lens.bridge import register_adapter
 from lime_lens.hf import LIMeForCausalLM, LIMeHFConfig, register
 
 register()
+register_adapter()  # TransformerBridge's adapter for LIMeForCausalLM (lime_lens.bridge)
 
 __all__ = [
     "HookedLIMeTransformer",

@@ -3,6 +3,8 @@
 #   bash scripts/setup.sh        # runtime only
 #   bash scripts/setup.sh dev    # plus test and notebook tools
 #   bash scripts/setup.sh ecosystem   # after `dev`: SAEDashboard, SAEBench, delphi, Chromium
+#   bash scripts/setup.sh tl4    # .venv-tl4: transformer-lens 4.3 without sae-lens; runs the HF
+#                                # model and bridge tests there
 # TORCH_SPEC overrides the torch requirement (default "==2.13.0", the CPU wheel
 # on our machines); GPU users set e.g. TORCH_SPEC=">=2.4" to keep their CUDA build.
 set -euo pipefail
@@ -39,6 +41,32 @@ if [ "${1:-}" = "ecosystem" ]; then
       echo "install Debian's chromium and chromium-driver for the browser test" >&2
     fi
   fi
+  exit 0
+fi
+if [ "${1:-}" = "tl4" ]; then
+  # TransformerLens 4 removed HookedTransformer, and sae-lens 6.54 pins transformer-lens<4, so
+  # TL4 gets its own environment, .venv-tl4, without sae-lens: the project goes in with --no-deps,
+  # then its declared dependencies (read from pyproject.toml) minus sae-lens and transformer-lens,
+  # then transformer-lens 4.3. A plain `pip install .` still resolves everything on TL 3.9.
+  # Then it runs what must work there: the Hugging Face model and the bridge adapter (tl4 marker).
+  [ -x .venv-tl4/bin/python ] || "$PY" -m venv .venv-tl4
+  V=.venv-tl4/bin/python
+  $V -m pip install -q --upgrade pip
+  $V -m pip install -q "torch${TORCH_SPEC:-==2.13.0}"
+  mapfile -t deps < <($V - <<'PYEOF'
+import re, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+dropped = {"sae-lens", "transformer-lens"}
+wanted = [*project["dependencies"], *(d for d in project["optional-dependencies"]["dev"]
+                                     if d.startswith("pytest"))]
+for dep in wanted:
+    if re.split(r"[<>=!~ \[;]", dep, maxsplit=1)[0].lower() not in dropped:
+        print(dep)
+PYEOF
+)
+  $V -m pip install -q "${deps[@]}" "transformer-lens>=4.3,<5"
+  $V -m pip install -q --no-deps -e .
+  OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" $V -m pytest -q -m tl4 tests/lime_lens/hf tests/lime_lens/bridge
   exit 0
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

@@ -26,7 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("saelens_hierarchical", "lime_lens")
 CORE_SUBPACKAGES = {
-    "lime_lens": ("routers", "tl", "official", "hf"),
+    "lime_lens": ("routers", "tl", "official", "hf", "bridge"),
     "saelens_hierarchical": ("loss",),
 }
 CLI_ENTRIES = {"saelens_hierarchical.__main__"}
