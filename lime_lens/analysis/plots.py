@@ -1,11 +1,15 @@
-"""Matplotlib figures for the analysis tables: one function per figure, each returns the Figure."""
+"""Matplotlib figures for the analysis tables: one function per figure, each returns the Figure.
+
+Each is a ``matplotlib.figure.Figure`` of its own, not a pyplot figure: no backend is chosen and
+nothing is left in pyplot's state (in a notebook, show one with ``display(fig)``).
+"""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -20,10 +24,11 @@ _STATE_TITLES = {
 
 def _per_layer_panels(
     results: dict[str, pd.DataFrame], mean_col: str, std_col: str, ylabel: str
-) -> tuple[Figure, list[plt.Axes]]:
+) -> tuple[Figure, list[Axes]]:
     """One panel per ``states`` kind found in the tables, one line (+-std band) per model."""
     kinds = list(dict.fromkeys(k for t in results.values() for k in t["states"]))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.6), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(kinds), 3.6))
+    axes = fig.subplots(1, len(kinds), squeeze=False)
     for ax, kind in zip(axes[0], kinds, strict=True):
         for name, table in results.items():
             rows = table[table["states"] == kind].sort_values("layer")
@@ -67,7 +72,8 @@ def plot_routing_heatmap(
     source_label: str = "source layer",
 ) -> Figure:
     """Paper Fig. 5: M[target layer, source] (rows sum to 1; blank above the diagonal)."""
-    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    fig = Figure(figsize=(4.2, 3.6))
+    ax = fig.subplots()
     data = np.ma.masked_invalid(maps.per_layer.numpy())
     im = ax.imshow(data, cmap="viridis", vmin=0, vmax=1)
     ax.set_xlabel(source_label)
@@ -81,9 +87,8 @@ def plot_routing_heatmap(
 def plot_routing_per_head(maps: RoutingHeatmaps, source_label: str = "source layer") -> Figure:
     """Paper Fig. 9: for each target layer, H[layer, head, source] as a heads x sources image."""
     layers = list(range(1, maps.per_head.shape[0]))
-    fig, axes = plt.subplots(
-        1, len(layers), figsize=(2.2 * len(layers) + 1, 3.0), squeeze=False, constrained_layout=True
-    )
+    fig = Figure(figsize=(2.2 * len(layers) + 1, 3.0), layout="constrained")
+    axes = fig.subplots(1, len(layers), squeeze=False)
     for ax, layer in zip(axes[0], layers, strict=True):
         im = ax.imshow(
             maps.per_head[layer, :, : layer + 1].numpy(),
@@ -109,7 +114,8 @@ def plot_route_ablation(table: pd.DataFrame, top: int = 15) -> Figure:
         + ("" if pd.isna(r.source_head) else f" h'{int(r.source_head)}")
         for r in rows.itertuples()
     ]
-    fig, ax = plt.subplots(figsize=(5.5, 0.28 * len(rows) + 1.2))
+    fig = Figure(figsize=(5.5, 0.28 * len(rows) + 1.2))
+    ax = fig.subplots()
     ax.barh(labels, rows["delta_loss"])
     ax.set_xlabel("loss increase when the route is zeroed (nats/token)")
     ax.tick_params(axis="y", labelsize=8)
@@ -119,7 +125,8 @@ def plot_route_ablation(table: pd.DataFrame, top: int = 15) -> Figure:
 
 def plot_budget_sweep(table: pd.DataFrame) -> Figure:
     """Explained variance and CE-loss score of one SAE across budgets k (from ``sweep_route_sae``)."""
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2))
+    axes = fig.subplots(1, 2)
     for ax, col in zip(axes, ["explained_variance", "ce_loss_score"], strict=True):
         ax.plot(table["budget"], table[col], marker="o")
         ax.set_xscale("log", base=2)
@@ -135,7 +142,8 @@ def plot_kv_decomposition(contributions: torch.Tensor, title: str = "") -> Figur
         contributions.sum(3) if contributions.ndim == 5 else contributions
     )  # kv: sum source heads
     per_source = parts.norm(dim=-1).flatten(0, 1).mean(0)  # [n_src]
-    fig, ax = plt.subplots(figsize=(4, 3))
+    fig = Figure(figsize=(4, 3))
+    ax = fig.subplots()
     ax.bar(range(len(per_source)), per_source.numpy())
     ax.set_xlabel("source")
     ax.set_ylabel("mean ||contribution||")

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import pandas as pd
 import torch
 from delphi.clients.client import Client
@@ -31,6 +30,7 @@ from delphi.latents import LatentCache, LatentDataset
 from delphi.pipeline import Pipe, Pipeline, process_wrapper
 from delphi.scorers import DetectionScorer, FuzzingScorer
 from jaxtyping import Int
+from matplotlib.figure import Figure
 from sae_lens import SAE
 from torch import Tensor
 from transformer_lens import HookedTransformer
@@ -218,10 +218,9 @@ def summarize(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plot(summary: pd.DataFrame, path: Path) -> None:
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    # A Figure of its own, not pyplot: no backend switch, nothing left in a notebook's pyplot state
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     for s in SCORERS:
         ax.errorbar(
             summary["budget"], summary[f"{s}_mean"], yerr=summary[f"{s}_se"], marker="o", label=s
@@ -231,7 +230,6 @@ def _plot(summary: pd.DataFrame, path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def run_autointerp(

@@ -2,17 +2,17 @@
 
 The paper's headline figure (Balagansky et al. 2025, Fig. 3) is explained variance against L0
 with one curve per method; we add CE-loss score (the SAE spliced into the model) next to it.
-Saved as a static PNG (matplotlib) and an interactive HTML (plotly). Only files are written, so
-any matplotlib backend works; entry points that run headless choose "Agg".
+Saved as a static PNG (matplotlib) and an interactive HTML (plotly). The PNG is drawn on a
+``matplotlib.figure.Figure`` of its own, not through pyplot, so no backend is chosen or needed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import plotly.graph_objects as go
+from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 from plotly.subplots import make_subplots
 
@@ -64,20 +64,17 @@ def plot_frontier(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png, html = out / f"{stem}.png", out / f"{stem}.html"
-    fig = matplotlib_figure(table, metrics, title)
-    try:
-        with atomic_path(png) as tmp:
-            fig.savefig(tmp, dpi=120)
-    finally:
-        plt.close(fig)
+    with atomic_path(png) as tmp:
+        matplotlib_figure(table, metrics, title).savefig(tmp, dpi=120)
     with atomic_path(html) as tmp:
         plotly_figure(table, metrics, title).write_html(tmp, include_plotlyjs=True)
     return {"png": png, "html": html}
 
 
-def matplotlib_figure(table: pd.DataFrame, metrics: tuple[str, ...], title: str) -> plt.Figure:
+def matplotlib_figure(table: pd.DataFrame, metrics: tuple[str, ...], title: str) -> Figure:
     """Static figure: one axis per metric, log-scale L0."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.2), squeeze=False)
+    fig = Figure(figsize=(5.2 * len(metrics), 4.2))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         for method, pts in frontier_lines(table, metric).items():
             color, marker = STYLE.get(method, ("#7f7f7f", "x"))
