@@ -1,9 +1,9 @@
 """Offline tokenizers: the real GPT-2 BPE, and the default BPE-4096 fitted on Austen.
 
 Why BPE-4096 is the default for models trained here: with GPT-2's 50,257-entry vocabulary the
-unembedding dominates a small model on 2 CPU cores (a 2-layer d_model=128 model has 13.3M
-parameters and trains at about 600 tok/s, against 1.47M and 7.5k tok/s with 4096 entries, batch
-16 x 128 on 2 threads), while a byte-level vocabulary (256) spends most of the context on
+unembedding dominates a small model on CPU (a 2-layer d_model=128 model has 13.3M parameters
+and trains at about 600 tok/s, against 1.47M and 7.5k tok/s with 4096 entries; batch 16 x 128,
+fp32, 2 CPU threads), while a byte-level vocabulary (256) spends most of the context on
 sub-word pieces. 4096 byte-level BPE entries fitted on the Austen train split cover the corpus at
 about 4 characters per token.
 ``<|endoftext|>`` (id 0) is bos, eos, pad and unk, as in GPT-2.

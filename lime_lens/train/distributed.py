@@ -118,7 +118,7 @@ def exit_worker(code: int = 0) -> NoReturn:
     caller has its result, and freeing a tensor that Python has seen takes the GIL. A thread that
     asks for the GIL once interpreter finalization has begun is killed mid-destructor, and the
     process aborts with "terminate called without an active exception" (SIGABRT) although the
-    run finished; torchrun then reports the job failed. Seen here in core dumps of FSDP runs
+    run finished; torchrun then reports the job failed. Seen in core dumps of gloo FSDP runs
     (``ProcessGroupGloo::AsyncWork::~AsyncWork`` -> ``take_gil`` -> ``PyThread_exit_thread``);
     upstream: pytorch/pytorch#179291. Skipping finalization closes that window. Call it only as
     the last statement of a worker's program: ``atexit`` handlers do not run.

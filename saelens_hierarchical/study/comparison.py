@@ -175,7 +175,7 @@ def finish_comparison(
 
 def demo_config() -> ComparisonConfig:
     """Reduced scale for the README demo (budgets 2..16, adaptive budgets at the same mean L0s):
-    a few minutes on 2 CPU cores. BatchTopK and Matryoshka-BatchTopK are left out: in 98 steps
+    a few minutes on CPU. BatchTopK and Matryoshka-BatchTopK are left out: in 98 steps
     their JumpReLU threshold (an EMA at rate 0.01 per step, from 0) does not converge and their
     L0 sits far above k; ``adaptive_config()`` trains BatchTopK long enough."""
     return ComparisonConfig(

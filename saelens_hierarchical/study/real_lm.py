@@ -115,7 +115,7 @@ def cached_batches(
 
 
 def small_config() -> RealLMConfig:
-    """CPU scale: layer 15 of 30. SmolLM2 runs ~100-1500 tok/s on 2 shared cores, so the cache is
+    """CPU scale: layer 15 of 30. SmolLM2's forwards dominate the cost on CPU, so the cache is
     32k tokens (training cycles over it 4 times) and CE/KL splicing (full 30-layer forwards with
     the 49k-vocab unembedding) is off: EV, MSE, cosine, L0 and dead/dense latents only."""
     return RealLMConfig(

@@ -61,7 +61,7 @@ class SyntheticComparisonConfig:
 
 
 def small_config() -> SyntheticComparisonConfig:
-    """~1k features in 128 dims, true L0 ~ 10: minutes on 2 CPU cores."""
+    """~1k features in 128 dims, true L0 ~ 10: minutes on CPU."""
     model = SyntheticModelConfig(
         num_features=1024,
         hidden_dim=128,
