@@ -35,3 +35,23 @@ def test_decision_rule_reads_flip_shrink_and_persist_as_pre_registered():
             ]
     per_k, answer = render_htopk_dsae_scaling.verdict(pd.DataFrame(rows), 16)
     assert per_k == {2: "shrinks", 4: "flips", 16: "persists"} and answer == "mixed"
+
+
+def test_the_whole_page_is_its_rendering_from_the_runs_json():
+    from experiments.htopk_pareto.render import page
+
+    assert page() == RESULTS
+
+
+def test_a_budget_negative_in_every_run_reads_as_a_consistent_deficit_not_a_tie():
+    """Synthetic k=8 is negative in all three runs (issue 24): the verdict must not call it a tie."""
+    from experiments.htopk_pareto.main_runs import k_class, main_runs, source_runs
+    from experiments.htopk_pareto.render_main import verdict
+
+    runs = main_runs()
+    word, diffs = k_class(source_runs(runs, "synthetic data"), 8)
+    assert word == "negative" and all(d < 0 for d in diffs)
+    text = verdict(runs)
+    deficits = text.split("small but consistent deficits")[0]
+    assert "k = 8 on the synthetic data" in deficits.split("negative in every run at")[1]
+    assert "k = 8 on the synthetic data" not in text.split("changes sign between runs at")[1]
