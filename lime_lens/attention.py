@@ -113,17 +113,18 @@ class LIMeAttentionMixin(FusedAttention):
 
     def forward(
         self,
-        query_input: Any,
-        key_input: Any,
-        value_input: Any,
+        query_input: Float[torch.Tensor, "batch pos d_model"],
+        key_input: Float[torch.Tensor, "batch kv_pos d_model"]
+        | Float[torch.Tensor, "batch kv_pos n_kv d_model"],
+        value_input: Float[torch.Tensor, "batch kv_pos d_model"]
+        | Float[torch.Tensor, "batch kv_pos n_kv d_model"],
         *args: Any,
         route: KVRoute | None = None,
         **kwargs: Any,
     ) -> Float[torch.Tensor, "batch pos d_model"]:
         """The parent's forward; ``route`` (kv mode) mixes this layer's raw K/V with earlier ones."""
-        if route is not None:
-            key_input = RoutedKeyInput(key_input, route)
-        return super().forward(query_input, key_input, value_input, *args, **kwargs)
+        routed = key_input if route is None else RoutedKeyInput(key_input, route)
+        return super().forward(query_input, routed, value_input, *args, **kwargs)
 
     def calculate_qkv_matrices(self, query_input, key_input, value_input) -> QKV:  # type: ignore[override]
         route = None
