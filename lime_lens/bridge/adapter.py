@@ -14,10 +14,8 @@ folder) through the ``transformer_lens.architectures`` entry point, or through
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file
 from transformer_lens.model_bridge.generalized_components import (
     BlockBridge,
     LinearBridge,
@@ -30,7 +28,7 @@ from transformer_lens.model_bridge.supported_architectures.llama import (
 from lime_lens.bridge.attention import LIMeAttentionBridge
 from lime_lens.bridge.router import LIMeRouterBridge, UnsupportedLIMeRouter, check_router
 from lime_lens.hf.configuration import LIMeHFConfig
-from lime_lens.hf.official import is_official_config, official_config, official_to_hf
+from lime_lens.hf.official import is_official_config, official_config
 
 ARCHITECTURE = "LIMeForCausalLM"
 FORK_ALIASES = ("hook_attn_in", "hook_q_input", "hook_k_input", "hook_v_input")
@@ -99,13 +97,11 @@ class LIMeArchitectureAdapter(LlamaArchitectureAdapter):
                 f"{raw.get('model_type')!r}: not a LIMe config (expected 'lime' or an official "
                 "LIMe folder)"
             )
+        # LIMeForCausalLM.from_pretrained converts an official folder in memory (lime_lens.hf);
+        # the LIMe config makes AutoModelForCausalLM pick that class instead of Llama.
         lime = official_config(raw)
         check_config(lime)
-        weights = Path(model_name) / "model.safetensors"
-        if not weights.is_file():
-            raise FileNotFoundError(f"{weights}: missing (an official LIMe folder, read locally)")
         model_kwargs["config"] = lime
-        model_kwargs["state_dict"] = official_to_hf(load_file(str(weights)), lime)
 
     def prepare_model(self, hf_model: Any) -> None:
         """Every layer l >= 1 holds a router the bridge maps; layer 0 holds none."""
