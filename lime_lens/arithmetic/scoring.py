@@ -103,7 +103,8 @@ def score_tier(
     expressions: list[str], generated: list[Generated], n_operands: int
 ) -> dict[str, Any]:
     """Accuracy of one tier: final answer, fully valid solutions, steps right before the first
-    wrong one (as a share of the N - 1 canonical steps), and the reasons of the wrong ones."""
+    wrong one (as a share of the N - 1 canonical steps), the reasons of the wrong ones, and
+    whether each expression's answer is right (``correct``, a '0'/'1' string in order)."""
     checks = [score_one(e, g) for e, g in zip(expressions, generated, strict=True)]
     n, steps = len(checks), n_operands - 1
     right_steps = [
@@ -117,4 +118,6 @@ def score_tier(
         "step_accuracy": sum(right_steps) / (steps * n),
         "first_wrong_step": dict(sorted(Counter(c.first_wrong_step or 0 for c in checks).items())),
         "reasons": dict(Counter(_kind(c.reason) for c in checks if c.reason)),
+        # per expression, in order: the paired intervals of ``step_stats`` need them
+        "correct": "".join("1" if c.answer_correct else "0" for c in checks),
     }
