@@ -48,6 +48,9 @@ class LIMeHFConfig(LlamaConfig):
     """``LIMeConfig.lime_sources`` (paper v2 App. D): "full", "average", "last_j", "first_j"."""
     lime_sources_j: int = 2
     """The j of "last_j" / "first_j"."""
+    lm_head_bias: bool = False
+    """A bias on ``lm_head`` (TransformerLens' ``unembed.b_U``), so models trained as
+    HookedLIMeTransformer (which trains its biases) convert exactly; Llama has none."""
 
     def validate_lime(self) -> None:
         """Part of ``@strict`` validation: the LIMe fields name a router the HF model builds."""

@@ -246,7 +246,7 @@ class LIMeForCausalLM(LIMePreTrainedModel, GenerationMixin):
         super().__init__(config)
         self.model = LIMeModel(config)
         self.vocab_size = config.vocab_size
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=config.lm_head_bias)
         self.post_init()
 
     def forward(

@@ -7,7 +7,9 @@
 This entry point is where the embedded corpus and tokenizers (``lime_lens.assets``) are wired in;
 the training library itself takes its rows as arguments. Every TrainConfig and ModelShape field is
 a flag (``--max-steps``, ``--d-model``, ...). The run folder gets ``checkpoints/step_*`` and the
-final ``model/`` (``lime_lens.serialization`` format, with ``metrics.json``); ``--resume auto``
+final ``model/`` (``lime_lens.serialization`` format, with ``metrics.json``; ``--save-format hf``
+writes a Hugging Face ``LIMeForCausalLM`` folder with the tokenizer instead, which
+``AutoModelForCausalLM.from_pretrained`` opens after ``import lime_lens``); ``--resume auto``
 continues from the newest checkpoint there.
 """
 
@@ -26,6 +28,8 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from lime_lens.assets import load_corpus, load_gpt2_tokenizer, load_tokenizer
 from lime_lens.assets.dataset import tokenize_rows
+from lime_lens.config import LIMeConfig
+from lime_lens.hf.convert import hf_config, save_hf
 from lime_lens.train.architectures import (
     ARCHES,
     ModelShape,
@@ -33,9 +37,15 @@ from lime_lens.train.architectures import (
     count_params,
     source_arches,
 )
-from lime_lens.train.checkpoint import list_checkpoints, save_trained_model
+from lime_lens.train.checkpoint import full_model_view, list_checkpoints, save_trained_model
 from lime_lens.train.config import TrainConfig
-from lime_lens.train.distributed import exit_worker, init_distributed, shutdown_distributed
+from lime_lens.train.distributed import (
+    DistInfo,
+    barrier,
+    exit_worker,
+    init_distributed,
+    shutdown_distributed,
+)
 from lime_lens.train.texts import read_texts
 from lime_lens.train.trainer import TrainResult, train
 
@@ -89,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--lime-sources-j", type=int, default=2, help="j of last_j / first_j")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--save-format",
+        choices=("lime", "hf"),
+        default="lime",
+        help='final model/: "lime" (HookedLIMeTransformer.from_pretrained) or "hf" '
+        "(a Hugging Face LIMeForCausalLM folder with the tokenizer; kv arches only)",
+    )
     data = parser.add_argument_group("data", "default: the embedded Austen corpus and its split")
     data.add_argument(
         "--text-file",
@@ -164,6 +181,8 @@ def run(args: argparse.Namespace) -> TrainResult:
         args.lime_sources,
         args.lime_sources_j,
     )
+    if args.save_format == "hf":  # refuse before training: the HF model has Llama's layout only
+        check_hf_savable(model, args.arch)
     resume = args.resume
     if resume == "auto":
         resume = cfg.checkpoint_dir if list_checkpoints(cfg.checkpoint_dir) else None
@@ -189,12 +208,39 @@ def run(args: argparse.Namespace) -> TrainResult:
     }
     info = init_distributed(torch.device(args.device))
     if cfg.stop_at_step is None or cfg.stop_at_step == cfg.max_steps:
-        save_trained_model(model, args.out / "model", {"metrics.json": metrics}, info)
+        if args.save_format == "hf":
+            save_trained_hf_model(model, args.out / "model", tokenizer, metrics, info)
+        else:
+            save_trained_model(model, args.out / "model", {"metrics.json": metrics}, info)
         if info.is_main:
             print(
                 f"saved {args.out / 'model'}: val loss {result.val_loss:.4f}, {result.tokens_per_s:,.0f} tok/s"
             )
     return result
+
+
+def check_hf_savable(model: torch.nn.Module, arch: str) -> None:
+    """``--save-format hf`` needs a kv-routed LIMe model in the Llama layout (ValueError otherwise)."""
+    cfg = getattr(model, "cfg", None)
+    if not isinstance(cfg, LIMeConfig) or cfg.lime_mode != "kv":
+        raise ValueError(
+            f"--save-format hf needs a kv-routed LIMe arch (LIMeForCausalLM), got --arch {arch}"
+        )
+    hf_config(cfg)  # raises naming the first field the HF Llama layout lacks
+
+
+def save_trained_hf_model(
+    model: torch.nn.Module,
+    path: Path,
+    tokenizer: PreTrainedTokenizerBase,
+    metrics: dict[str, Any],
+    info: DistInfo,
+) -> None:
+    """``--save-format hf``: rank 0 writes the LIMeForCausalLM folder (collective call)."""
+    view = full_model_view(model)
+    if info.is_main:
+        save_hf(view.cfg, view.state_dict(), path, tokenizer, {"metrics.json": metrics})
+    barrier(info)
 
 
 def main(argv: list[str] | None = None) -> None:

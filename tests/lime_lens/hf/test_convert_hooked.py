@@ -65,12 +65,12 @@ def test_hooked_to_hf_to_hooked_gives_back_every_weight_and_the_logits(n_kv):
         assert_close(hf(IDS).logits, hooked(IDS), atol=1e-5, rtol=1e-5)
 
 
-def test_a_hooked_model_with_a_bias_raises_naming_it():
-    hooked = hf_to_hooked(tiny_lime_model(seed=2))
+def test_a_gate_bias_raises_naming_it():
+    hf = tiny_lime_model(seed=2, mlp_bias=True)
     with torch.no_grad():
-        hooked.blocks[1].attn.b_O.fill_(0.5)
-    with pytest.raises(ValueError, match=r"blocks\.1\.attn\.b_O is not zero"):
-        hooked_to_hf(hooked)
+        hf.model.layers[1].mlp.gate_proj.bias.fill_(0.5)
+    with pytest.raises(ValueError, match=r"model\.layers\.1\.mlp\.gate_proj\.bias is not zero"):
+        hf_to_hooked(hf)
 
 
 def test_a_hooked_model_the_llama_layout_lacks_raises_naming_the_field():
@@ -88,3 +88,26 @@ def test_a_hooked_model_the_llama_layout_lacks_raises_naming_the_field():
     )
     with pytest.raises(ValueError, match="normalization_type='LN'"):
         hooked_to_hf(HookedLIMeTransformer(cfg))
+
+
+def test_a_hooked_model_with_trained_biases_converts_exactly_both_ways():
+    """TransformerLens trains its biases; the HF model then carries them (attention_bias,
+    mlp_bias, lm_head_bias), so models trained with ``python -m lime_lens.train`` convert. TL's
+    b_in (added after the gating) folds into down_proj's bias: logits equal both ways, and the
+    HF weights come back exactly."""
+    hooked = hf_to_hooked(tiny_lime_model(seed=3))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, param in hooked.named_parameters():
+            if name.rsplit(".", 1)[-1].lstrip("_").startswith("b_"):
+                param.copy_(0.1 * torch.randn(param.shape, generator=gen))
+    hf = hooked_to_hf(hooked)
+    assert hf.config.attention_bias and hf.config.mlp_bias and hf.config.lm_head_bias
+    with torch.no_grad():
+        assert_close(hf(IDS).logits, hooked(IDS), atol=1e-5, rtol=1e-5)
+    back = hf_to_hooked(hf)
+    with torch.no_grad():
+        assert_close(back(IDS), hooked(IDS), atol=1e-5, rtol=1e-5)
+    again = hooked_to_hf(back)
+    for key, value in hf.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
