@@ -2,13 +2,16 @@
 
 ``sae_dashboard/html_fns.py`` writes ``<script src="https://d3js.org/d3.v6.min.js">`` and
 ``https://cdn.plot.ly/plotly-latest.min.js``; offline (or behind a proxy) the page is blank with
-"d3 is not defined". The package data under ``assets/`` (d3 6.7.0 from npm, plotly.min.js from the
-plotly wheel; versions, licences and sha256 in ``assets/PROVENANCE.json``, rebuilt by
-``scripts/build_assets.py --web-only``) replaces them.
+"d3 is not defined". Local copies replace them: d3 6.7.0 (npm) from our package data under
+``assets/``, and plotly.js from the installed ``plotly`` package (a dependency), which ships it
+as ``plotly/package_data/plotly.min.js``, so the library carries no second 4.7 MB copy.
+Versions, licences and sha256 in ``assets/PROVENANCE.json`` (d3 rebuilt by
+``scripts/build_assets.py --web-only``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -18,6 +21,16 @@ CDN_SCRIPTS = {
     "https://d3js.org/d3.v6.min.js": "d3.min.js",
     "https://cdn.plot.ly/plotly-latest.min.js": "plotly.min.js",
 }
+
+
+def script_path(name: str) -> Path:
+    """The local copy of one of ``CDN_SCRIPTS``' files (or a licence next to them)."""
+    if name != "plotly.min.js":
+        return ASSETS_DIR / name
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("plotly.min.js comes from the plotly package: pip install plotly")
+    return Path(spec.origin).parent / "package_data" / name
 
 
 def provenance() -> dict[str, dict[str, str]]:
@@ -44,4 +57,4 @@ def localize_page(html: str) -> str:
 def copy_scripts(folder: Path) -> None:
     """Put the local scripts (and their licences) next to the pages in ``folder``."""
     for name in [*CDN_SCRIPTS.values(), "LICENSE-d3.txt", "LICENSE-plotly.txt"]:
-        shutil.copyfile(ASSETS_DIR / name, folder / name)
+        shutil.copyfile(script_path(name), folder / name)
