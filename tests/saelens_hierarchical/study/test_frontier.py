@@ -57,5 +57,8 @@ def test_plot_frontier_writes_png_and_html_and_skips_empty_metrics(tmp_path):
     paths = plot_frontier(_table(), tmp_path, metrics=("explained_variance", "mcc"))
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "plotly" in paths["html"].read_text()[:20000].lower()
+    # the bundle is loaded from one shared file beside the page, not embedded in it
+    assert 'src="plotly.min.js"' in paths["html"].read_text()
+    assert (paths["html"].parent / "plotly.min.js").stat().st_size > paths["html"].stat().st_size
     with pytest.raises(ValueError, match="metrics"):
         plot_frontier(_table(), tmp_path, metrics=("mcc",))
