@@ -40,7 +40,7 @@ class LIMeMemory:
     """Routers with source "residual": hooked ``hook_resid_pre`` of layers 0..l, each [batch, pos, d_model]."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity semantics: memory is mutable
 class KVRoute:
     """Layer l's K/V route for one forward pass (routers with source "kv").
 
