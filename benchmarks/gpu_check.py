@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_check.py --out results/gpu
 
-Steps, each a subprocess with its own timeout (worst case 7.7 minutes, the arithmetic run's
+Steps, each a subprocess with its own timeout (worst case 8.7 minutes, the arithmetic run's
 120 s budget included; ``--timeout-*`` and ``--arithmetic-budget-s`` change them); each is
 recorded with its status (ok / failed / timeout / not available), wall time, command and
 output tail, so one failing step keeps the others:
@@ -12,11 +12,14 @@ output tail, so one failing step keeps the others:
    whose imports the GPU image lacks are reported as collection errors, the rest still run;
 2. ``benchmarks/gpu_htopk_step.py``: HierarchicalTopK training step (forward, backward, Adam)
    time and peak memory, triton / chunked / reference vs SAELens TopKTrainingSAE,
-   F=65,536, D=2,304, K=32/64/128, batch 4,096, bf16 and fp32 -> DIR/htopk_step.json;
-3. ``benchmarks/gpu_lime_step.py``: LIMe forward + train step (bf16 weights) vs vanilla
+   F=65,536, D=2,304, K=32/64/128, batch 4,096, bf16 and fp32 -> DIR/htopk_step.json; the
+   report puts the roofline prediction (benchmarks/perf_model.py) next to each measured ratio;
+3. ``benchmarks/gpu_triton_configs.py``: every Triton launch candidate timed, the fastest (what
+   autotuning picks) next to the table's choice -> DIR/triton_configs.json;
+4. ``benchmarks/gpu_lime_step.py``: LIMe forward + train step (bf16 weights) vs vanilla
    HookedTransformer at bench_lime.py's shape -> DIR/lime_step.json;
-4. ``benchmarks/bench_attention.py --device cuda --out DIR/attention.json``;
-5. ``scripts/arithmetic_paper_run.py --device cuda --time-budget-s 120 --out DIR/arithmetic``.
+5. ``benchmarks/bench_attention.py --device cuda --out DIR/attention.json``;
+6. ``python -m experiments.lime_arithmetic.run --device cuda --time-budget-s 120 --out DIR/arithmetic``.
 
 It prints and writes DIR/gpu_check.json (every step's record and the JSON its benchmark
 wrote) and DIR/gpu_check.md (rendered from that record by this script).
@@ -26,7 +29,8 @@ pure-Python dependencies). Build the wheelhouse here, where pip reaches the regi
 
     bash scripts/build_gpu_wheels.sh            # -> .whl/ (git-ignored, under 64 MiB)
 
-then on the GPU machine, from the repository root, without replacing its torch:
+(``bash scripts/gpu_dry_run.sh`` rehearses what follows on CPU), then on the GPU machine,
+from the repository root, without replacing its torch:
 
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     PYTHONPATH=/tmp/site:. python3 benchmarks/gpu_check.py --out results/gpu
@@ -45,6 +49,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: the repository root, for benchmarks.perf_model
+    sys.path.insert(0, str(ROOT))
+from benchmarks import perf_model  # noqa: E402
+
 TAIL_CHARS = 3000
 OFFICIAL = [  # corl-team/flexsae README: ms per training step, F=65,536, D=2,304 (batch unstated)
     {"K": 32, "topk_ms": 5.576, "htopk_ms": 6.696},
@@ -77,11 +85,13 @@ def plan(out: Path, timeouts: dict[str, int], arithmetic_budget_s: int = 120) ->
              timeouts["tests"]),
         Step("htopk step", [py, "benchmarks/gpu_htopk_step.py", "--out", str(out / "htopk_step.json")],
              timeouts["htopk"], str(out / "htopk_step.json")),
+        Step("triton configs", [py, "benchmarks/gpu_triton_configs.py", "--out",
+             str(out / "triton_configs.json")], timeouts["configs"], str(out / "triton_configs.json")),
         Step("lime step", [py, "benchmarks/gpu_lime_step.py", "--out", str(out / "lime_step.json")],
              timeouts["lime"], str(out / "lime_step.json")),
         Step("attention", [py, "benchmarks/bench_attention.py", "--device", "cuda", "--out",
              str(out / "attention.json")], timeouts["attention"], str(out / "attention.json")),
-        Step("arithmetic", [py, "scripts/arithmetic_paper_run.py", "--device", "cuda",
+        Step("arithmetic", [py, "-m", "experiments.lime_arithmetic.run", "--device", "cuda",
              "--time-budget-s", str(arithmetic_budget_s), "--out", str(out / "arithmetic")],
              arithmetic_budget_s + timeouts["arithmetic"]),
     ]  # fmt: skip
@@ -123,16 +133,30 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
     return format(value, spec) if isinstance(value, (int, float)) else "-"
 
 
+MODEL_PATH = {"topk": "topk_dense", "triton": "htopk_triton", "triton_det": "htopk_triton",
+              "chunked": "htopk_chunked", "reference": "htopk_reference"}  # fmt: skip
+
+
+def predicted_ratio(variant: str, k: int, dtype: str) -> float | None:
+    """The roofline model's step time over SAELens TopK's (bf16 only: the model's dtype)."""
+    path = MODEL_PATH.get(variant)
+    if path is None or dtype != "bfloat16":
+        return None
+    return perf_model.predict(path, k)["ms"] / perf_model.predict("topk_dense", k)["ms"]
+
+
 def htopk_table(data: dict[str, Any]) -> list[str]:
     lines = [
-        "| dtype | K | variant | status | step ms | time / TopK | peak MiB | peak / TopK |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dtype | K | variant | status | step ms | time / TopK | peak MiB | peak / TopK "
+        "| predicted / TopK |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data.get("rows", []):
         lines.append(
             f"| {r['dtype']} | {r['K']} | {r['variant']} | {r.get('status', '-')} | "
             f"{_fmt(r.get('step_ms'), '.2f')} | {_fmt(r.get('time_ratio'))} | "
-            f"{_fmt(r.get('peak_mib'), '.0f')} | {_fmt(r.get('peak_ratio'))} |"
+            f"{_fmt(r.get('peak_mib'), '.0f')} | {_fmt(r.get('peak_ratio'))} | "
+            f"{_fmt(predicted_ratio(r['variant'], r['K'], r['dtype']))} |"
         )
     hit = [
         r
@@ -145,6 +169,24 @@ def htopk_table(data: dict[str, Any]) -> list[str]:
         lines += ["", f"Target at K=64, bf16 (triton): time <= {TARGETS['time_ratio']}x and peak "
                   f"<= {TARGETS['peak_ratio']}x TopK: measured {r['time_ratio']:.3f}x / "
                   f"{r['peak_ratio']:.3f}x, {'met' if verdict else 'missed'}."]  # fmt: skip
+        predicted = predicted_ratio("triton", 64, "bfloat16") or 0.0
+        within = abs(r["time_ratio"] / predicted - 1) <= 0.2
+        lines += ["", f"Roofline prediction (benchmarks/perf_model.py): {predicted:.3f}x TopK "
+                  f"(target <= {perf_model.TARGETS['topk_dense']}x); measured "
+                  f"{'within' if within else 'not within'} 20% of it."]  # fmt: skip
+    return lines
+
+
+def configs_table(data: dict[str, Any]) -> list[str]:
+    """Per K and dtype: each candidate's ms, the fastest (autotuning's pick), the table's."""
+    rows = data.get("rows", [])
+    names = list(rows[0]["ms"]) if rows else []
+    lines = ["| K | dtype | " + " | ".join(f"{n} ms" for n in names) + " | picked | table "
+             "| table / picked |", "|---" * (len(names) + 5) + "|"]  # fmt: skip
+    for r in rows:
+        cells = " | ".join(_fmt(r["ms"][n]) for n in names)
+        lines.append(f"| {r['K']} | {r['dtype']} | {cells} | {r['picked']} | {r['table']} | "
+                     f"{_fmt(r['table_over_picked'])} |")  # fmt: skip
     return lines
 
 
@@ -174,6 +216,8 @@ def render_markdown(record: dict[str, Any]) -> str:
         lines += ["", f"## {s['name']}", "", f"`{' '.join(s['command'])}`: {s['status']}", ""]
         if s["name"] == "htopk step" and s["data"]:
             lines += htopk_table(s["data"]) + [""] + official_table() + [""]
+        elif s["name"] == "triton configs" and s["data"]:
+            lines += configs_table(s["data"]) + [""]
         elif s["data"]:
             lines += ["```json", json.dumps(s["data"], indent=1)[:6000], "```", ""]
         lines += ["Output tail:", "", "```", s["output_tail"].strip()[-TAIL_CHARS:], "```"]
@@ -188,9 +232,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", metavar="STEP", help="run only these steps (by name)")
     parser.add_argument("--arithmetic-budget-s", type=int, default=120,
                         help="--time-budget-s passed to the arithmetic run")  # fmt: skip
-    # Worst case 90 + 110 + 45 + 75 + (120 + 20) s = 7.7 min; the steps usually end earlier.
-    for name, default in (("tests", 90), ("htopk", 110), ("lime", 45), ("attention", 75),
-                          ("arithmetic", 20)):  # fmt: skip
+    # Worst case 90 + 110 + 60 + 45 + 75 + (120 + 20) s = 8.7 min; steps usually end earlier.
+    for name, default in (("tests", 90), ("htopk", 110), ("configs", 60), ("lime", 45),
+                          ("attention", 75), ("arithmetic", 20)):  # fmt: skip
         help_text = "seconds" + (" beyond its budget" if name == "arithmetic" else "")
         parser.add_argument(f"--timeout-{name}", type=int, default=default, help=help_text)
     return parser.parse_args(argv)

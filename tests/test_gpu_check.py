@@ -7,13 +7,13 @@ out or whose script is missing is recorded, not fatal, and the markdown renders 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import gpu_check
+from benchmarks import gpu_check
 
 PY = sys.executable
 
@@ -58,14 +58,14 @@ def test_steps_record_ok_failed_timeout_and_missing_script_without_stopping(tmp_
     assert "no_such_script.py does not exist" in steps[3].output_tail
 
 
-def test_plan_runs_the_five_steps_with_the_arithmetic_budget_inside_its_timeout(tmp_path):
-    steps = gpu_check.plan(tmp_path, dict.fromkeys(["tests", "htopk", "lime", "attention",
-                                                    "arithmetic"], 10), 240)  # fmt: skip
+def test_plan_runs_the_six_steps_with_the_arithmetic_budget_inside_its_timeout(tmp_path):
+    steps = gpu_check.plan(tmp_path, dict.fromkeys(["tests", "htopk", "configs", "lime",
+                                                    "attention", "arithmetic"], 10), 240)  # fmt: skip
     assert [s.name for s in steps] == [
-        "cuda tests", "htopk step", "lime step", "attention", "arithmetic",
+        "cuda tests", "htopk step", "triton configs", "lime step", "attention", "arithmetic",
     ]  # fmt: skip
     assert steps[0].command[-3:] == ["-m", "cuda or triton", "tests"]
-    assert "--time-budget-s" in steps[4].command and steps[4].timeout_s == 250
+    assert "--time-budget-s" in steps[5].command and steps[5].timeout_s == 250
 
 
 @pytest.mark.parametrize(("ratio", "verdict"), [(1.05, "met"), (1.25, "missed")])
@@ -79,6 +79,12 @@ def test_markdown_renders_ratios_target_verdict_and_official_figures(tmp_path, r
     assert "| float32 | 128 | reference | out of memory | - | - | - | - |" in markdown
     assert f"measured {ratio:.3f}x / 1.010x, {verdict}." in markdown
     assert "| 64 | 6.339 | 7.995 | 1.26 |" in markdown  # the official kernel, published
+    predicted = (
+        gpu_check.perf_model.predict("htopk_triton", 64)["ms"]
+        / (gpu_check.perf_model.predict("topk_dense", 64)["ms"])
+    )
+    assert f"| 1.010 | {predicted:.3f} |" in markdown  # predicted next to measured
+    assert f"Roofline prediction (benchmarks/perf_model.py): {predicted:.3f}x TopK" in markdown
 
 
 def test_main_writes_json_and_markdown_for_the_steps_it_ran(tmp_path, monkeypatch):
@@ -96,7 +102,7 @@ def test_main_writes_json_and_markdown_for_the_steps_it_ran(tmp_path, monkeypatc
 def test_htopk_step_builds_and_steps_every_variant_on_cpu(monkeypatch, dtype):
     # The GPU script's build and training step at tiny sizes: its configs (dtype, loss_impl,
     # deterministic mode) are the ones the plugin accepts. Triton runs under its interpreter.
-    import gpu_htopk_step as step
+    from benchmarks import gpu_htopk_step as step
     import torch
 
     monkeypatch.setattr(step, "DEVICE", "cpu")
@@ -112,8 +118,34 @@ def test_htopk_step_builds_and_steps_every_variant_on_cpu(monkeypatch, dtype):
         assert not torch.equal(sae.W_dec, before), variant  # Adam moved the decoder
 
 
+def test_triton_configs_times_every_candidate_and_names_the_fastest_on_cpu(monkeypatch):
+    # The GPU script's timing loop at tiny sizes under Triton's interpreter, with a fake timer
+    # that makes the second candidate fastest: the pick is the timer's, the table's is reported.
+    from benchmarks import gpu_triton_configs as gtc
+
+    from saelens_hierarchical.loss.triton_configs import CANDIDATES
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    fake = iter([5.0, 1.0, 3.0, 4.0, 2.0])
+    calls = []
+
+    def timer(fn):
+        fn()
+        calls.append(1)
+        return next(fake)
+
+    shape = {"F": 20, "D": 16, "B": 4}
+    row = gtc.time_candidates(3, "float32", "cpu", timer, shape)
+    assert len(calls) == len(CANDIDATES) == 5
+    assert list(row["ms"]) == [c.name for c in CANDIDATES]
+    assert row["picked"] == CANDIDATES[1].name and row["table"] == CANDIDATES[0].name
+    assert row["table_over_picked"] == 5.0
+    markdown = "\n".join(gpu_check.configs_table({"rows": [row]}))
+    assert f"| {CANDIDATES[1].name} | {CANDIDATES[0].name} | 5.000 |" in markdown
+
+
 def test_htopk_ratios_are_over_topk_at_the_same_K_and_dtype():
-    import gpu_htopk_step as step
+    from benchmarks import gpu_htopk_step as step
 
     rows = [
         {"K": 64, "dtype": "bfloat16", "variant": "topk", "step_ms": 8.0, "peak_mib": 100.0,
@@ -135,8 +167,8 @@ def test_htopk_ratios_are_over_topk_at_the_same_K_and_dtype():
     ["bf16", "autocast"],
 )
 def test_lime_step_times_every_model_in_bf16_on_cpu(monkeypatch, precision):
-    import bench_lime
-    import gpu_lime_step
+    from benchmarks import bench_lime
+    from benchmarks import gpu_lime_step
 
     for name, value in bench_lime.QUICK.items():  # bench_lime's own smoke sizes
         monkeypatch.setattr(bench_lime, name, value)
@@ -145,3 +177,25 @@ def test_lime_step_times_every_model_in_bf16_on_cpu(monkeypatch, precision):
     results = gpu_lime_step.time_models(variants, warmup=0, steps=1, precision=precision)
     assert set(results) == set(bench_lime.VARIANTS)
     assert all(r["forward_ms"] > 0 and r["train_ms"] > 0 for r in results.values())
+
+
+# The GPU machine receives the tracked files plus the wheelhouse within 64 MiB; with 10 MiB to
+# spare and the wheels' 28 MiB (scripts/build_gpu_wheels.sh), the tracked files get 26 MiB.
+TRACKED_SHARE_MIB = 64 - 10 - 28
+
+
+def test_tracked_files_stay_within_their_share_of_the_gpu_carry():
+    root = Path(__file__).resolve().parents[1]
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    files = [root / n for n in listed.stdout.decode().split("\0") if n and (root / n).is_file()]
+    sizes = {f.relative_to(root).as_posix(): f.stat().st_size for f in files}
+    biggest = ", ".join(
+        f"{n} {sizes[n] / 2**20:.1f} MiB" for n in sorted(sizes, key=sizes.get)[-3:]
+    )
+    total_mib = sum(sizes.values()) / 2**20
+    assert total_mib <= TRACKED_SHARE_MIB, (
+        f"tracked files {total_mib:.1f} MiB > their {TRACKED_SHARE_MIB} MiB share of the GPU "
+        f"carry (largest: {biggest})"
+    )
