@@ -74,10 +74,11 @@ def _api_pages(root: Path) -> dict[str, str]:
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     root = _root(config)
+    taken = {f.dest_uri for f in files}
     for rel in _mirrored(root):
-        files.append(
-            File(rel, str(root), config.site_dir, config.use_directory_urls)  # type: ignore[arg-type]
-        )
+        mirrored = File(rel, str(root), config.site_dir, config.use_directory_urls)
+        if mirrored.dest_uri not in taken:  # a docs page of the same URL wins
+            files.append(mirrored)
     pages = _api_pages(root)
     for dotted, markdown in pages.items():
         files.append(File.generated(config, f"api/{dotted}.md", content=markdown))
