@@ -54,8 +54,9 @@ SM = {
 }
 SPECS = ("aligned", "any")  # see _attrs
 REG_ALLOC_UNIT = 256  # registers are allocated per warp in units of 256
-# The table's keys reported as "defaults": the paper's d_in (Gemma-2-2B, 2,304) and K's.
-DEFAULT_KEYS = [(d, k, dt) for d in (768, 2304, 4096) for k in (32, 64, 128) for dt in DTYPES]
+# The table's keys reported as "defaults": GPT-2's, Gemma-2-2B's (the paper's), Llama's d_in,
+# and a d_in that is not a multiple of 16, at the paper's K's.
+DEFAULT_KEYS = [(d, k, dt) for d in (70, 768, 2304, 4096) for k in (32, 64, 128) for dt in DTYPES]
 
 
 def kernel_specs(dtype: str) -> dict[str, tuple[Any, dict[str, str], bool | None]]:

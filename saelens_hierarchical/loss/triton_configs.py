@@ -34,10 +34,12 @@ class TileConfig(NamedTuple):
 
 BEFORE_TUNING = TileConfig(16, 128, 4, 3)
 # Registers grow with tile elements per thread (BB * BD / (32 * warps)); the register budget
-# and its memory-traffic argument are in triton_kernels' docstring, the compiled counts in
-# results/benchmarks/triton_aot.md. 16 x 128 on 8 warps: 8 elements per thread, for a
-# 16-divisible d_in with 16-aligned pointers (Triton then vectorises the row gathers).
-ALIGNED = TileConfig(16, 128, 8, 1)
+# (<= 64 per thread) and its memory-traffic argument are in triton_kernels' docstring, the
+# compiled counts in results/benchmarks/triton_aot.md. 4 x 256 on 4 warps: 8 elements per
+# thread, for a 16-divisible d_in with 16-aligned pointers (Triton then vectorises the row
+# gathers); within the budget on sm_80 and sm_90 in every dtype, atomics included (16 x 128
+# on 8 warps, also 8 per thread, needs more registers for the atomic backward on sm_80).
+ALIGNED = TileConfig(4, 256, 4, 1)
 # 4 x 128 on 4 warps: 4 elements per thread. Without 16-divisibility each element's gather
 # is a scalar load with its own 64-bit address; BEFORE_TUNING's 16 elements per thread then
 # hit the 255-register cap and spilled.
@@ -48,9 +50,8 @@ UNALIGNED = TileConfig(4, 128, 4, 1)
 CANDIDATES: tuple[TileConfig, ...] = (
     ALIGNED,
     UNALIGNED,
+    TileConfig(16, 128, 8, 1),
     TileConfig(8, 128, 4, 1),
-    TileConfig(8, 256, 8, 1),
-    TileConfig(4, 256, 4, 1),
 )
 
 
@@ -58,9 +59,9 @@ def choose(d_in: int, k: int, dtype: torch.dtype, pointers_aligned: bool = True)
     """The table's configuration for (d_in, K, dtype); always one of ``CANDIDATES``.
 
     The split is on what Triton specialises: d_in divisible by 16 with 16-byte-aligned
-    pointers (every d_in of a real model: 768, 2,304, 4,096) gets the vectorised 16 x 128
-    tile, anything else the small scalar-load tile. K sets only the loop's trip count (the
-    per-step registers and bytes do not depend on it), and every candidate stays within the
+    pointers (every d_in of a real model: 768, 2,304, 4,096) gets the vectorised tile,
+    anything else the scalar-load tile. K sets only the loop's trip count (the
+    per-step registers and bytes do not depend on it), and both choices stay within the
     register budget in fp32, bf16 and fp16 alike, so neither moves the choice; they stay in
     the key for a table that GPU timings (gpu_check.py) may refine.
     """

@@ -22,11 +22,12 @@ kernels are memory-bound (a few FLOPs per byte). The gathers' addresses depend o
 (idx), so a warp has one step's gathers in flight at a time and software pipelining
 (num_stages) compiles to the same code; latency is hidden by resident warps only. Little's
 law: 3.35 TB/s (H100 SXM) * ~0.6 us DRAM latency / 132 SMs is about 15 KB in flight per SM.
-A 16 x 128 bf16 tile gathers 4 KB per step, so 4 resident programs are needed: at 8 warps
-each, 32 warps per SM, which the 65,536-register file allows at <= 64 registers per thread.
-That is the budget of the table's vectorised tile (16-divisible d_in, aligned pointers). The
-scalar-load tile for other shapes (4 x 128, 1 KB per step) cannot reach 15 KB within 64
-warps; it keeps registers low so that as many programs as possible stay resident.
+The table's vectorised tile (16-divisible d_in, aligned pointers), 4 x 256 bf16 on 4 warps,
+gathers 2 KB per step, so 8 resident programs are needed: 32 warps per SM, which the
+65,536-register file allows at <= 64 registers per thread, the budget (fp32 tiles gather
+twice the bytes and need half the programs). The scalar-load tile for other shapes (4 x 128,
+1 KB per step) falls short: 32 warps hold 8 KB in flight; it keeps registers within the same
+budget so that as many programs as possible stay resident.
 ``results/benchmarks/triton_aot.md`` has the compiled registers and occupancy per config.
 """
 
