@@ -7,6 +7,10 @@ a hierarchical_topk SAE into a route hook."""
 import json
 
 import pytest
+
+# transformer-lens < 4 only: SAELens pins it, and HookedLIMeTransformer subclasses HookedTransformer
+pytest.importorskip("sae_lens")
+
 import torch
 from bridge_helpers import TOL, logits, save_lime
 from sae_lens import SAETransformerBridge

@@ -1,0 +1,30 @@
+"""benchmarks/bench_hf_lime.py runs end to end at --smoke size and writes consistent JSON."""
+
+import json
+
+import pytest
+from torch.testing import assert_close
+
+from benchmarks.bench_hf_lime import main
+
+VARIANTS = {"hf_lime", "hf_llama", "bridge_lime", "bridge_llama"}
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_every_variant_and_ratios_of_its_own_rows(tmp_path):
+    out = tmp_path / "hf_lime.json"
+    main(["--smoke", "--device", "cpu", "--out", str(out)])
+    record = json.loads(out.read_text())
+    rows, ratios = record["rows"], record["ratios"]
+    assert set(rows) == VARIANTS
+    for pair in ("hf", "bridge"):
+        lime, llama = rows[f"{pair}_lime"], rows[f"{pair}_llama"]
+        assert_close(ratios[pair]["forward"], lime["forward_ms"] / llama["forward_ms"])
+        assert_close(ratios[pair]["train_step"], lime["train_step_ms"] / llama["train_step_ms"])
+        assert ratios[pair]["saved_activations"] > 1.0  # LIMe also saves its route inputs
+    assert rows["bridge_lime"]["tokens_match_hf"] is True  # the bridge generates HF LIMe's tokens
+    assert record["targets"] == {
+        "forward": 1.05,
+        "train_step": 1.10,
+        "generation_tokens_per_s": 0.95,
+    }
