@@ -33,7 +33,10 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import torch
+
 from saelens_hierarchical.atomic_write import write_atomic
+from saelens_hierarchical.loss.triton_configs import choose
 
 H100 = {"name": "H100 SXM (published)", "bandwidth_Bps": 3.35e12, "bf16_flops": 989e12}
 SHAPE = {"F": 65536, "D": 2304, "B": 4096}
@@ -96,8 +99,9 @@ def decode(path: str, F: int, D: int, B: int, K: int) -> list[Op]:
         return _part("decode", [gathers, Op("", 0, bd * 4), gathers, atomics, grad_buffer])
     if path == "htopk_triton":
         # forward: x read, r and x_hat written (fp32); backward: r, s read + written,
-        # the upstream gradient read, per-D-tile dL/da written and summed (D / 128 tiles)
-        da = Op("", 0, 2 * (D // 128) * B * K * 4)
+        # the upstream gradient read, per-D-tile dL/da written and summed (the table's tile)
+        tiles = -(-D // choose(D, K, torch.bfloat16).block_d)
+        da = Op("", 0, 2 * tiles * B * K * 4)
         state = [Op("", 0, bd * (E + 8)), Op("", 0, bd * 20)]
         return _part("decode", [gathers, gathers, atomics, grad_buffer, da, *state])
     promote = Op("", 0, fd * (E + 4) * 2)  # W_dec to fp32 forward, its gradient back to bf16
