@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from jaxtyping import Float
 from torch import nn
+from torch.nn.attention.flex_attention import BlockMask
 from transformer_lens.hook_points import HookPoint
 from transformers import GenerationMixin, PreTrainedModel
 from transformers.cache_utils import Cache, DynamicCache
@@ -39,6 +40,7 @@ from lime_lens.router_registry import router_class
 from lime_lens.routers.base import LIMeRouter
 from lime_lens.routers.kv import to_heads_major
 
+Mask = torch.Tensor | BlockMask | None  # what create_causal_mask builds for the backend
 KVRouter = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 # transformers renamed the cache argument and output field (5.9: past_key_values; 5.25: cache).
 CACHE_FIELD = (
@@ -72,7 +74,7 @@ class LIMeAttention(nn.Module):
         self,
         hidden_states: Float[torch.Tensor, "batch pos d_model"],
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
-        attention_mask: torch.Tensor | None = None,
+        attention_mask: Mask = None,
         past_key_values: Cache | None = None,
         kv_router: KVRouter | None = None,
         **kwargs: Any,
@@ -91,11 +93,10 @@ class LIMeAttention(nn.Module):
         cache = kwargs.pop("cache", None) or past_key_values
         if cache is not None:  # the mixed K/V: the cache keeps Llama's size (§4)
             k, v = cache.update(k, v, self.layer_idx)
-        implementation = self.config._attn_implementation or "eager"
-        attention = (
-            eager_attention_forward
-            if implementation == "eager"
-            else ALL_ATTENTION_FUNCTIONS[implementation]
+        # get_interface (not a dict lookup): transformers' set_attn_implementation inspects this
+        # module's source for that call before it lets a model switch backends.
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
         )
         out, weights = attention(
             self,
@@ -143,7 +144,7 @@ class LIMeDecoderLayer(nn.Module):
         self,
         hidden_states: Float[torch.Tensor, "batch pos d_model"],
         kv_buffers: list[torch.Tensor],
-        attention_mask: torch.Tensor | None = None,
+        attention_mask: Mask = None,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         **kwargs: Any,
     ) -> Float[torch.Tensor, "batch pos d_model"]:

@@ -38,14 +38,25 @@ def test_save_and_load_round_trip_is_exact(folder, tmp_path):
     assert "model.layers.2.lime.route" in expected and "model.layers.0.lime.route" not in expected
 
 
+@pytest.mark.parametrize(
+    "implementation", ["sdpa", pytest.param("flex_attention", marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("n_kv", [2, 4])
-def test_sdpa_and_eager_give_the_same_logits(n_kv):
-    sdpa = tiny_lime_model(seed=1, num_key_value_heads=n_kv)
+def test_every_attention_backend_gives_the_eager_logits(n_kv, implementation):
+    """transformers' attention interface: the backend is switchable and changes nothing."""
+    fast = tiny_lime_model(seed=1, num_key_value_heads=n_kv)
     eager = tiny_lime_model(seed=1, num_key_value_heads=n_kv)
-    sdpa.set_attn_implementation("sdpa")
+    fast.set_attn_implementation(implementation)
     eager.set_attn_implementation("eager")
+    assert fast.model.layers[2].self_attn.config._attn_implementation == implementation
+    assert eager.model.layers[2].self_attn.config._attn_implementation == "eager"
     with torch.no_grad():
-        assert_close(sdpa(IDS).logits, eager(IDS).logits, atol=1e-5, rtol=1e-5)
+        assert_close(fast(IDS).logits, eager(IDS).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_from_pretrained_takes_the_attention_backend(folder):
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager")
+    assert model.model.layers[0].self_attn.config._attn_implementation == "eager"
 
 
 @pytest.mark.parametrize("n_kv", [2, 4])
