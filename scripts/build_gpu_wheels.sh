@@ -14,7 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-OUT=.whl
+OUT=${OUT:-.whl}  # scripts/gpu_dry_run.sh builds a second set for this venv's Python elsewhere
+GPU_PYTHON=${GPU_PYTHON:-3.12}
 PACKAGES=(
     sae-lens transformer-lens simple-parsing docstring-parser datasets dill multiprocess
     better-abc fancy-einsum typeguard beartype wandb pydantic pydantic-core annotated-types
@@ -23,7 +24,7 @@ PACKAGES=(
     opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-common
     opentelemetry-exporter-http-transport opentelemetry-exporter-otlp-common
 )
-PLATFORM=(--python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64
+PLATFORM=(--python-version "$GPU_PYTHON" --implementation cp --platform manylinux_2_28_x86_64
           --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
           --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
