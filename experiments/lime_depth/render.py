@@ -243,7 +243,9 @@ def rendered() -> list[Rendered]:
         files = [Rendered(RESULT.with_suffix(".md"), text)]
         if png.is_file():
             files.append(Rendered(HERE / PNG_NAME, png.read_bytes()))
-    return files
+    from experiments.lime_depth import render_paired  # it imports this module
+
+    return files + render_paired.rendered()
 
 
 def main() -> None:
