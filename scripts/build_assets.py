@@ -6,7 +6,7 @@
 
 Sources:
 - Debian bookworm ``r-cran-janeaustenr`` 1.0.0-1 (``apt-get download``): an R lazy-load DB read
-  in pure Python by ``lime_lens.assets.rdata`` (no R needed), split by ``lime_lens.assets.corpus``.
+  in pure Python by ``scripts/rdata.py`` (no R needed), split by ``lime_lens.assets.corpus``.
 - PyPI ``openai-whisper==20230124`` sdist: ``whisper/assets/gpt2/`` holds GPT-2's vocab.json and
   merges.txt. Its setup.py imports pkg_resources, so it is downloaded from a throwaway venv with
   ``setuptools<70`` and ``--no-build-isolation``.
@@ -43,8 +43,8 @@ sys.path.insert(0, str(REPO))
 
 from lime_lens.assets.corpus import NOVELS, split_novels  # noqa: E402
 from lime_lens.assets.paths import BPE_TOKENIZER_DIR, CORPUS_DIR, DATA_DIR, GPT2_TOKENIZER_DIR  # noqa: E402
-from lime_lens.assets.rdata import unserialize_lazy_load_members  # noqa: E402
 from lime_lens.assets.tokenizer import train_bpe_tokenizer  # noqa: E402
+from scripts.rdata import unserialize_lazy_load_members  # noqa: E402
 
 DEB_NAME, DEB_VERSION = "r-cran-janeaustenr", "1.0.0-1"
 WHISPER = "openai-whisper==20230124"

@@ -13,9 +13,7 @@ import os
 import sys
 
 import torch
-
-sys.path.insert(0, os.path.dirname(__file__))
-from train_helpers import tiny_model, token_rows
+from train_helpers import tiny_model, token_rows  # beside this script: on sys.path as its folder
 
 from lime_lens.train import TrainConfig, train
 from lime_lens.train.distributed import exit_worker

@@ -5,7 +5,7 @@ import zlib
 import pytest
 from r_xdr import charsxp, header, i32, intsxp, named_vecsxp, strsxp
 
-from lime_lens.assets.rdata import unserialize, unserialize_lazy_load_members
+from scripts.rdata import unserialize, unserialize_lazy_load_members
 
 
 @pytest.mark.parametrize("version", [2, 3])
