@@ -7,8 +7,9 @@ Per seed: the ``compare --scale adaptive`` preset trains its SAEs (``train_on_mo
 activations and token order for every peer), then every table row is evaluated on the same
 evaluation rows (``adaptive_budgets.split_rows``): the fixed-k sweep of every SAE, the rules on
 the hierarchical SAE (``adaptive_*``) and the rules on TopK at K (``topkK_*``), each rule
-calibrated on the same calibration rows. ``control.json`` is rewritten after every seed (a
-finished seed is skipped on a rerun); SAE files go to ``--work`` (not kept).
+calibrated on the same calibration rows. ``--out`` (one JSON per invocation, e.g.
+``control_seed0.json``) is rewritten after every seed (a finished seed is skipped on a rerun);
+SAE files go to ``--work`` (not kept).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from saelens_hierarchical.study.comparison import (
 from saelens_hierarchical.study.peers import sae_name
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "control.json"
+OUT = HERE / "control_seed0.json"
+CONTROL_METHODS = ("hierarchical_topk", "topk")
+"""The SAEs the control trains: the rules' two hosts at K, and TopK at every k for B."""
 CONTROL_PREFIX = "topkK"
 """Method prefix of the rules applied to the TopK SAE trained at K (``topkK_threshold`` ...)."""
 
@@ -95,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     log = provenance(args.seeds)
     payload["invocations"].append(log)
-    preset = adaptive_config()
+    preset = adaptive_config()  # BatchTopK dropped (preregistration.md, amendment): not judged
+    preset = replace(preset, baselines=replace(preset.baselines, methods=CONTROL_METHODS))
     payload["config"] = asdict(preset)
     model, train, validation = default_inputs(preset.context_size)
     work = args.work or Path(tempfile.mkdtemp(prefix="htopk_adaptive_control_"))
