@@ -24,6 +24,7 @@ import torch
 from sae_lens.synthetic import SyntheticModel
 from sae_lens.training.multi_sae_trainer import MultiSAETrainer
 
+from experiments.common import finish, provenance
 from saelens_hierarchical.atomic_write import write_atomic
 from saelens_hierarchical.study.baselines import BaselineConfig, train_on_provider
 from saelens_hierarchical.study.synthetic import (
@@ -121,7 +122,11 @@ def main() -> None:
     parser.add_argument("--curve-every", type=int, default=25)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    record: dict[str, object] = {"command": vars(args) | {"out": str(args.out)}, "runs": []}
+    record: dict[str, object] = {
+        "command": vars(args) | {"out": str(args.out)},
+        "provenance": provenance(args.seeds),
+        "runs": [],
+    }
     started = time.time()
     for seed in args.seeds:
         for ratio in args.ratios:
@@ -130,6 +135,7 @@ def main() -> None:
             record["runs"].append(run_one(cfg, args.curve_every))  # type: ignore[attr-defined]
             record["config"] = json.loads(json.dumps(asdict(cfg), default=str))
             record["wall_s"] = time.time() - started
+            record["provenance"] = finish(record["provenance"])
             write_atomic(args.out, json.dumps(record, indent=1, default=float))
             print(f"seed {seed} ratio {ratio}: {time.time() - started:.0f} s", flush=True)
 
