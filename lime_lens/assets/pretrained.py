@@ -1,7 +1,7 @@
 """Shipped tiny pretrained models: LIMe-kv, LIMe residual-dynamic and their equal-size vanilla baseline.
 
 All three are trained by ``scripts/train_tiny_lime.py`` with the repo's trainer (``lime_lens.train``)
-on the embedded Austen corpus (recipe: ``scripts/tiny_lime_recipe.py``), and saved with
+on the embedded Austen corpus (recipe: ``lime_lens.train.tiny_recipe``), and saved with
 ``lime_lens.serialization.save_model`` (safetensors + JSON) plus ``metrics.json`` (validation
 loss, loss curves, parameter count, tokens, throughput, and the recipe: ``model_shape``,
 ``train_config``, ``context_size``). This module only loads them.

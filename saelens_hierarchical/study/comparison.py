@@ -195,7 +195,7 @@ def demo_config() -> ComparisonConfig:
 
 
 def results_config() -> ComparisonConfig:
-    """The scale behind results/htopk_pareto.md: K = 32 on the default model, minutes on CPU."""
+    """The scale behind experiments/htopk_pareto/htopk_pareto.md: K = 32 on the default model, minutes on CPU."""
     return ComparisonConfig(
         baselines=BaselineConfig(
             d_sae=512,
