@@ -1,6 +1,9 @@
 """LIMeForCausalLM <-> HookedLIMeTransformer: weights equal both ways, logits equal (fp32, 1e-5)."""
 
 import pytest
+
+# HookedLIMeTransformer is a HookedTransformer: these tests need transformer-lens < 4.
+pytest.importorskip("transformer_lens.HookedTransformer")
 import torch
 from torch.testing import assert_close
 

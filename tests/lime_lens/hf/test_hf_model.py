@@ -11,6 +11,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 import lime_lens
 from lime_lens.hf.tiny import save_tiny_lime, tiny_lime_model
 
+pytestmark = pytest.mark.tl4  # no TransformerLens import: runs under transformer-lens 4 too
+
 IDS = torch.randint(1, 4096, (2, 11), generator=torch.Generator().manual_seed(0))
 
 

@@ -4,13 +4,15 @@ import json
 
 import pytest
 import torch
+from official_helpers import HF_CONFIG, official_forward, official_state_dict
 from safetensors.torch import save_file
-from test_convert import HF_CONFIG, official_forward, official_state_dict
 from torch.testing import assert_close
 
 from lime_lens import LIMeForCausalLM
 from lime_lens.hf.configuration import LIMeHFConfig
 from lime_lens.hf.official import hf_to_official, official_to_hf
+
+pytestmark = pytest.mark.tl4  # no TransformerLens import: runs under transformer-lens 4 too
 
 IDS = torch.randint(0, 37, (2, 9), generator=torch.Generator().manual_seed(3))
 

@@ -5,8 +5,12 @@ same folder by the official converter); greedy generation gives the same tokens 
 """
 
 import pytest
+
+# HookedLIMeTransformer is a HookedTransformer: these tests need transformer-lens < 4.
+pytest.importorskip("transformer_lens.HookedTransformer")
+
 import torch
-from test_convert import HF_CONFIG, official_forward, official_state_dict
+from official_helpers import HF_CONFIG, official_forward, official_state_dict
 from test_hf_official import write_official
 from torch.testing import assert_close
 

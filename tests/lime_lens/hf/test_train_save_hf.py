@@ -6,6 +6,9 @@ import subprocess
 import sys
 
 import pytest
+
+# HookedLIMeTransformer is a HookedTransformer: these tests need transformer-lens < 4.
+pytest.importorskip("transformer_lens.HookedTransformer")
 import torch
 import transformers
 from torch.testing import assert_close
