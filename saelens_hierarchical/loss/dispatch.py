@@ -50,10 +50,10 @@ def clear_cache() -> None:
 def _probe_triton(*args: Any, **kwargs: Any) -> None:
     """Forward and backward of the Triton path on detached copies: every kernel this run's
     dtypes and configuration need is compiled and launched once."""
-    sae_in, b_dec, acts, indices, W_dec, *rest = args
-    leaves = [t.detach().requires_grad_(True) for t in (sae_in, b_dec, acts, W_dec)]
+    sae_in, b_dec, acts, indices, W_dec, weights = args
+    x, b, a, w = (t.detach().requires_grad_(True) for t in (sae_in, b_dec, acts, W_dec))
     with torch.enable_grad():
-        out = hierarchical_loss_triton(*leaves[:3], indices, leaves[3], *rest, **kwargs)
+        out = hierarchical_loss_triton(x, b, a, indices, w, weights, **kwargs)
         (out.loss + out.sae_out.sum()).backward()
     if sae_in.device.type == "cuda":
         torch.cuda.synchronize(sae_in.device)  # launch errors surface here, not steps later
