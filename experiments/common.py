@@ -126,7 +126,7 @@ def machine_spec() -> dict[str, Any]:
 
 def now() -> str:
     """The current UTC time, ISO 8601 to the second."""
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def provenance(seeds: list[int], argv: list[str] | None = None) -> dict[str, Any]:
