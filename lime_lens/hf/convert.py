@@ -53,7 +53,8 @@ def hf_config(cfg: LIMeConfig, tokenizer: Any = None, biases: bool = False) -> L
     """The LIMeHFConfig of the same architecture (``check_exportable`` first: Llama shapes only).
     ``biases``: carry TransformerLens' biases (attention, MLP and ``lm_head`` biases on)."""
     check_exportable(cfg)
-    special = {
+    assert cfg.d_mlp is not None  # check_exportable refuses a missing d_mlp
+    special: dict[str, Any] = {
         f"{name}_token_id": getattr(tokenizer, f"{name}_token_id", None)
         for name in ("bos", "eos", "pad")
     }
@@ -101,6 +102,7 @@ def hf_to_hooked(
 ) -> HookedLIMeTransformer:
     """A HookedLIMeTransformer with ``model``'s weights (unprocessed: no folding)."""
     dtype = next(model.parameters()).dtype
+    assert isinstance(model.config, LIMeHFConfig)
     cfg = hooked_config(model.config, dtype=dtype, device="cpu", **overrides)
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     for key in (k for k in sd if k.endswith(("mlp.gate_proj.bias", "mlp.up_proj.bias"))):
@@ -180,7 +182,8 @@ def hf_from_state(
             sd.setdefault(hf_key, einops.rearrange(params[tl_key], pattern))
     hf = LIMeForCausalLM(config)
     hf.load_state_dict({k: v.contiguous() for k, v in sd.items()}, strict=True)
-    return hf.to(cfg.dtype).eval()
+    hf.to(cfg.dtype)  # type: ignore[arg-type]  # transformers types .to through a wrapper
+    return hf.eval()
 
 
 def save_hf(

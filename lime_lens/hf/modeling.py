@@ -235,7 +235,8 @@ class LIMeModel(LIMePreTrainedModel):
                 **kwargs,
             )
         hidden_states = self.norm(hidden_states)
-        return BaseModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE_FIELD: cache})
+        cache_out: dict[str, Any] = {CACHE_FIELD: cache}
+        return BaseModelOutputWithPast(last_hidden_state=hidden_states, **cache_out)
 
 
 class LIMeForCausalLM(LIMePreTrainedModel, GenerationMixin):

@@ -23,11 +23,16 @@ class RouterConfig(Protocol):
     ``lime_lens.hf.configuration.RouterSettings`` (the Hugging Face model) both provide it, so the
     two models build the same router classes (one routing implementation)."""
 
-    n_kv_heads: int
-    dtype: torch.dtype
-    lime_sources: str
-    lime_sources_j: int
-    normalization_type: str | None
+    @property
+    def n_kv_heads(self) -> int: ...
+    @property
+    def dtype(self) -> torch.dtype: ...
+    @property
+    def lime_sources(self) -> str: ...
+    @property
+    def lime_sources_j(self) -> int: ...
+    @property
+    def normalization_type(self) -> str | None: ...
 
 
 class LIMeRouter(nn.Module):
