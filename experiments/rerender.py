@@ -20,6 +20,7 @@ STUDIES = (
     "experiments.lime_ablation.render",
     "experiments.lime_arithmetic.render",
     "experiments.lime_depth.render",
+    "experiments.htopk_adaptive_control.render",
     "experiments.summary",
     "benchmarks.render_tables",
 )
