@@ -35,8 +35,12 @@ class KVAverageRouter(KVFullRouteRouter):
         )  # [n_kv, l + 1, n_kv]
         self.hook_route = HookPoint()  # [batch, n_kv, n_src, n_kv]
 
+    @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Nothing to initialise: the route is fixed."""
+        """No parameters; refill the fixed route (a model built on the meta device, as
+        transformers' ``from_pretrained`` builds one, leaves this buffer uninitialised)."""
+        n_kv = self.uniform.shape[0]
+        self.uniform.copy_(uniform_route(n_kv, self.layer, self.uniform.dtype))
 
     def full_route(self) -> Float[torch.Tensor, "n_kv n_src n_kv_src"]:
         return self.uniform

@@ -142,3 +142,20 @@ def test_training_step_reaches_the_routes():
     out.loss.backward()
     for layer in model.model.layers[1:]:
         assert layer.lime.route.grad is not None and layer.lime.route.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "routing",
+    [
+        dict(lime_sources="average"),
+        dict(lime_sources="last_j", lime_sources_j=2),
+        dict(lime_sources="first_j", lime_sources_j=1),
+    ],
+)
+def test_every_kv_router_survives_save_and_load(tmp_path, routing):
+    """The v2 App. D routers carry over; the fixed "average" route is rebuilt on loading
+    (a non-persistent buffer, which transformers' meta-device loading leaves empty)."""
+    folder = save_tiny_lime(tmp_path / "r", seed=8, **routing)
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        assert_close(loaded(IDS).logits, tiny_lime_model(seed=8, **routing)(IDS).logits)
