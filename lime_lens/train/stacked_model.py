@@ -80,7 +80,7 @@ def _attention(
     x: Float[torch.Tensor, "n batch pos d_model"],
     kv_buffer: list[torch.Tensor],
     rope: tuple[torch.Tensor, torch.Tensor] | None,
-    mask: Bool[torch.Tensor, "batch 1 pos pos"] | None,
+    mask: Bool[torch.Tensor, "n_batch 1 pos pos"] | None,
     shape: StackShape,
 ) -> Float[torch.Tensor, "n batch pos d_model"]:
     n, b, t, _ = x.shape
@@ -105,8 +105,6 @@ def _attention(
     q, k, v = (z.permute(0, 1, 3, 2, 4).reshape(n * b, -1, t, dh) for z in (q, k, v))
     if g != h:  # grouped-query: query head i reads KV head i // (h / g), as TransformerLens
         k, v = k.repeat_interleave(h // g, dim=1), v.repeat_interleave(h // g, dim=1)
-    if mask is not None:
-        mask = mask.expand(b, 1, t, t).repeat(n, 1, 1, 1)  # [n b, 1, pos, pos]
     z = F.scaled_dot_product_attention(
         q, k, v, attn_mask=mask, is_causal=mask is None, scale=dh**-0.5
     )  # [n b, h, pos, dh]
@@ -145,6 +143,8 @@ def stacked_hidden(
     else:
         x = x + p["pos_embed.W_pos"][:, positions]
     kv_buffer: list[torch.Tensor] = []
+    if mask is not None:  # one mask for every model and layer: [n batch, 1, pos, pos]
+        mask = mask.expand(tokens.shape[0], 1, *mask.shape[-2:]).repeat(x.shape[0], 1, 1, 1)
     for layer in range(shape.n_layers):
         ln1 = rms_norm(x, p[f"blocks.{layer}.ln1.w"][:, None], shape.eps)
         x = x + _attention(p, layer, ln1, kv_buffer, rope, mask, shape)
