@@ -1,5 +1,11 @@
 """LIMe as a Hugging Face model: ``LIMeHFConfig`` (model_type "lime") and ``LIMeForCausalLM``.
 
+Routers: the same ``lime_lens.routers`` classes as HookedLIMeTransformer. The kv routers carry
+over: ``KVStaticRouter`` (paper v2 §4, the official checkpoints), ``KVSourceRouter`` (App. D
+last_j / first_j) and ``KVAverageRouter`` (App. D uniform average). The v1 residual routers
+(static, dynamic, top-p lookups) do not: they mix residual states that each head projects with
+its own W_K / W_V, which Llama's attention does not do, and they hold TransformerLens' norms.
+
 :func:`register` makes ``AutoConfig`` / ``AutoModelForCausalLM`` resolve "lime" to them;
 ``import lime_lens`` calls it. Conversion to and from HookedLIMeTransformer lives in
 ``lime_lens.hf.convert`` (transformer-lens < 4 only).

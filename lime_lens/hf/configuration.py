@@ -64,7 +64,8 @@ class LIMeHFConfig(LlamaConfig):
             raise ValueError(f"lime_sources_j must be an integer >= 1, got {self.lime_sources_j!r}")
 
     def router_settings(self) -> RouterSettings:
-        """What the routers read (fp32 parameters; ``from_pretrained(dtype=...)`` casts after)."""
+        """What the routers read. Their parameters take torch's default dtype, which
+        ``from_pretrained(dtype=...)`` sets while it builds the model, as for every nn.Linear."""
         assert self.num_key_value_heads is not None  # LlamaConfig.__post_init__ fills it
         return RouterSettings(
             lime_mode=self.lime_mode,
@@ -72,6 +73,7 @@ class LIMeHFConfig(LlamaConfig):
             lime_sources=self.lime_sources,
             lime_sources_j=self.lime_sources_j,
             n_kv_heads=self.num_key_value_heads,
+            dtype=torch.get_default_dtype(),
         )
 
     @classmethod

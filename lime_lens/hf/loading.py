@@ -18,7 +18,23 @@ from safetensors.torch import load_file
 
 from lime_lens.hf.official import is_official_config, official_config, official_to_hf
 
-_OFFICIAL_OPTIONS = ("dtype", "torch_dtype", "attn_implementation")
+_OFFICIAL_OPTIONS = ("dtype", "torch_dtype", "attn_implementation", "device_map")
+# Hub / cache options: meaningless for a local folder read in memory, so accepted and unused
+# (TransformerBridge.boot_transformers and AutoModel pass them through).
+_HUB_OPTIONS = (
+    "_from_auto",
+    "adapter_kwargs",
+    "cache_dir",
+    "force_download",
+    "local_files_only",
+    "proxies",
+    "revision",
+    "subfolder",
+    "token",
+    "trust_remote_code",
+    "use_safetensors",
+    "low_cpu_mem_usage",
+)
 
 
 def check_lime_config(raw: dict[str, Any], config_file: Path) -> None:
@@ -40,7 +56,16 @@ def _dtype(options: dict[str, Any]) -> torch.dtype | None:
 
 def load_official_folder(cls: Any, folder: Path, raw: dict[str, Any], **options: Any) -> Any:
     """An official v2 folder as ``cls`` (LIMeForCausalLM), in eval mode like from_pretrained."""
-    unknown = sorted(set(options) - set(_OFFICIAL_OPTIONS))
+    if options.get("subfolder"):
+        raise ValueError(f"{folder} is an official LIMe folder: subfolder= is not supported")
+    device_map = options.get("device_map")
+    one_device = device_map is None or isinstance(device_map, (str, torch.device))
+    if not one_device or device_map == "auto":
+        raise ValueError(
+            f"{folder} is an official LIMe folder, loaded on one device: device_map must be a "
+            f"device (e.g. 'cpu', 'cuda:0'), got {device_map!r}"
+        )
+    unknown = sorted(set(options) - set(_OFFICIAL_OPTIONS) - set(_HUB_OPTIONS))
     if unknown:
         raise ValueError(
             f"{folder} is an official LIMe folder, converted in memory; options {unknown} are "
@@ -58,6 +83,8 @@ def load_official_folder(cls: Any, folder: Path, raw: dict[str, Any], **options:
     dtype = _dtype(options)
     if dtype is not None:
         model = model.to(dtype)
+    if device_map is not None:
+        model = model.to(device_map)
     return model.eval()
 
 
@@ -67,11 +94,15 @@ class LIMeLoadingMixin:
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> Any:
         config_file = Path(os.fspath(pretrained_model_name_or_path)) / "config.json"
-        if kwargs.get("config") is None and config_file.is_file():
+        if config_file.is_file():
             raw = json.loads(config_file.read_text())
-            check_lime_config(raw, config_file)
+            if kwargs.get("config") is None:
+                check_lime_config(raw, config_file)
             if is_official_config(raw):
                 if args:
                     raise ValueError("official LIMe folders take keyword options only")
+                # Its keys load no other way, whatever ``config=`` says (TransformerBridge passes
+                # the LIMe config its adapter derived from this folder).
+                kwargs.pop("config", None)
                 return load_official_folder(cls, config_file.parent, raw, **kwargs)
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)  # type: ignore[misc]

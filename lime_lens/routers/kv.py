@@ -91,9 +91,10 @@ class KVFullRouteRouter(LIMeRouter):
     def forward(self, buffers: list[Float[torch.Tensor, "n_kv N"]], batch: int, pos: int) -> KV:
         """Mixed K/V of this layer from the heads-major raw K/V of layers 0..l."""
         route = self.hook_route(self.expand_batch(self.full_route(), batch))
-        if route.stride(0) == 0:  # one route for the whole batch (the unpatched parameter)
+        if route.shape[0] == 1 or route.stride(0) == 0:  # one route for the whole batch
             return from_heads_major(route_kv(route[0], buffers), batch, pos)
         raws = [from_heads_major(buffer, batch, pos) for buffer in buffers]
+        route = route.to(buffers[0].dtype)  # a patched fp32 route on bf16 K/V (no autocast)
         return route_kv_reference(route, [k for k, _ in raws]), route_kv_reference(
             route, [v for _, v in raws]
         )

@@ -159,3 +159,12 @@ def test_every_kv_router_survives_save_and_load(tmp_path, routing):
     loaded = transformers.AutoModelForCausalLM.from_pretrained(folder)
     with torch.no_grad():
         assert_close(loaded(IDS).logits, tiny_lime_model(seed=8, **routing)(IDS).logits)
+
+
+def test_from_pretrained_in_bf16_casts_the_routes_and_generates(folder):
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    fp32 = transformers.AutoModelForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        assert_close(model(IDS).logits.float(), fp32(IDS).logits, atol=0.1, rtol=0.05)
+    assert model.generate(IDS[:1, :4], max_new_tokens=3, do_sample=False).shape == (1, 7)

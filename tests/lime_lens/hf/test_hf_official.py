@@ -102,3 +102,16 @@ def test_a_folder_that_is_not_lime_raises_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"model_type='llama' is not a LIMe model"):
         LIMeForCausalLM.from_pretrained(folder)
     assert [p.name for p in folder.iterdir()] == ["config.json"]
+
+
+def test_hub_options_are_accepted_and_model_changing_ones_refused(tmp_path):
+    """TransformerBridge and AutoModel pass hub options through; a local folder ignores them."""
+    folder = write_official(tmp_path / "official")
+    model = LIMeForCausalLM.from_pretrained(
+        folder, local_files_only=True, revision="main", trust_remote_code=False, device_map="cpu"
+    )
+    assert isinstance(model, LIMeForCausalLM)
+    with pytest.raises(ValueError, match=r"options \['load_in_8bit'\] are not supported"):
+        LIMeForCausalLM.from_pretrained(folder, load_in_8bit=True)
+    with pytest.raises(ValueError, match="device_map must be a device"):
+        LIMeForCausalLM.from_pretrained(folder, device_map="auto")
