@@ -54,6 +54,26 @@ def resource_table(rows: list[dict[str, Any]], label: str) -> list[str]:
     return lines
 
 
+def summary_table(record: dict[str, Any], dtype: str = "bf16") -> list[str]:
+    """Before tuning vs the launch table's choice, per kernel, args and target, in ``dtype``:
+    the table picks by d_in (the ``defaults`` row at d_in 2,304 for aligned args, at 70 for any)."""
+    chosen = {("aligned" if d["d_in"] % 16 == 0 else "any"): d["config"]
+              for d in record["defaults"] if d["dtype"] == dtype}  # fmt: skip
+    keyed = {(r["set"], r["config"], r["spec"], r["kernel"], r["cc"]): r
+             for r in record["rows"] if r["dtype"] == dtype}  # fmt: skip
+    before = next(r["config"] for r in record["rows"] if r["set"] == "before")
+    lines = [f"| kernel | args | target | before: {before} regs / spill B / warps per SM "
+             "| after: config | regs / spill B / warps per SM |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for spec, config in sorted(chosen.items()):
+        for kernel in ("forward", "backward", "backward_sorted"):
+            for cc in sorted({r["cc"] for r in record["rows"]}):
+                old = keyed.get(("before", before, spec, kernel, cc))
+                new = keyed.get(("tuned", config, spec, kernel, cc))
+                lines.append(f"| {kernel} | {spec} | sm_{cc} | {_cell(old).replace(' | ', ' / ')} "
+                             f"| {config} | {_cell(new).replace(' | ', ' / ')} |")  # fmt: skip
+    return lines
+
+
 def render_markdown(record: dict[str, Any]) -> str:
     rows, machine = record["rows"], record["machine"]
     bad = failures(rows)
@@ -74,6 +94,8 @@ def render_markdown(record: dict[str, Any]) -> str:
         f"Compiles: {len(rows)}; errors and spills in launchable configurations: {len(bad)}.",
     ]
     lines += [f"- {b}" for b in bad]
+    lines += ["", "## Before and after tuning (bf16; the table's choice for the args)", "",
+              *summary_table(record)]  # fmt: skip
     for label, title in (("before", "Before tuning (the launch before this check)"),
                          ("tuned", "After tuning: the table's two configurations and the other candidates")):  # fmt: skip
         if any(r["set"] == label for r in rows):
