@@ -112,6 +112,31 @@ def locked(out: Path) -> Iterator[dict[str, Any]]:
         atomic_write_text(out, json.dumps(payload, indent=2, default=str))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim(out: Path, arch: str, depth: int, seed: int) -> bool:
+    """Mark (arch, depth, seed) as being trained by this process, unless it is done or claimed by
+    another live process: invocations side by side never train the same run twice."""
+    key = f"{arch}/{depth}/{seed}"
+    with locked(out) as payload:
+        if (arch, depth, seed) in {(r["arch"], r["depth"], r["seed"]) for r in payload["runs"]}:
+            return False
+        claims = payload["meta"].setdefault("claims", {})
+        holder = claims.get(key)
+        if holder is not None and holder != os.getpid() and _alive(holder):
+            return False
+        claims[key] = os.getpid()
+    return True
+
+
 def git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO).stdout.strip()
 
@@ -169,18 +194,17 @@ def main(argv: list[str] | None = None) -> None:
         if meta.setdefault("lm_train", dict(recipe)) != dict(recipe):
             raise ValueError(f"{args.out}: recorded with another recipe ({meta['lm_train']})")
         meta.setdefault("lm_shape", TINY_SHAPE)
-        meta.setdefault("preregistration", str(PREREGISTRATION))
+        meta.setdefault("preregistration", PREREGISTRATION.relative_to(REPO).as_posix())
         meta.setdefault("invocations", []).append(log)
         index = len(meta["invocations"]) - 1
     t0 = time.time()
     for arch, depth, seed in planned:
-        with locked(args.out) as payload:
-            done = {(r["arch"], r["depth"], r["seed"]) for r in payload["runs"]}
-        if (arch, depth, seed) in done:
-            continue
+        if not claim(args.out, arch, depth, seed):
+            continue  # done, or being trained by another live invocation
         run = reused(arch, depth, seed, stored) or train_run(arch, depth, seed, recipe)
         with locked(args.out) as payload:
             payload["runs"].append(run)
+            payload["meta"]["claims"].pop(f"{arch}/{depth}/{seed}", None)
             entry = payload["meta"]["invocations"][index]
             entry.update(
                 ended=now(), wall_time_s=time.time() - t0, load_average_end=os.getloadavg()

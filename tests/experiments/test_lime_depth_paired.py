@@ -116,3 +116,27 @@ def test_a_rerun_skips_finished_runs_and_logs_its_invocation(tmp_path):
     again = json.loads(out.read_text())
     assert again["runs"] == first["runs"]
     assert len(again["meta"]["invocations"]) == 2 and "ran" not in again["meta"]["invocations"][1]
+
+
+def test_a_run_claimed_by_a_live_process_is_not_trained_twice(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from experiments.lime_depth.run_paired import claim
+
+    out = tmp_path / "paired.json"
+    out.write_text(json.dumps({"meta": {}, "runs": [{"arch": "lime-kv", "depth": 4, "seed": 0}]}))
+    assert not claim(out, "lime-kv", 4, 0)  # done
+    assert claim(out, "vanilla", 4, 0) and claim(out, "vanilla", 4, 0)  # ours: still ours
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        payload = json.loads(out.read_text())
+        payload["meta"]["claims"]["vanilla/4/0"] = other.pid
+        out.write_text(json.dumps(payload))
+        assert not claim(out, "vanilla", 4, 0)  # a live process holds it
+    finally:
+        other.kill()
+        other.wait()
+    assert claim(out, "vanilla", 4, 0)  # its holder is gone
+    assert json.loads(out.read_text())["meta"]["claims"]["vanilla/4/0"] == os.getpid()
