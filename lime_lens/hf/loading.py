@@ -47,9 +47,12 @@ def check_lime_config(raw: dict[str, Any], config_file: Path) -> None:
         )
 
 
-def _dtype(options: dict[str, Any]) -> torch.dtype | None:
+def _dtype(options: dict[str, Any], raw: dict[str, Any]) -> torch.dtype | None:
+    """The requested dtype; unset or "auto" means config.json's (transformers 5's default)."""
     dtype = options.get("dtype", options.get("torch_dtype"))
     if dtype is None or dtype == "auto":
+        dtype = raw.get("dtype", raw.get("torch_dtype"))
+    if dtype is None:
         return None
     return getattr(torch, dtype) if isinstance(dtype, str) else dtype
 
@@ -80,7 +83,7 @@ def load_official_folder(cls: Any, folder: Path, raw: dict[str, Any], **options:
         config._attn_implementation = options["attn_implementation"]
     model = cls(config)
     model.load_state_dict(state, strict=True)
-    dtype = _dtype(options)
+    dtype = _dtype(options, raw)
     if dtype is not None:
         model = model.to(dtype)
     if device_map is not None:

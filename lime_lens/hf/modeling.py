@@ -138,7 +138,9 @@ class LIMeDecoderLayer(nn.Module):
         kv_buffers.append(to_heads_major(k_raw, v_raw))
         if self.lime is None:  # layer 0: identity on its own heads (FirstLayerRouter)
             return k_raw, v_raw
-        return self.lime(kv_buffers, batch=k_raw.shape[0], pos=k_raw.shape[1])
+        device = k_raw.device  # layers split over devices (accelerate's device_map)
+        buffers = [b if b.device == device else b.to(device) for b in kv_buffers]
+        return self.lime(buffers, batch=k_raw.shape[0], pos=k_raw.shape[1])
 
     def forward(
         self,

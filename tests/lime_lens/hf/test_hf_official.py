@@ -20,7 +20,20 @@ IDS = torch.randint(0, 37, (2, 9), generator=torch.Generator().manual_seed(3))
 def write_official(folder, hf=HF_CONFIG, sd=None, lime_config=True):
     """An official v2 folder as the official code saves it (model_type llama, lime_config block)."""
     folder.mkdir(parents=True, exist_ok=True)
-    raw = hf | {"model_type": "llama", "architectures": ["LIMeForCausalLM"]}
+    raw = {  # what LlamaConfig.save_pretrained (transformers 4.x) writes besides the shape
+        "model_type": "llama",
+        "architectures": ["LIMeForCausalLM"],
+        "transformers_version": "4.51.3",
+        "torch_dtype": "float32",
+        "rope_scaling": None,
+        "attention_bias": False,
+        "mlp_bias": False,
+        "pretraining_tp": 1,
+        "initializer_range": 0.02,
+        "use_cache": True,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    } | hf
     if lime_config:
         raw["lime_config"] = {"use_lime": True}
     (folder / "config.json").write_text(json.dumps(raw))
@@ -115,3 +128,10 @@ def test_hub_options_are_accepted_and_model_changing_ones_refused(tmp_path):
         LIMeForCausalLM.from_pretrained(folder, load_in_8bit=True)
     with pytest.raises(ValueError, match="device_map must be a device"):
         LIMeForCausalLM.from_pretrained(folder, device_map="auto")
+
+
+def test_the_dtype_comes_from_config_json_unless_asked(tmp_path):
+    """As transformers 5's from_pretrained (dtype "auto"): the official bf16 runs load in bf16."""
+    folder = write_official(tmp_path / "official", HF_CONFIG | {"torch_dtype": "bfloat16"})
+    assert LIMeForCausalLM.from_pretrained(folder).dtype == torch.bfloat16
+    assert LIMeForCausalLM.from_pretrained(folder, dtype=torch.float32).dtype == torch.float32
