@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -172,6 +173,9 @@ def section_lime() -> dict:
 
 def main() -> None:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+    # SAELens warns that a run with an in-memory model and dataset cannot be rebuilt from its
+    # config alone; the demo's are the embedded ones, so the warning says nothing here.
+    logging.getLogger("sae_lens").setLevel(logging.ERROR)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     results = {
         "default_model": section_default_model(),
