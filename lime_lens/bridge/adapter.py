@@ -26,7 +26,7 @@ from transformer_lens.model_bridge.supported_architectures.llama import (
 )
 
 from lime_lens.bridge.attention import LIMeAttentionBridge
-from lime_lens.bridge.router import LIMeRouterBridge, UnsupportedLIMeRouter, check_router
+from lime_lens.bridge.router import LIMeRouterBridge, UnsupportedLIMeModel, check_router
 from lime_lens.hf.configuration import LIMeHFConfig
 from lime_lens.hf.official import is_official_config, official_config
 
@@ -92,7 +92,7 @@ class LIMeArchitectureAdapter(LlamaArchitectureAdapter):
             return
         raw = config.to_dict() if config is not None else {}
         if not is_official_config(raw):
-            raise UnsupportedLIMeRouter(
+            raise UnsupportedLIMeModel(
                 f"{model_name}: architecture {ARCHITECTURE} with model_type "
                 f"{raw.get('model_type')!r}: not a LIMe config (expected 'lime' or an official "
                 "LIMe folder)"
@@ -109,7 +109,7 @@ class LIMeArchitectureAdapter(LlamaArchitectureAdapter):
         for i, layer in enumerate(hf_model.model.layers):
             where = f"model.layers.{i}.lime"
             if i == 0 and layer.lime is not None:
-                raise UnsupportedLIMeRouter(f"{where}: layer 0 has no router in LIMe (§4)")
+                raise UnsupportedLIMeModel(f"{where}: layer 0 has no router in LIMe (§4)")
             if i >= 1:
                 check_router(layer.lime, where)
 
@@ -117,7 +117,7 @@ class LIMeArchitectureAdapter(LlamaArchitectureAdapter):
 def check_config(config: LIMeHFConfig) -> None:
     """The LIMe fields name a router this adapter maps (kv routing, paper v2), else raise."""
     if config.lime_mode != "kv":
-        raise UnsupportedLIMeRouter(
+        raise UnsupportedLIMeModel(
             f"lime_mode={config.lime_mode!r}: the LIMe bridge adapter maps kv routing only "
             "(paper v2 §4)"
         )

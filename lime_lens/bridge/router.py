@@ -19,25 +19,26 @@ from transformer_lens.model_bridge.generalized_components.base import Generalize
 from lime_lens.routers.base import LIMeRouter
 
 
-class UnsupportedLIMeRouter(ValueError):
-    """A router the bridge cannot map (it does not mix raw K/V, or lacks its declared hooks)."""
+class UnsupportedLIMeModel(ValueError):
+    """A LIMe model the bridge adapter cannot map: a config that is not LIMe kv routing, or a
+    router that does not mix raw K/V or lacks its declared hooks."""
 
 
 def check_router(router: nn.Module, where: str) -> LIMeRouter:
     """``router`` if the bridge maps it: a kv-source LIMeRouter exposing its declared hooks."""
     if not isinstance(router, LIMeRouter):
-        raise UnsupportedLIMeRouter(
+        raise UnsupportedLIMeModel(
             f"{where}: {type(router).__name__} is not a lime_lens LIMeRouter; the LIMe bridge "
             "adapter maps only lime_lens.routers classes"
         )
     if router.source != "kv":
-        raise UnsupportedLIMeRouter(
+        raise UnsupportedLIMeModel(
             f"{where}: router {type(router).__name__} reads source {router.source!r}; the LIMe "
             "bridge adapter maps kv routers only (paper v2 §4, LIMeHFConfig lime_mode='kv')"
         )
     missing = [h for h in router.hook_names if not isinstance(getattr(router, h, None), HookPoint)]
     if missing:
-        raise UnsupportedLIMeRouter(
+        raise UnsupportedLIMeModel(
             f"{where}: router {type(router).__name__} declares hooks {missing} it does not hold"
         )
     return router

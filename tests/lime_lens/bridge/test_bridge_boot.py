@@ -1,6 +1,7 @@
 """Booting LIMe in TransformerBridge: saved folders offline, official folders, models in memory,
 the adapter's registration, and the configs it refuses (transformer-lens 3.9 and 4.3)."""
 
+import json
 from importlib.metadata import entry_points
 
 import pytest
@@ -12,7 +13,7 @@ from transformer_lens.factories.architecture_adapter_factory import Architecture
 
 from lime_lens.bridge import boot_from_model
 from lime_lens.bridge.adapter import LIMeArchitectureAdapter
-from lime_lens.bridge.router import UnsupportedLIMeRouter
+from lime_lens.bridge.router import UnsupportedLIMeModel
 from lime_lens.hf.tiny import embedded_tokenizer, tiny_lime_model
 from lime_lens.routers.kv import KVStaticRouter
 
@@ -79,8 +80,17 @@ def test_a_router_the_adapter_cannot_map_raises_naming_it(router, named):
     if isinstance(router, type):
         router = router(model.config.router_settings(), 1)
     model.model.layers[1].lime = router
-    with pytest.raises(UnsupportedLIMeRouter, match=rf"model\.layers\.1\.lime.*{named}"):
+    with pytest.raises(UnsupportedLIMeModel, match=rf"model\.layers\.1\.lime.*{named}"):
         boot_from_model(model, embedded_tokenizer())
+
+
+def test_a_non_lime_config_under_the_lime_architecture_raises_naming_its_model_type(tmp_path):
+    folder = save_lime(tmp_path / "lime", 2)
+    raw = json.loads((folder / "config.json").read_text())
+    raw = {k: v for k, v in raw.items() if not k.startswith("lime")} | {"model_type": "mistral"}
+    (folder / "config.json").write_text(json.dumps(raw))
+    with pytest.raises(UnsupportedLIMeModel, match="model_type 'mistral'"):
+        boot(folder)
 
 
 @pytest.mark.parametrize("switch", ["use_attn_result", "use_split_qkv_input"])
