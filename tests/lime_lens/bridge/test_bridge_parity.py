@@ -12,14 +12,13 @@ import pytest
 pytest.importorskip("sae_lens")
 
 import torch
-from bridge_helpers import TOL, logits, save_lime
+from bridge_helpers import TOL, boot, logits, save_lime
 from sae_lens import SAETransformerBridge
 from safetensors.torch import save_file
 from test_convert import HF_CONFIG, official_forward, official_state_dict
 from torch.testing import assert_close
 
 from lime_lens import LIMeForCausalLM
-from lime_lens.bridge import boot_from_model
 from lime_lens.hf.convert import hf_to_hooked
 from lime_lens.hf.tiny import embedded_tokenizer
 from saelens_hierarchical import HierarchicalTopKTrainingSAE, HierarchicalTopKTrainingSAEConfig
@@ -41,6 +40,7 @@ def _official_folder(folder, hf_config, state):
     raw = hf_config | {"model_type": "llama", "architectures": ["LIMeForCausalLM"]}
     (folder / "config.json").write_text(json.dumps(raw | {"lime_config": {"use_lime": True}}))
     save_file(state, str(folder / "model.safetensors"))
+    embedded_tokenizer().save_pretrained(folder)  # boot_transformers loads it from the folder
     return folder
 
 
@@ -51,11 +51,10 @@ def chain(request, tmp_path_factory):
     folder = _official_folder(tmp_path_factory.mktemp("official") / "f", hf_config, state)
     hf = LIMeForCausalLM.from_pretrained(folder)
     hf.generation_config.eos_token_id = None  # every step a plain argmax
-    bridge_model = LIMeForCausalLM.from_pretrained(folder)  # the bridge switches it to eager
     return dict(
         official=lambda ids: official_forward(state, hf_config, ids),
         hf=hf,
-        bridge=boot_from_model(bridge_model, embedded_tokenizer()),
+        bridge=boot(folder),  # the official folder itself, converted in memory
         hooked=hf_to_hooked(hf),
     )
 
