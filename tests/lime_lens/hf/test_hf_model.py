@@ -168,3 +168,14 @@ def test_from_pretrained_in_bf16_casts_the_routes_and_generates(folder):
     with torch.no_grad():
         assert_close(model(IDS).logits.float(), fp32(IDS).logits, atol=0.1, rtol=0.05)
     assert model.generate(IDS[:1, :4], max_new_tokens=3, do_sample=False).shape == (1, 7)
+
+
+@pytest.mark.slow
+def test_torch_compile_traces_one_graph_with_the_eager_logits(unchecked):
+    """No graph break: the route (a list of buffers, one GEMM per source) traces as plain tensors."""
+    model = tiny_lime_model(seed=9)
+    with torch.no_grad():
+        explained = torch._dynamo.explain(model)(IDS)
+        compiled = torch.compile(model, backend="aot_eager")(IDS).logits
+        assert_close(compiled, model(IDS).logits)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0)
