@@ -116,3 +116,13 @@ def test_greedy_generation_gives_the_hf_lime_tokens(lime, kv_cache):
     )
     assert tokens.shape == (1, 4 + n)
     assert torch.equal(tokens, expected)
+
+
+def test_run_with_cache_stops_at_a_layer_as_saelens_calls_it(lime):
+    # SAELens caches one hook with stop_at_layer: the routed values of layer 1, layer 2's input.
+    bridge = lime["bridge"]
+    _, full = bridge.run_with_cache(IDS)
+    out, cache = bridge.run_with_cache(IDS, names_filter=["blocks.1.attn.hook_v"], stop_at_layer=2)
+    assert list(cache.keys()) == ["blocks.1.attn.hook_v"]
+    assert_close(cache["blocks.1.attn.hook_v"], full["blocks.1.attn.hook_v"], **TOL)
+    assert_close(out, full["blocks.2.hook_resid_pre"], **TOL)
