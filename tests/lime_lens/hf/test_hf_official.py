@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+import transformers
 from official_helpers import HF_CONFIG, official_forward, official_state_dict
 from safetensors.torch import save_file
 from torch.testing import assert_close
@@ -135,3 +136,20 @@ def test_the_dtype_comes_from_config_json_unless_asked(tmp_path):
     folder = write_official(tmp_path / "official", HF_CONFIG | {"torch_dtype": "bfloat16"})
     assert LIMeForCausalLM.from_pretrained(folder).dtype == torch.bfloat16
     assert LIMeForCausalLM.from_pretrained(folder, dtype=torch.float32).dtype == torch.float32
+
+
+def test_an_official_folder_saved_again_opens_with_auto_and_keeps_the_logits(tmp_path):
+    model = LIMeForCausalLM.from_pretrained(write_official(tmp_path / "official"))
+    model.save_pretrained(tmp_path / "lime")
+    assert json.loads((tmp_path / "lime" / "config.json").read_text())["model_type"] == "lime"
+    again = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "lime")
+    assert isinstance(again, LIMeForCausalLM)
+    with torch.no_grad():
+        assert torch.equal(again(IDS).logits, model(IDS).logits)
+
+
+def test_an_official_folder_without_weights_raises_naming_the_file(tmp_path):
+    folder = write_official(tmp_path / "official")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="model.safetensors: missing"):
+        LIMeForCausalLM.from_pretrained(folder)
