@@ -41,6 +41,8 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from lime_lens.bridge import boot_from_model
+from lime_lens.hf.configuration import LIMeHFConfig
+from lime_lens.hf.modeling import LIMeForCausalLM
 from lime_lens.hf.tiny import embedded_tokenizer
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "results" / "benchmarks" / "hf_lime.json"
@@ -52,7 +54,8 @@ TARGETS = {"forward": 1.05, "train_step": 1.10, "generation_tokens_per_s": 0.95}
 VOCAB = 4096  # the embedded BPE tokenizer's, so the bridges can tokenize
 
 
-def llama_config(shape: dict[str, int], device: str) -> dict[str, Any]:
+def llama_config(shape: dict[str, int]) -> dict[str, Any]:
+    """The Llama fields both models share (``LIMeHFConfig`` adds only the LIMe ones)."""
     return dict(
         vocab_size=VOCAB,
         hidden_size=shape["d_model"],
@@ -70,10 +73,7 @@ def llama_config(shape: dict[str, int], device: str) -> dict[str, Any]:
 
 def build_models(shape: dict[str, int], device: str, dtype: torch.dtype) -> dict[str, Any]:
     """The four variants: HF LIMe / Llama (sdpa) and a bridge around a copy of each."""
-    from lime_lens.hf.configuration import LIMeHFConfig
-    from lime_lens.hf.modeling import LIMeForCausalLM
-
-    fields = llama_config(shape, device)
+    fields = llama_config(shape)
     torch.manual_seed(0)
     lime = LIMeForCausalLM(LIMeHFConfig(**fields, attn_implementation="sdpa"))
     llama = LlamaForCausalLM(LlamaConfig(**fields, attn_implementation="sdpa"))
@@ -140,6 +140,10 @@ def generate(name: str, model: Any, prompt: torch.Tensor, new: int) -> torch.Ten
     )
 
 
+def generate_fn(name: str, model: Any, prompt: torch.Tensor, new: int) -> Callable[[], Any]:
+    return lambda: generate(name, model, prompt, new)
+
+
 def saved_mib(name: str, model: Any, tokens: torch.Tensor) -> float:
     """MiB of the distinct storages autograd saves for backward in one train-step forward."""
     storages: dict[int, int] = {}
@@ -192,7 +196,7 @@ def measure(
         name: {
             "forward": forward_fn(name, m, tokens),
             "train_step": train_fn(name, m, tokens),
-            "generation": lambda name=name, m=m: generate(name, m, prompt, args.new_tokens),
+            "generation": generate_fn(name, m, prompt, args.new_tokens),
         }
         for name, m in models.items()
     }
