@@ -44,11 +44,6 @@ def scheduled_rates(
     return {k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in rates.items()}
 
 
-def _per_model(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """[N] values shaped to broadcast against ``like`` [N, ...]."""
-    return values.to(like.dtype).view(-1, *([1] * (like.ndim - 1)))
-
-
 @dataclass
 class StackedAdamW:
     """AdamW state of a stack; ``kinds[name]`` is each parameter's group."""
@@ -57,7 +52,7 @@ class StackedAdamW:
     kinds: dict[str, str]
     cfgs: Sequence[TrainConfig]
     trainable: dict[str, Float[torch.Tensor, " n"]]
-    """Per parameter, 1.0 for models that train it, 0.0 where it is held fixed (vanilla routes)."""
+    """Per group kind, 1.0 for models that train it, 0.0 where it is held fixed (vanilla routes)."""
     step_count: int = 0
     exp_avg: dict[str, torch.Tensor] = field(default_factory=dict)
     exp_avg_sq: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -70,44 +65,72 @@ class StackedAdamW:
             self.exp_avg_sq.setdefault(
                 name, torch.zeros_like(p, memory_format=torch.contiguous_format)
             )
+        # Parameters grouped by (kind, ndim): one [N, 1, ...] rate view serves a whole group, so
+        # a step is a few multi-tensor ops per group, not a few ops per parameter.
+        self.groups: dict[tuple[str, int], list[str]] = {}
+        for name, p in self.params.items():
+            self.groups.setdefault((self.kinds[name], p.ndim), []).append(name)
+        first = next(iter(self.params.values()))
+        decay = [c.weight_decay for c in self.cfgs]
+        self.decay = torch.tensor(decay, dtype=torch.float64, device=first.device)
+        limits = [math.inf if c.grad_clip is None else c.grad_clip for c in self.cfgs]
+        self.limit = torch.tensor(limits, dtype=torch.float64, device=first.device)
+        self.trainable = {k: v.to(first.device, torch.float64) for k, v in self.trainable.items()}
 
     @torch.no_grad()
     def clip_and_mask(self) -> Float[torch.Tensor, " n"]:
         """Zero the gradients of fixed slices, clip each model's gradient to its ``grad_clip``;
         return each model's gradient norm before clipping."""
-        grads = {n: p.grad for n, p in self.params.items() if p.grad is not None}
-        for name, g in grads.items():
-            g.mul_(_per_model(self.trainable[name], g))
-        sq = sum(g.pow(2).flatten(1).sum(1, dtype=torch.float64) for g in grads.values())
-        norm = torch.as_tensor(sq).sqrt()
-        limits = [math.inf if c.grad_clip is None else c.grad_clip for c in self.cfgs]
-        limit = torch.tensor(limits, dtype=torch.float64, device=norm.device)
-        coef = (limit / (norm + 1e-6)).clamp(max=1.0)
-        for g in grads.values():
-            g.mul_(_per_model(coef.to(g.dtype), g))
+        for (kind, ndim), names in self.groups.items():
+            grads = [self.params[n].grad for n in names if self.params[n].grad is not None]
+            if kind == "router" and grads:
+                mask = self.trainable[kind].to(grads[0].dtype).view(-1, *[1] * (ndim - 1))
+                torch._foreach_mul_(grads, [mask] * len(grads))
+        grads = [p.grad for p in self.params.values() if p.grad is not None]
+        n = len(self.cfgs)
+        flat = torch.cat([g.reshape(n, -1) for g in grads], dim=1)
+        norm = flat.pow(2).sum(1, dtype=torch.float64).sqrt()
+        coef = (self.limit / (norm + 1e-6)).clamp(max=1.0).to(flat.dtype)
+        for ndim in {g.ndim for g in grads}:
+            same = [g for g in grads if g.ndim == ndim]
+            torch._foreach_mul_(same, [coef.view(-1, *[1] * (ndim - 1))] * len(same))
         return norm
 
     @torch.no_grad()
     def step(self, rates: dict[str, torch.Tensor]) -> None:
-        """One AdamW update of every model with its own ``rates[kind]`` [N]."""
+        """One AdamW update of every model with its own ``rates[kind]`` [N].
+
+        ``torch._foreach_*`` ops per (kind, ndim) group (as ``torch.optim.AdamW(foreach=True)``),
+        each model's rate broadcast along the stack axis.
+        """
         self.step_count += 1
         beta1, beta2 = self.cfgs[0].betas
         eps = self.cfgs[0].eps
         bc1 = 1 - beta1**self.step_count
         bc2_sqrt = math.sqrt(1 - beta2**self.step_count)
-        decay = torch.tensor([c.weight_decay for c in self.cfgs], dtype=torch.float64)
-        for name, p in self.params.items():
-            if p.grad is None:
+        for (kind, ndim), names in self.groups.items():
+            names = [n for n in names if self.params[n].grad is not None]
+            if not names:
                 continue
-            kind = self.kinds[name]
-            lr = rates[kind].to(p.device) * self.trainable[name].to(p.device, torch.float64)
-            wd = decay.to(p.device) if kind == "decay" else torch.zeros_like(lr)
-            p.mul_(_per_model(1 - lr * wd, p))
-            m, v = self.exp_avg[name], self.exp_avg_sq[name]
-            m.lerp_(p.grad, 1 - beta1)
-            v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-            denom = (v.sqrt() / bc2_sqrt).add_(eps)
-            p.sub_(_per_model(lr / bc1, p) * m / denom)
+            params = [self.params[n] for n in names]
+            grads = [p.grad for p in params]
+            ms, vs = [self.exp_avg[n] for n in names], [self.exp_avg_sq[n] for n in names]
+            shape = (-1, *[1] * (ndim - 1))
+            lr = rates[kind].to(params[0].device, torch.float64)  # as torch: rates in double
+            lr = lr * self.trainable.get(kind, torch.ones_like(lr))
+            if kind == "decay":
+                shrink = (1 - lr * self.decay).to(params[0].dtype).view(shape)
+                torch._foreach_mul_(params, [shrink] * len(params))
+            torch._foreach_lerp_(ms, grads, 1 - beta1)
+            torch._foreach_mul_(vs, beta2)
+            torch._foreach_addcmul_(vs, grads, grads, value=1 - beta2)
+            denom = torch._foreach_sqrt(vs)
+            torch._foreach_div_(denom, bc2_sqrt)
+            torch._foreach_add_(denom, eps)
+            update = torch._foreach_div(ms, denom)
+            step_size = (-lr / bc1).to(params[0].dtype).view(shape)
+            torch._foreach_mul_(update, [step_size] * len(update))
+            torch._foreach_add_(params, update)
 
     def zero_grad(self) -> None:
         for p in self.params.values():
@@ -119,11 +142,7 @@ def build_optimizer(
 ) -> StackedAdamW:
     """The stack's optimizer: groups as the single-model trainer, vanilla routes held fixed."""
     kinds = {n: param_kind(n, p[0], cfgs[0].router_param_regex) for n, p in params.items()}
-    ones = torch.ones(len(cfgs), dtype=torch.float64)
-    trainable = {
-        n: route_trainable.to(torch.float64) if kinds[n] == "router" else ones for n in params
-    }
-    return StackedAdamW(params, kinds, cfgs, trainable)
+    return StackedAdamW(params, kinds, cfgs, {"router": route_trainable.to(torch.float64)})
 
 
 def to_torch_state(opt: StackedAdamW, i: int, name: str) -> dict[str, torch.Tensor]:
