@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from transformer_lens import HookedTransformerConfig
+try:
+    from transformer_lens import HookedTransformerConfig
+except ImportError as error:  # transformer-lens 4.0 removed HookedTransformer and its config
+    raise ImportError(
+        "LIMeConfig / HookedLIMeTransformer subclass TransformerLens's HookedTransformer(Config) "
+        "and need transformer-lens<4; under transformer-lens 4 use lime_lens.LIMeForCausalLM "
+        "(LIMeHFConfig) with TransformerBridge (lime_lens.bridge)"
+    ) from error
 
 from lime_lens.router_registry import check_router_key
 from lime_lens.tl.fused_attention import check_attn_impl
