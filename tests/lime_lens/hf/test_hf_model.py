@@ -179,3 +179,15 @@ def test_torch_compile_traces_one_graph_with_the_eager_logits(unchecked):
         compiled = torch.compile(model, backend="aot_eager")(IDS).logits
         assert_close(compiled, model(IDS).logits)
     assert (explained.graph_count, explained.graph_break_count) == (1, 0)
+
+
+def test_left_padded_batched_generate_gives_each_prompts_own_tokens():
+    model = tiny_lime_model(seed=10)
+    model.generation_config.pad_token_id = 0
+    long, short = IDS[0, :7], IDS[1, :4]
+    padded = torch.stack([long, torch.cat([torch.zeros(3, dtype=torch.long), short])])
+    mask = (torch.arange(7) >= torch.tensor([[0], [3]])).long()
+    kwargs = dict(max_new_tokens=5, min_new_tokens=5, do_sample=False)
+    batched = model.generate(padded, attention_mask=mask, **kwargs)
+    assert torch.equal(batched[0], model.generate(long[None], **kwargs)[0])
+    assert torch.equal(batched[1, 3:], model.generate(short[None], **kwargs)[0])
