@@ -18,6 +18,7 @@ N = 4 at 2 threads >= 5x ``today`` in all.
 
     python benchmarks/bench_small_models.py [--threads 2] [--steps 30] [--repeats 2] [--compile]
     python benchmarks/bench_small_models.py --smoke   # tiny task and steps: checks the script runs
+    python benchmarks/bench_small_models.py --packing-only results/benchmarks/step_packing.json
 
 Writes ``--out`` (default ``results/benchmarks/small_models.json``).
 """
@@ -123,6 +124,13 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--smoke", action="store_true", help="tiny task and steps")
+    parser.add_argument(
+        "--packing-only",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write only the packing statistics (no timing) to FILE",
+    )
     parser.add_argument("--out", type=Path, default=RESULT)
     return parser.parse_args()
 
@@ -143,6 +151,14 @@ def main() -> None:
     trained = lengths[BatchOrder(len(lengths), cfg.seed).indices(0, steps * cfg.batch_size)]
     real_per_run = int(trained.sum())  # every case trains these examples, per model
     mean_keys = float((trained.float() * (trained.float() + 1) / 2).sum() / trained.sum())
+    if args.packing_only is not None:  # counts only: safe to run on a loaded machine
+        stats = step_packing_stats(
+            rows, cfg.batch_size, sorted({padded_len, row_len}), max_batches=None
+        )
+        record = {"task": vars(task), "default_row_len": row_len, **stats}
+        atomic_write_text(args.packing_only, json.dumps(record, indent=2, default=str))
+        print(json.dumps(stats["by_row_len"], indent=1))
+        return
     cases = ["today", "packed_n1", "stacked_n4", *[f"packed_n{n}" for n in args.ns]]
     variants = [(c, False) for c in cases] + (
         [(c, True) for c in cases[1:]] if args.compile else []

@@ -79,6 +79,7 @@ def stack_shape(models: Sequence[HookedTransformer]) -> StackShape:
                     f"models[{i}].cfg.{name} = {getattr(model.cfg, name)!r} differs from "
                     f"models[0].cfg.{name} = {getattr(first, name)!r}: a stack needs one shape"
                 )
+    assert first.d_mlp is not None  # gated_mlp models have one (checked above)
     return StackShape(
         n_layers=first.n_layers,
         d_model=first.d_model,

@@ -36,7 +36,8 @@ def _info(model: HookedTransformer) -> DistInfo:
 
 
 def _torch_adamw(model: HookedTransformer, cfg: TrainConfig) -> torch.optim.AdamW:
-    return torch.optim.AdamW(param_groups(model, cfg), betas=tuple(cfg.betas), eps=cfg.eps)
+    betas = (float(cfg.betas[0]), float(cfg.betas[1]))
+    return torch.optim.AdamW(param_groups(model, cfg), betas=betas, eps=cfg.eps)
 
 
 def save_stack_checkpoints(

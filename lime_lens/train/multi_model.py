@@ -10,6 +10,20 @@ in either trainer. LIMe-kv and vanilla twins share a stack (vanilla = the identi
 The models share the batches: every TrainConfig field that decides them (batch size, data seed,
 steps...) must agree; per model are only :data:`PER_MODEL_FIELDS`. ``packing`` trains on packed
 rows (``lime_lens.train.packing``): same examples per step, same loss.
+
+Threads: this module never sets them (library code leaves global state to its caller). The entry
+points that train stacks (``benchmarks/bench_small_models.py``, ``python -m
+lime_lens.arithmetic.scale_run``) take ``--threads`` and call ``torch.set_num_threads`` once,
+defaulting to the CPUs the process may run on (``os.sched_getaffinity``): torch's own default
+counts the machine's cores, which oversubscribes a container or a shared machine, and an explicit
+count is recorded with the numbers it produced.
+
+``StackOptions.compile`` wraps the stacked loss in ``torch.compile`` (inductor fuses the
+element-wise chains: norms, rotary, gated MLP); it is off by default because on CPU its gain was
+not established under load (issue 25 report; ``bench_small_models.py --compile`` measures it) and
+compiling costs minutes. ``StackOptions.cuda_graphs`` (CUDA only, fixed shapes: padded rows or
+``Packing.n_rows``) compiles with ``mode="reduce-overhead"``; it is guarded on CPU and was not
+run on a GPU when written.
 """
 
 from __future__ import annotations
@@ -18,12 +32,13 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformer_lens import HookedTransformer
 
 from lime_lens.train.config import TrainConfig
-from lime_lens.train.data import BatchOrder, Rows, n_rows, take_rows
+from lime_lens.train.data import BatchOrder, Rows, n_rows
 from lime_lens.train.model_stack import rope_tables, stack_params, stack_shape, write_back
 from lime_lens.train.multi_checkpoint import load_stack_checkpoints, save_stack_checkpoints
 from lime_lens.train.packing import example_lengths, pack_batch
@@ -117,14 +132,14 @@ def train_models(
     shape = stack_shape(models)
     cfg, device = cfgs[0], next(models[0].parameters()).device
     loss_fn = _loss_fn(options, device)
-    state = {"step": 0, "samples_seen": 0, "train_losses": [[] for _ in models]}
+    state: dict[str, Any] = {"step": 0, "samples_seen": 0, "train_losses": [[] for _ in models]}
     if resume:
         state = load_stack_checkpoints(models, cfgs)
     params, route_trainable = stack_params(models)
     opt = build_optimizer(params, route_trainable, cfgs)
     if resume:
         state["optimizer"](opt)
-    data = {k: v.to(device) for k, v in _batch_data(train_data).items()}
+    data: dict[str, torch.Tensor] = {k: v.to(device) for k, v in _batch_data(train_data).items()}
     lengths = example_lengths(data["tokens"], options.packing.pad_id) if options.packing else None
     rope = rope_tables(models)
     order, start = BatchOrder(n_rows(data), cfg.seed), state["step"]
@@ -132,8 +147,8 @@ def train_models(
     for step in range(start, cfg.last_step):
         t_step = time.perf_counter()
         index = order.indices(state["samples_seen"], cfg.batch_size).to(device)
-        batch = take_rows(data, index)
-        if options.packing is not None:
+        batch = {name: t[index] for name, t in data.items()}
+        if options.packing is not None and lengths is not None:
             p = options.packing
             batch = pack_batch(batch, lengths[index], p.row_len, p.n_rows)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(cfg, device)):

@@ -44,6 +44,11 @@ def scheduled_rates(
     return {k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in rates.items()}
 
 
+def _grads(params: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The gradients that exist (a parameter no loss reached has none)."""
+    return [p.grad for p in params if p.grad is not None]
+
+
 @dataclass
 class StackedAdamW:
     """AdamW state of a stack; ``kinds[name]`` is each parameter's group."""
@@ -82,18 +87,18 @@ class StackedAdamW:
         """Zero the gradients of fixed slices, clip each model's gradient to its ``grad_clip``;
         return each model's gradient norm before clipping."""
         for (kind, ndim), names in self.groups.items():
-            grads = [self.params[n].grad for n in names if self.params[n].grad is not None]
+            grads = _grads([self.params[n] for n in names])
             if kind == "router" and grads:
                 mask = self.trainable[kind].to(grads[0].dtype).view(-1, *[1] * (ndim - 1))
-                torch._foreach_mul_(grads, [mask] * len(grads))
-        grads = [p.grad for p in self.params.values() if p.grad is not None]
+                torch._foreach_mul_(grads, [mask] * len(grads))  # type: ignore[list-item]
+        grads = _grads(list(self.params.values()))
         n = len(self.cfgs)
         flat = torch.cat([g.reshape(n, -1) for g in grads], dim=1)
         norm = flat.pow(2).sum(1, dtype=torch.float64).sqrt()
         coef = (self.limit / (norm + 1e-6)).clamp(max=1.0).to(flat.dtype)
         for ndim in {g.ndim for g in grads}:
             same = [g for g in grads if g.ndim == ndim]
-            torch._foreach_mul_(same, [coef.view(-1, *[1] * (ndim - 1))] * len(same))
+            torch._foreach_mul_(same, [coef.view(-1, *[1] * (ndim - 1))] * len(same))  # type: ignore[list-item]
         return norm
 
     @torch.no_grad()
@@ -113,14 +118,14 @@ class StackedAdamW:
             if not names:
                 continue
             params = [self.params[n] for n in names]
-            grads = [p.grad for p in params]
+            grads = _grads(params)
             ms, vs = [self.exp_avg[n] for n in names], [self.exp_avg_sq[n] for n in names]
             shape = (-1, *[1] * (ndim - 1))
             lr = rates[kind].to(params[0].device, torch.float64)  # as torch: rates in double
             lr = lr * self.trainable.get(kind, torch.ones_like(lr))
             if kind == "decay":
                 shrink = (1 - lr * self.decay).to(params[0].dtype).view(shape)
-                torch._foreach_mul_(params, [shrink] * len(params))
+                torch._foreach_mul_(params, [shrink] * len(params))  # type: ignore[list-item]
             torch._foreach_lerp_(ms, grads, 1 - beta1)
             torch._foreach_mul_(vs, beta2)
             torch._foreach_addcmul_(vs, grads, grads, value=1 - beta2)
@@ -129,7 +134,7 @@ class StackedAdamW:
             torch._foreach_add_(denom, eps)
             update = torch._foreach_div(ms, denom)
             step_size = (-lr / bc1).to(params[0].dtype).view(shape)
-            torch._foreach_mul_(update, [step_size] * len(update))
+            torch._foreach_mul_(update, [step_size] * len(update))  # type: ignore[list-item]
             torch._foreach_add_(params, update)
 
     def zero_grad(self) -> None:
