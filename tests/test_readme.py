@@ -50,6 +50,49 @@ def test_every_name_a_snippet_imports_exists(page):
             importlib.import_module(f"{module}.{name}")  # a submodule, or ImportError naming it
 
 
+def dotted_names(page: Path) -> set[str]:
+    """Every dotted ``saelens_hierarchical.x.y`` / ``lime_lens.x.y`` name in the page's text."""
+    found = re.findall(
+        r"(?<![\w/.])((?:saelens_hierarchical|lime_lens)(?:\.\w+)+)", page.read_text()
+    )
+    return set(found)
+
+
+def resolve(dotted: str) -> object:
+    """The module or attribute ``dotted`` names: the longest importable prefix, then attributes.
+
+    A module that exists but needs a tool that is not installed raises ModuleNotFoundError
+    naming the tool (``e.name``), not the module."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:cut])
+        try:
+            obj = importlib.import_module(prefix)
+        except ModuleNotFoundError as error:
+            if error.name != prefix:
+                raise
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)  # AttributeError names the missing part
+        return obj
+    raise ModuleNotFoundError(dotted, name=dotted)
+
+
+@pytest.mark.slow  # imports most of both packages
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_every_dotted_name_a_page_mentions_resolves(page):
+    tools = set()
+    for dotted in sorted(dotted_names(page)):
+        try:
+            resolve(dotted)
+        except ModuleNotFoundError as error:
+            if str(error.name).split(".")[0] in {"saelens_hierarchical", "lime_lens"}:
+                raise
+            tools.add(error.name)  # an optional tool (e.g. the ecosystem set-up) is missing
+    if tools:
+        pytest.skip(f"names here need tools that are not installed: {sorted(tools)}")
+
+
 def test_readme_links_land_on_files_of_the_repository():
     targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", README)
     local = [t for t in targets if "://" not in t]
