@@ -83,16 +83,13 @@ class LIMeAttention(nn.Module):
         q = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)  # [b, H, p, d_head]
         k = self.hook_k_raw(self.k_proj(hidden_states).view(hidden_shape))  # [b, p, R, d_head]
         v = self.hook_v_raw(self.v_proj(hidden_states).view(hidden_shape))  # [b, p, R, d_head]
-        if kv_router is not None:
-            k, v = kv_router(
-                k, v
-            )  # mixed over layers 0..l (§4); before RoPE, which is per position
+        if kv_router is not None:  # mixed over layers 0..l (§4); RoPE after, it is per position
+            k, v = kv_router(k, v)
         k, v = k.transpose(1, 2), v.transpose(1, 2)  # [b, R, p, d_head]
         cos, sin = position_embeddings
         q, k = apply_rotary_pos_emb(q, k, cos, sin)
-        cache = kwargs.pop("cache", None) or past_key_values
-        if cache is not None:  # the mixed K/V: the cache keeps Llama's size (§4)
-            k, v = cache.update(k, v, self.layer_idx)
+        if past_key_values is not None:  # the mixed K/V: the cache keeps Llama's size (§4)
+            k, v = past_key_values.update(k, v, self.layer_idx)
         # get_interface (not a dict lookup): transformers' set_attn_implementation inspects this
         # module's source for that call before it lets a model switch backends.
         attention = ALL_ATTENTION_FUNCTIONS.get_interface(
