@@ -99,3 +99,15 @@ def test_a_transformerlens_switch_the_lime_attention_lacks_raises_naming_it(tmp_
     setattr(bridge.cfg, switch, True)
     with pytest.raises(NotImplementedError, match=switch):
         logits(bridge)
+
+
+@pytest.mark.parametrize("sources", ["average", "last_j", "first_j"])
+def test_the_restricted_source_routers_boot_and_match_hf_lime(tmp_path, sources):
+    # Paper v2 App. D (Table 7): the same adapter maps every kv router LIMeForCausalLM builds.
+    model = tiny_lime_model(2, lime_sources=sources, lime_sources_j=1)
+    folder = tmp_path / sources
+    model.save_pretrained(folder)
+    embedded_tokenizer().save_pretrained(folder)
+    bridge = boot(folder)
+    assert_close(logits(bridge), logits(hf_model(folder)), **TOL)
+    assert "blocks.2.lime.hook_route" in bridge.hook_dict
