@@ -191,3 +191,15 @@ def test_left_padded_batched_generate_gives_each_prompts_own_tokens():
     batched = model.generate(padded, attention_mask=mask, **kwargs)
     assert torch.equal(batched[0], model.generate(long[None], **kwargs)[0])
     assert torch.equal(batched[1, 3:], model.generate(short[None], **kwargs)[0])
+
+
+def test_output_attentions_and_hidden_states_are_recorded():
+    model = tiny_lime_model(seed=11)
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        out = model(IDS, output_attentions=True, output_hidden_states=True)
+    assert len(out.attentions) == 3 and len(out.hidden_states) == 4
+    pattern = out.attentions[2]  # [batch, n_heads, pos, pos]
+    assert pattern.shape == (2, 4, 11, 11)
+    assert_close(pattern.sum(-1), torch.ones(2, 4, 11))
+    assert not bool(pattern.triu(1).any())  # causal
