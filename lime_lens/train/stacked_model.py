@@ -80,7 +80,7 @@ def _attention(
     x: Float[torch.Tensor, "n batch pos d_model"],
     kv_buffer: list[torch.Tensor],
     rope: tuple[torch.Tensor, torch.Tensor] | None,
-    mask: Bool[torch.Tensor, "n_batch 1 pos pos"] | None,
+    mask: Bool[torch.Tensor, "n_batch 1 pos pos"] | Float[torch.Tensor, "n_batch 1 pos pos"] | None,
     shape: StackShape,
 ) -> Float[torch.Tensor, "n batch pos d_model"]:
     n, b, t, _ = x.shape
@@ -145,6 +145,10 @@ def stacked_hidden(
     kv_buffer: list[torch.Tensor] = []
     if mask is not None:  # one mask for every model and layer: [n batch, 1, pos, pos]
         mask = mask.expand(tokens.shape[0], 1, *mask.shape[-2:]).repeat(x.shape[0], 1, 1, 1)
+        if (
+            x.device.type == "cpu"
+        ):  # CPU SDPA adds a float mask ~10% faster than it reads a bool one
+            mask = torch.zeros(mask.shape, dtype=x.dtype).masked_fill_(~mask, float("-inf"))
     for layer in range(shape.n_layers):
         ln1 = rms_norm(x, p[f"blocks.{layer}.ln1.w"][:, None], shape.eps)
         x = x + _attention(p, layer, ln1, kv_buffer, rope, mask, shape)
