@@ -94,8 +94,9 @@ def render_markdown(record: dict[str, Any]) -> str:
         f"Compiles: {len(rows)}; errors and spills in launchable configurations: {len(bad)}.",
     ]
     lines += [f"- {b}" for b in bad]
-    lines += ["", "## Before and after tuning (bf16; the table's choice for the args)", "",
-              *summary_table(record)]  # fmt: skip
+    if any(r["set"] == "before" for r in rows):
+        lines += ["", "## Before and after tuning (bf16; the table's choice for the args)", "",
+                  *summary_table(record)]  # fmt: skip
     for label, title in (("before", "Before tuning (the launch before this check)"),
                          ("tuned", "After tuning: the table's two configurations and the other candidates")):  # fmt: skip
         if any(r["set"] == label for r in rows):
