@@ -6,8 +6,9 @@ saving are SAELens's TopK; only the training step differs (Balagansky et al., 20
 1. pre-activations as TopK (rescaled by ||W_dec|| rows when SAELens does so);
 2. the same ``torch.topk(..., sorted=False)`` as SAELens's TopK module, then sorted by
    activation, descending: the prefix order of the paper (section 1, "Ordering");
-3. the prefix loss (``loss_fused`` on CPU; ``loss_triton``, else ``loss_chunked``, on CUDA), which
-   also returns the full top-K reconstruction, so SAELens's dense [B, F] @ W_dec decode is skipped;
+3. the prefix loss (``loss.fused`` on CPU; on CUDA ``loss.triton``, else or if its kernels fail
+   at the first step ``loss.chunked``: ``loss.dispatch``), which also returns the full top-K
+   reconstruction, so SAELens's dense [B, F] @ W_dec decode is skipped;
 4. SAELens's AuxK on the full-K residual, unchanged.
 """
 
