@@ -47,9 +47,11 @@ def loss_step(inputs: tuple, cfg: TileConfig) -> Callable[[], None]:
     """One forward and backward of the Triton loss at ``cfg`` (what a training step runs)."""
     weights = [1.0 / inputs[2].shape[1]] * inputs[2].shape[1]
 
-    def run() -> None:
+    leaves = [t for t in inputs if t.requires_grad]
+
+    def run() -> None:  # autograd.grad: no .grad accumulation timed along
         out = hierarchical_loss_triton(*inputs, weights, config=cfg, deterministic=False)
-        (out.loss + out.sae_out.float().mean()).backward()
+        torch.autograd.grad(out.loss + out.sae_out.float().mean(), leaves)
 
     return run
 
