@@ -81,8 +81,9 @@ def rotate(
 ) -> Float[torch.Tensor, "n batch pos heads d_head"]:
     """Rotary at per-token positions on pair-ordered dimensions (:func:`pair_order`); ``cis``
     [batch, pos, d_head/2] complex holds cos + i sin of each pair's angle."""
-    z = torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2))
-    return torch.view_as_real(z * cis[None, :, :, None]).flatten(-2)
+    # complex bf16 does not exist: under bf16 autocast (CUDA) rotate in fp32, as TL's tables are
+    z = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(z * cis[None, :, :, None]).flatten(-2).to(x.dtype)
 
 
 def _attention(

@@ -165,3 +165,14 @@ def test_ordinary_trainer_resumes_a_stack_checkpoint(rows, tmp_path):
     )
     for p, q in zip(a[0].parameters(), b[0].parameters(), strict=True):
         torch.testing.assert_close(p, q, **TRAIN_TOL)
+
+
+def test_bf16_autocast_trains_close_to_fp32(rows):
+    """precision="bf16" (what "auto" picks on CUDA): the step-0 loss, before any update, agrees
+    with fp32 to bf16 precision (rotary runs in fp32: there is no complex bf16)."""
+    fp32, bf16 = (
+        train_models(_twins(), [recipe_config(max_steps=1, precision=p)] * 3, rows)
+        for p in ("fp32", "bf16")
+    )
+    for a, b in zip(fp32, bf16, strict=True):
+        assert a.train_losses[0] == pytest.approx(b.train_losses[0], rel=2e-2)
