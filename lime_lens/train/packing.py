@@ -16,7 +16,7 @@ rows changes from step to step. ``n_rows`` pads the row count to a fixed value (
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from jaxtyping import Bool, Int64
@@ -126,3 +126,39 @@ def padding_stats(
         "padding_share_packed": 1 - real / packed,
         "batches": batches,
     }
+
+
+class DocBuckets(NamedTuple):
+    """Where each example of packed rows sits, grouped by length, for per-example attention.
+
+    A packed row's dense mask makes every query score all ``row_len`` keys; gathering each
+    example into its own causal row (examples of similar length share a bucket, padded to the
+    bucket's longest) scores only its own keys: about half the attention work on the step task.
+    """
+
+    index: list[torch.Tensor]
+    """Per bucket [examples, longest]: flat positions (row * row_len + pos); past an example's
+    end, its first position (never read: those slots come after every real query, causally)."""
+    valid: list[torch.Tensor]
+    """Per bucket [examples, longest]: True at real tokens."""
+    order: torch.Tensor
+    """Flat positions of every real token, bucket by bucket (``index[b][valid[b]]`` concatenated)."""
+
+
+def doc_buckets(doc_ids: Int64[torch.Tensor, "batch pos"], n_buckets: int = 4) -> DocBuckets:
+    """:class:`DocBuckets` of packed rows (examples are contiguous runs of one doc id)."""
+    flat = doc_ids.reshape(-1)
+    values, counts = torch.unique_consecutive(flat, return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    real = values != PAD_DOC
+    starts, counts = starts[real], counts[real]
+    by_length = torch.argsort(counts, stable=True)
+    index, valid = [], []
+    for chunk in torch.tensor_split(by_length, min(n_buckets, len(by_length))):
+        longest = int(counts[chunk].max())
+        offsets = torch.arange(longest, device=flat.device)
+        ok = offsets[None, :] < counts[chunk, None]
+        index.append(starts[chunk, None] + torch.where(ok, offsets[None, :], 0))
+        valid.append(ok)
+    order = torch.cat([i[v] for i, v in zip(index, valid, strict=True)])
+    return DocBuckets(index, valid, order)

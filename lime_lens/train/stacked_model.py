@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from jaxtyping import Bool, Float, Int64
 
-from lime_lens.train.packing import block_causal_mask
+from lime_lens.train.packing import DocBuckets, doc_buckets
 
 Params = dict[str, torch.Tensor]
 
@@ -86,13 +86,47 @@ def rotate(
     return torch.view_as_real(z * cis[None, :, :, None]).flatten(-2).to(x.dtype)
 
 
+def _attend_rows(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+) -> Float[torch.Tensor, "n batch pos heads d_head"]:
+    """softmax(q k^T / sqrt(d_head) + mask) v over whole rows ([n, batch, pos, heads, d_head])."""
+    n, b, t, h, dh = q.shape
+    q, k, v = (z.permute(0, 1, 3, 2, 4).reshape(n * b, h, t, dh) for z in (q, k, v))
+    z = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, is_causal=mask is None, scale=dh**-0.5
+    )  # [n b, h, pos, dh]
+    return z.view(n, b, h, t, dh).permute(0, 1, 3, 2, 4)
+
+
+def _attend_per_example(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, buckets: DocBuckets
+) -> Float[torch.Tensor, "n batch pos heads d_head"]:
+    """Causal attention inside each example of packed rows, one SDPA call per length bucket;
+    padding positions of the rows get z = 0 (no real token reads them)."""
+    n, b, t, h, dh = q.shape
+    q, k, v = (z.reshape(n, b * t, h, dh) for z in (q, k, v))
+    parts = []
+    for index, valid in zip(buckets.index, buckets.valid, strict=True):
+        docs, longest = index.shape
+        qb, kb, vb = (
+            z[:, index].permute(0, 1, 3, 2, 4).reshape(n * docs, h, longest, dh) for z in (q, k, v)
+        )
+        zb = F.scaled_dot_product_attention(qb, kb, vb, is_causal=True, scale=dh**-0.5)
+        parts.append(zb.view(n, docs, h, longest, dh).permute(0, 1, 3, 2, 4)[:, valid])
+    z = q.new_zeros(n, b * t, h, dh).index_copy(1, buckets.order, torch.cat(parts, dim=1))
+    return z.view(n, b, t, h, dh)
+
+
 def _attention(
     p: Params,
     layer: int,
     x: Float[torch.Tensor, "n batch pos d_model"],
     kv_buffer: list[torch.Tensor],
     cis: torch.Tensor | None,
-    mask: Bool[torch.Tensor, "n_batch 1 pos pos"] | Float[torch.Tensor, "n_batch 1 pos pos"] | None,
+    mask: DocBuckets
+    | Bool[torch.Tensor, "n_batch 1 pos pos"]
+    | Float[torch.Tensor, "n_batch 1 pos pos"]
+    | None,
     shape: StackShape,
 ) -> Float[torch.Tensor, "n batch pos d_model"]:
     n, b, t, _ = x.shape
@@ -118,13 +152,12 @@ def _attention(
     q, k, v = (z.reshape(n, b, t, -1, dh) for z in (q, k, v))
     if cis is not None:
         q, k = rotate(q, cis), rotate(k, cis)
-    q, k, v = (z.permute(0, 1, 3, 2, 4).reshape(n * b, -1, t, dh) for z in (q, k, v))
     if g != h:  # grouped-query: query head i reads KV head i // (h / g), as TransformerLens
-        k, v = k.repeat_interleave(h // g, dim=1), v.repeat_interleave(h // g, dim=1)
-    z = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, is_causal=mask is None, scale=dh**-0.5
-    )  # [n b, h, pos, dh]
-    z = z.view(n, b, h, t, dh).permute(0, 1, 3, 2, 4).reshape(n, b * t, h * dh)
+        k, v = k.repeat_interleave(h // g, dim=3), v.repeat_interleave(h // g, dim=3)
+    if isinstance(mask, DocBuckets):
+        z = _attend_per_example(q, k, v, mask).reshape(n, b * t, h * dh)
+    else:
+        z = _attend_rows(q, k, v, mask).reshape(n, b * t, h * dh)
     out = torch.baddbmm(p[pre + "b_O"][:, None], z, p[pre + "W_O"].reshape(n, h * dh, -1))
     return out.view(n, b, t, -1)
 
@@ -143,14 +176,16 @@ def stacked_hidden(
     p: Params,
     tokens: Int64[torch.Tensor, "batch pos"],
     positions: Int64[torch.Tensor, "batch pos"],
-    mask: Bool[torch.Tensor, "batch 1 pos pos"] | None,
+    mask: DocBuckets | Bool[torch.Tensor, "batch 1 pos pos"] | None,
     rope_tables: tuple[torch.Tensor, torch.Tensor] | None,
     shape: StackShape,
 ) -> Float[torch.Tensor, "n batch pos d_model"]:
     """The residual stream after the last block (before ``ln_final``) of every model.
 
     ``mask`` None means plain causal rows (what ``HookedTransformer.forward`` does without an
-    attention mask); packed rows pass :func:`lime_lens.train.packing.block_causal_mask`.
+    attention mask); packed rows pass :func:`lime_lens.train.packing.doc_buckets` (attention
+    inside each example, the fast path) or the equivalent dense
+    :func:`lime_lens.train.packing.block_causal_mask`.
     """
     x = p["embed.W_E"][:, tokens]  # [n, batch, pos, d_model]
     cis = None
@@ -161,11 +196,9 @@ def stacked_hidden(
     else:
         x = x + p["pos_embed.W_pos"][:, positions]
     kv_buffer: list[torch.Tensor] = []
-    if mask is not None:  # one mask for every model and layer: [n batch, 1, pos, pos]
+    if isinstance(mask, torch.Tensor):  # one mask for all models and layers: [n batch, 1, t, t]
         mask = mask.expand(tokens.shape[0], 1, *mask.shape[-2:]).repeat(x.shape[0], 1, 1, 1)
-        if (
-            x.device.type == "cpu"
-        ):  # CPU SDPA adds a float mask ~10% faster than it reads a bool one
+        if x.device.type == "cpu":  # CPU SDPA adds a float mask ~10% faster than it reads a bool
             mask = torch.zeros(mask.shape, dtype=x.dtype).masked_fill_(~mask, float("-inf"))
     for layer in range(shape.n_layers):
         ln1 = rms_norm(x, p[f"blocks.{layer}.ln1.w"][:, None], shape.eps)
@@ -200,9 +233,7 @@ def stacked_loss(
     positions = batch.get("positions")
     if positions is None:
         positions = torch.arange(t, device=tokens.device).expand(rows, t)
-    mask = None
-    if "doc_ids" in batch:
-        mask = block_causal_mask(batch["doc_ids"])
+    mask = doc_buckets(batch["doc_ids"]) if "doc_ids" in batch else None
     hidden = stacked_hidden(p, tokens, positions, mask, rope_tables, shape)
     where = loss_mask[:, 1:].reshape(-1).nonzero().squeeze(1)  # predicting positions (row, t)
     rows_idx, cols = where // (t - 1), where % (t - 1)

@@ -15,6 +15,7 @@ from lime_lens.train.multi_model import Packing, StackOptions, train_models
 from lime_lens.train.packing import (
     PAD_DOC,
     block_causal_mask,
+    doc_buckets,
     example_lengths,
     first_fit_decreasing,
     pack_batch,
@@ -73,8 +74,10 @@ def test_block_causal_mask_never_crosses_an_example():
     assert torch.equal(mask, expected)
 
 
-def test_each_packed_example_gets_the_logits_it_gets_alone(rows):
-    """Document masking + restarting positions: a packed example is its own padded row."""
+@pytest.mark.parametrize("attention", ["dense_mask", "per_example"])
+def test_each_packed_example_gets_the_logits_it_gets_alone(rows, attention):
+    """Document masking + restarting positions: a packed example is its own padded row, with the
+    dense block-causal mask and with attention gathered per example (the trainer's path)."""
     models = [model("lime-kv", 0), model("vanilla", 1)]
     perturb_routes(models[0], 0)
     batch = {k: v[:12] for k, v in rows.items()}
@@ -86,7 +89,9 @@ def test_each_packed_example_gets_the_logits_it_gets_alone(rows):
         params,
         packed["tokens"],
         packed["positions"],
-        block_causal_mask(packed["doc_ids"]),
+        block_causal_mask(packed["doc_ids"])
+        if attention == "dense_mask"
+        else doc_buckets(packed["doc_ids"], n_buckets=3),
         rope_tables(models),
         shape,
     )
@@ -130,3 +135,17 @@ def test_padding_stats_account_for_every_real_token(rows):
         stats["tokens_per_step_padded"] * (1 - stats["padding_share_padded"])
     )
     assert stats["padding_share_packed"] < stats["padding_share_padded"]
+
+
+def test_doc_buckets_cover_every_real_token_once_in_length_order(rows):
+    batch = {k: v[:20] for k, v in rows.items()}
+    packed = pack_batch(batch, example_lengths(batch["tokens"], pad_id=0), row_len=48)
+    buckets = doc_buckets(packed["doc_ids"], n_buckets=4)
+    real = (packed["doc_ids"].reshape(-1) != PAD_DOC).nonzero().squeeze(1)
+    assert torch.equal(buckets.order.sort().values, real)
+    flat = packed["doc_ids"].reshape(-1)
+    for index, valid in zip(buckets.index, buckets.valid, strict=True):
+        for row, ok in zip(index, valid, strict=True):
+            assert len(set(flat[row[ok]].tolist())) == 1  # one example per gathered row
+    longest = [int(v.sum(1).max()) for v in buckets.valid]
+    assert longest == sorted(longest)
