@@ -136,13 +136,13 @@ class DocBuckets(NamedTuple):
     bucket's longest) scores only its own keys: about half the attention work on the step task.
     """
 
-    index: list[torch.Tensor]
+    gather: list[torch.Tensor]
     """Per bucket [examples, longest]: flat positions (row * row_len + pos); past an example's
     end, its first position (never read: those slots come after every real query, causally)."""
     valid: list[torch.Tensor]
     """Per bucket [examples, longest]: True at real tokens."""
     order: torch.Tensor
-    """Flat positions of every real token, bucket by bucket (``index[b][valid[b]]`` concatenated)."""
+    """Flat positions of every real token, bucket by bucket (``gather[b][valid[b]]`` concatenated)."""
 
 
 def doc_buckets(doc_ids: Int64[torch.Tensor, "batch pos"], n_buckets: int = 4) -> DocBuckets:

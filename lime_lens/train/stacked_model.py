@@ -106,7 +106,7 @@ def _attend_per_example(
     n, b, t, h, dh = q.shape
     q, k, v = (z.reshape(n, b * t, h, dh) for z in (q, k, v))
     parts = []
-    for index, valid in zip(buckets.index, buckets.valid, strict=True):
+    for index, valid in zip(buckets.gather, buckets.valid, strict=True):
         docs, longest = index.shape
         qb, kb, vb = (
             z[:, index].permute(0, 1, 3, 2, 4).reshape(n * docs, h, longest, dh) for z in (q, k, v)

@@ -144,7 +144,7 @@ def test_doc_buckets_cover_every_real_token_once_in_length_order(rows):
     real = (packed["doc_ids"].reshape(-1) != PAD_DOC).nonzero().squeeze(1)
     assert torch.equal(buckets.order.sort().values, real)
     flat = packed["doc_ids"].reshape(-1)
-    for index, valid in zip(buckets.index, buckets.valid, strict=True):
+    for index, valid in zip(buckets.gather, buckets.valid, strict=True):
         for row, ok in zip(index, valid, strict=True):
             assert len(set(flat[row[ok]].tolist())) == 1  # one example per gathered row
     longest = [int(v.sum(1).max()) for v in buckets.valid]
