@@ -7,7 +7,7 @@ import math
 from functools import cache
 from typing import Any
 
-import torch
+from transformer_lens import HookedTransformer
 
 from experiments.lime_depth.pairs import LIME, MATCHED, PARAM_TOLERANCE
 from lime_lens.analysis.routing import routing_heatmaps_for
@@ -35,7 +35,7 @@ def n_params(arch: str, depth: int) -> int:
     return count_params(build_model(model_arch, shape, len(load_tokenizer())))
 
 
-def heatmap_rows(model: torch.nn.Module) -> list[list[float | None]]:
+def heatmap_rows(model: HookedTransformer) -> list[list[float | None]]:
     """The per-layer routing heatmap M[l, j] as JSON rows (None where j > l)."""
     per_layer = routing_heatmaps_for(model).per_layer
     return [[None if math.isnan(v) else v for v in row] for row in per_layer.tolist()]
@@ -50,7 +50,8 @@ def matched_baseline(depth: int) -> str:
 
 def recipe_matches(run: dict[str, Any], shape: dict[str, Any], seed: int) -> bool:
     """Whether a stored run has exactly this shape and the tiny recipe's trainer at ``seed``."""
-    config = TrainConfig(**TINY_TRAIN, seed=seed, progress=False).to_dict()
+    recipe: dict[str, Any] = dict(TINY_TRAIN)
+    config = TrainConfig(**recipe, seed=seed, progress=False).to_dict()
     # a field added to TrainConfig after the run (e.g. ``schedule``) ran at its default then
     stored = {**TrainConfig().to_dict(), **run["train_config"]}
     return (

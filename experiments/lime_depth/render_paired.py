@@ -78,7 +78,7 @@ def unpaired_lines(first: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def paired_table(runs: list[dict[str, Any]], seeds: list[int]) -> tuple[list[str], dict[int, Any]]:
+def paired_table(runs: list[dict[str, Any]], seeds: list[int]) -> tuple[list[str], dict[str, Any]]:
     """Per seed: D(4), D(32) and T; plus the differences by depth for the intervals."""
     base = {d: baseline_at(runs, d)[0] for d in DEPTHS}
     diffs = {d: paired_differences(runs, d, base[d]) for d in DEPTHS}

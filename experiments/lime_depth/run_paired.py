@@ -98,7 +98,7 @@ def train_run(arch: str, depth: int, seed: int, recipe: dict[str, Any]) -> dict[
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 @contextmanager

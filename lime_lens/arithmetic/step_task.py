@@ -182,7 +182,7 @@ def draw_expressions(task: StepTask, n: int) -> tuple[list[str], list[str]]:
     # str seeds hash deterministically (sha512); version 1 keeps its original seed string
     tag = f"step-{task.seed}-{n}" if task.version == 1 else f"step-v{task.version}-{task.seed}-{n}"
     rng = random.Random(tag)
-    wanted, seen, order = task.n_test + task.n_train, set(), []
+    wanted, seen, order = task.n_test + task.n_train, set[str](), list[str]()
     stale, patience = 0, 2_000 + 20 * wanted
     while len(order) < wanted:
         tree = random_tree(rng, n, task)
