@@ -41,7 +41,7 @@ from lime_lens.train.config import TrainConfig
 from lime_lens.train.data import BatchOrder, Rows, n_rows
 from lime_lens.train.model_stack import rope_tables, stack_params, stack_shape, write_back
 from lime_lens.train.multi_checkpoint import load_stack_checkpoints, save_stack_checkpoints
-from lime_lens.train.packing import example_lengths, pack_batch
+from lime_lens.train.packing import doc_buckets, example_lengths, pack_batch
 from lime_lens.train.stacked_adamw import build_optimizer, scheduled_rates
 from lime_lens.train.stacked_model import stacked_loss
 from lime_lens.train.trainer import TrainResult, use_bf16
@@ -148,11 +148,13 @@ def train_models(
         t_step = time.perf_counter()
         index = order.indices(state["samples_seen"], cfg.batch_size).to(device)
         batch = {name: t[index] for name, t in data.items()}
+        buckets = None
         if options.packing is not None and lengths is not None:
             p = options.packing
             batch = pack_batch(batch, lengths[index], p.row_len, p.n_rows)
+            buckets = doc_buckets(batch["doc_ids"])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(cfg, device)):
-            losses = loss_fn(params, batch, rope, shape)
+            losses = loss_fn(params, batch, rope, shape, buckets)
         losses.sum().backward()
         opt.clip_and_mask()
         opt.step(scheduled_rates(cfgs, step, device))

@@ -221,19 +221,24 @@ def stacked_loss(
     batch: dict[str, torch.Tensor],
     rope_tables: tuple[torch.Tensor, torch.Tensor] | None,
     shape: StackShape,
+    buckets: DocBuckets | None = None,
 ) -> Float[torch.Tensor, " n"]:
     """Each model's mean next-token cross-entropy over the target tokens of ``batch``.
 
     ``batch``: ``tokens`` [rows, pos]; ``loss_mask`` [rows, pos] (True where token t is a target,
     predicted from t - 1: the step task's ``answer_mask``); optional ``positions`` and
-    ``doc_ids`` of packed rows. Only predicting positions reach the unembedding.
+    ``doc_ids`` of packed rows, whose ``buckets`` (:func:`doc_buckets`) the caller may pass
+    (computed outside a compiled loss: its shapes depend on the data). Only predicting positions
+    reach the unembedding.
     """
     tokens, loss_mask = batch["tokens"], batch["loss_mask"]
     rows, t = tokens.shape
     positions = batch.get("positions")
     if positions is None:
         positions = torch.arange(t, device=tokens.device).expand(rows, t)
-    mask = doc_buckets(batch["doc_ids"]) if "doc_ids" in batch else None
+    mask = buckets
+    if mask is None and "doc_ids" in batch:
+        mask = doc_buckets(batch["doc_ids"])
     hidden = stacked_hidden(p, tokens, positions, mask, rope_tables, shape)
     where = loss_mask[:, 1:].reshape(-1).nonzero().squeeze(1)  # predicting positions (row, t)
     rows_idx, cols = where // (t - 1), where % (t - 1)
