@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +20,8 @@ from lime_lens.train.model_stack import rope_tables, stack_params, stack_shape
 from lime_lens.train.multi_checkpoint import load_saved_model as load_model
 from lime_lens.train.multi_model import StackOptions, train_models
 from lime_lens.train.stacked_model import identity_route, stacked_hidden, stacked_logits
+
+ROOT = Path(__file__).resolve().parents[3]
 
 # fp32 on CPU. The stack sums in another order than TransformerLens (one bmm per layer instead
 # of einsums), about 1e-6 on logits; AdamW's normalised update then keeps parameter differences
@@ -176,3 +181,30 @@ def test_bf16_autocast_trains_close_to_fp32(rows):
     )
     for a, b in zip(fp32, bf16, strict=True):
         assert a.train_losses[0] == pytest.approx(b.train_losses[0], rel=2e-2)
+
+
+COMPILE_CHECK = """
+import dataclasses, sys, torch
+sys.path.insert(0, "tests/lime_lens/train")
+from stack_helpers import model, recipe_config, step_rows
+from lime_lens.train.multi_model import Packing, StackOptions, train_models
+rows, options = step_rows(), StackOptions(packing=Packing(row_len=48))
+eager, compiled = [[model("lime-kv", 1), model("vanilla", 2)] for _ in range(2)]
+train_models(eager, [recipe_config(max_steps=3)] * 2, rows, options)
+train_models(compiled, [recipe_config(max_steps=3)] * 2, rows, dataclasses.replace(options, compile=True))
+for a, b in zip(eager, compiled):
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, atol=5e-5, rtol=1e-4)
+print("compiled == eager")
+"""
+
+
+@pytest.mark.slow
+def test_compiled_stack_trains_as_the_eager_one():
+    """StackOptions.compile (torch.compile of the stacked loss) changes speed, not results. In a
+    subprocess: dynamo cannot trace the jaxtyping/beartype checks the test run instruments."""
+    done = subprocess.run(
+        [sys.executable, "-c", COMPILE_CHECK], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "compiled == eager" in done.stdout
