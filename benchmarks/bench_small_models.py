@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformer_lens import HookedTransformer
 
 from lime_lens.arithmetic.metrics import answer_loss
 from lime_lens.arithmetic.packing import default_row_len, step_packing_stats
@@ -85,7 +86,7 @@ def flops_per_real_token(shape: ModelShape, d_vocab: int, mean_keys: float) -> f
     return 3 * (2 * matmul + attention)
 
 
-def models_for(n: int, d_vocab: int, shape: ModelShape) -> list[torch.nn.Module]:
+def models_for(n: int, d_vocab: int, shape: ModelShape) -> list[HookedTransformer]:
     return [build_model(ARMS[i % 2], shape, d_vocab, seed=i // 2) for i in range(n)]
 
 
@@ -99,7 +100,10 @@ def run_case(case: str, rows, cfg: TrainConfig, shape, d_vocab, row_len, compile
     """Seconds of ``cfg.max_steps`` steps of ``case`` (all its models)."""
     if case == "today":
         models = models_for(4, d_vocab, shape)
-        return sum(timed(lambda m=m: train(m, cfg, rows, loss_fn=answer_loss)) for m in models)
+        seconds = 0.0
+        for m in models:  # answer_loss takes the step task's mapping rows
+            seconds += timed(lambda m=m: train(m, cfg, rows, loss_fn=answer_loss))  # type: ignore[arg-type]
+        return seconds
     n = int(case.rsplit("n", 1)[1])
     packing = Packing(row_len=row_len) if case.startswith("packed") else None
     options = StackOptions(packing=packing, compile=compile_)

@@ -48,7 +48,7 @@ from lime_lens.train.stacked_model import stacked_loss
 ROOT = Path(__file__).resolve().parents[1]
 CPU_BENCH = ROOT / "results" / "benchmarks" / "small_models.json"
 RESULT = ROOT / "results" / "benchmarks" / "gpu_arithmetic.json"
-H100 = {
+H100: dict[str, Any] = {
     "launch_s_eager": 6e-6,
     "launch_s_cuda_graph": 1.5e-6,
     "sustained_flops": 50e12,
