@@ -7,8 +7,10 @@ import dataclasses
 import pytest
 import torch
 from stack_helpers import model, perturb_routes, recipe_config, step_rows
+from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from lime_lens.arithmetic.metrics import answer_loss
+from lime_lens.tl.vanilla_attention import use_fused_attention
 from lime_lens.train import train
 from lime_lens.train.model_stack import rope_tables, stack_params, stack_shape
 from lime_lens.train.multi_model import Packing, StackOptions, train_models
@@ -149,3 +151,24 @@ def test_doc_buckets_cover_every_real_token_once_in_length_order(rows):
             assert len(set(flat[row[ok]].tolist())) == 1  # one example per gathered row
     longest = [int(v.sum(1).max()) for v in buckets.valid]
     assert longest == sorted(longest)
+
+
+def test_learned_positions_restart_per_packed_example(rows):
+    """Learned (``standard``) position embeddings are read at each example's own positions too."""
+    cfg = HookedTransformerConfig(
+        n_layers=2, d_model=16, n_heads=2, d_head=8, d_mlp=32, n_ctx=64, d_vocab=20,
+        act_fn="silu", gated_mlp=True, normalization_type="RMS",
+        positional_embedding_type="standard", seed=0,
+    )  # fmt: skip
+    m = use_fused_attention(HookedTransformer(cfg))
+    batch = {k: v[:6] for k, v in rows.items()}
+    lengths = example_lengths(batch["tokens"], pad_id=0)
+    packed = pack_batch(batch, lengths, row_len=48)
+    params, _ = stack_params([m])
+    shape = stack_shape([m])
+    buckets = doc_buckets(packed["doc_ids"])
+    hidden = stacked_hidden(params, packed["tokens"], packed["positions"], buckets, None, shape)
+    logits = stacked_logits(params, hidden.flatten(1, 2), shape).view(*hidden.shape[:3], -1)[0]
+    for i in range(6):
+        alone = m(batch["tokens"][i : i + 1, : int(lengths[i])], return_type="logits")[0]
+        torch.testing.assert_close(logits[packed["doc_ids"] == i], alone, atol=1e-5, rtol=1e-5)
