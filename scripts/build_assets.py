@@ -12,9 +12,10 @@ Sources:
   ``setuptools<70`` and ``--no-build-isolation``.
 - npm ``d3@6.7.0`` (``npm pack``): ``dist/d3.min.js``, the d3 v6 that SAEDashboard's pages ask
   for (``d3.v6.min.js``), and PyPI ``plotly`` (the installed version's wheel): the
-  ``plotly.min.js`` it ships in ``package_data``. Both go to ``saelens_hierarchical/ecosystem/assets/``
-  with their licences and a PROVENANCE.json (versions, licences, sha256 of sources and outputs),
-  so SAEDashboard pages render offline. ``--web-only`` rebuilds just these two.
+  ``plotly.min.js`` it ships in ``package_data`` (used in place, from the installed package). d3 and
+  both licences go to ``saelens_hierarchical/ecosystem/assets/`` with a PROVENANCE.json
+  (versions, licences, sha256 of sources and outputs), so SAEDashboard pages render offline.
+  ``--web-only`` rebuilds just these.
 Outputs are byte-for-byte deterministic (gzip mtime 0, single-threaded BPE training).
 The default model is rebuilt separately by ``scripts/train_default_model.py``.
 """
@@ -168,20 +169,22 @@ def build_plotly(workdir: Path) -> dict[str, str]:
         js = whl.read("plotly/package_data/plotly.min.js")
         licence = next(n for n in whl.namelist() if n.endswith("LICENSE.txt"))
         (WEB_DIR / "LICENSE-plotly.txt").write_bytes(whl.read(licence))
-    (WEB_DIR / "plotly.min.js").write_bytes(js)
+    # Not written to WEB_DIR: offline_assets reads the installed plotly package's own copy, so
+    # only its provenance is recorded here (no second 4.7 MB copy in the tree).
     js_version = js[:200].decode().split("plotly.js v", 1)[1].split()[0]
     return {
         "package": f"PyPI plotly=={ver} (plotly.js {js_version})",
         "licence": "MIT",
         "source_sha256": sha256(wheel),
+        "sha256": hashlib.sha256(js).hexdigest(),
+        "path": "plotly/package_data/plotly.min.js in the installed plotly package (not vendored)",
     }
 
 
 def build_web_assets(workdir: Path) -> None:
     WEB_DIR.mkdir(parents=True, exist_ok=True)
     provenance = {"d3.min.js": build_d3(workdir), "plotly.min.js": build_plotly(workdir)}
-    for name, entry in provenance.items():
-        entry["sha256"] = sha256(WEB_DIR / name)
+    provenance["d3.min.js"]["sha256"] = sha256(WEB_DIR / "d3.min.js")
     (WEB_DIR / "PROVENANCE.json").write_text(json.dumps(provenance, indent=2) + "\n")
     print(json.dumps(provenance, indent=2))
 
