@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jaxtyping import Int64
+from transformer_lens import HookedTransformer
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from lime_lens.assets import load_corpus, load_gpt2_tokenizer, load_tokenizer
@@ -151,14 +153,10 @@ def _fields(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> TrainResult:
-    """Build data, model and config from parsed flags, train, and save the final model."""
-    shape, tokenizer = ModelShape(**_fields(args, ModelShape)), pick_tokenizer(args.tokenizer)
-    cfg = TrainConfig(**_fields(args, TrainConfig), checkpoint_dir=str(args.out / "checkpoints"))
-    if not 2 <= args.context_size <= shape.n_ctx:
-        raise ValueError(
-            f"--context-size must be in [2, n_ctx={shape.n_ctx}], got {args.context_size}"
-        )
+def training_rows(
+    args: argparse.Namespace, tokenizer: PreTrainedTokenizerBase
+) -> tuple[Int64[torch.Tensor, "n_train context_size"], Int64[torch.Tensor, "n_val context_size"]]:
+    """(train, validation) token rows of ``--context-size`` from the texts the data flags name."""
     train_text, val_text = load_texts(
         args.text_file,
         args.hf_dataset,
@@ -168,26 +166,21 @@ def run(args: argparse.Namespace) -> TrainResult:
         hf_text_column=args.hf_text_column,
         val_fraction=args.val_fraction,
     )
-    train_rows = tokenize_rows(train_text, tokenizer, args.context_size)
-    val_rows = tokenize_rows(val_text, tokenizer, args.context_size)
-    model = build_model(
-        args.arch,
-        shape,
-        len(tokenizer),
-        args.seed,
-        tokenizer,
-        args.lime_top_p,
-        args.device,
-        args.lime_sources,
-        args.lime_sources_j,
+    return (
+        tokenize_rows(train_text, tokenizer, args.context_size),
+        tokenize_rows(val_text, tokenizer, args.context_size),
     )
-    if args.save_format == "hf":  # refuse before training: the HF model has Llama's layout only
-        check_hf_savable(model, args.arch)
-    resume = args.resume
-    if resume == "auto":
-        resume = cfg.checkpoint_dir if list_checkpoints(cfg.checkpoint_dir) else None
-    result = train(model, cfg, train_rows, val_rows, resume_from=resume)
-    metrics = {
+
+
+def run_metrics(
+    args: argparse.Namespace,
+    model: HookedTransformer,
+    shape: ModelShape,
+    cfg: TrainConfig,
+    result: TrainResult,
+) -> dict[str, Any]:
+    """The final model's ``metrics.json``: the run's results and the settings that produced them."""
+    return {
         "arch": args.arch,
         "n_params": count_params(model),
         "val_loss": result.val_loss,
@@ -206,17 +199,59 @@ def run(args: argparse.Namespace) -> TrainResult:
             [os.path.basename(sys.executable), "-m", "lime_lens.train", *sys.argv[1:]]
         ),
     }
+
+
+def run(args: argparse.Namespace) -> TrainResult:
+    """Build data, model and config from parsed flags, train, and save the final model."""
+    shape, tokenizer = ModelShape(**_fields(args, ModelShape)), pick_tokenizer(args.tokenizer)
+    checkpoint_dir = str(args.out / "checkpoints")
+    cfg = TrainConfig(**_fields(args, TrainConfig), checkpoint_dir=checkpoint_dir)
+    if not 2 <= args.context_size <= shape.n_ctx:
+        raise ValueError(
+            f"--context-size must be in [2, n_ctx={shape.n_ctx}], got {args.context_size}"
+        )
+    train_rows, val_rows = training_rows(args, tokenizer)
+    model = build_model(
+        args.arch,
+        shape,
+        len(tokenizer),
+        args.seed,
+        tokenizer,
+        args.lime_top_p,
+        args.device,
+        args.lime_sources,
+        args.lime_sources_j,
+    )
+    if args.save_format == "hf":  # refuse before training: the HF model has Llama's layout only
+        check_hf_savable(model, args.arch)
+    resume = args.resume
+    if resume == "auto":
+        resume = checkpoint_dir if list_checkpoints(checkpoint_dir) else None
+    result = train(model, cfg, train_rows, val_rows, resume_from=resume)
+    metrics = run_metrics(args, model, shape, cfg, result)
     info = init_distributed(torch.device(args.device))
     if cfg.stop_at_step is None or cfg.stop_at_step == cfg.max_steps:
-        if args.save_format == "hf":
-            save_trained_hf_model(model, args.out / "model", tokenizer, metrics, info)
-        else:
-            save_trained_model(model, args.out / "model", {"metrics.json": metrics}, info)
-        if info.is_main:
-            print(
-                f"saved {args.out / 'model'}: val loss {result.val_loss:.4f}, {result.tokens_per_s:,.0f} tok/s"
-            )
+        save_final_model(model, args.out / "model", tokenizer, metrics, info, args.save_format)
     return result
+
+
+def save_final_model(
+    model: torch.nn.Module,
+    path: Path,
+    tokenizer: PreTrainedTokenizerBase,
+    metrics: dict[str, Any],
+    info: DistInfo,
+    save_format: str,
+) -> None:
+    """Write the trained ``model/`` folder in ``--save-format`` (collective call); rank 0 reports."""
+    if save_format == "hf":
+        save_trained_hf_model(model, path, tokenizer, metrics, info)
+    else:
+        save_trained_model(model, path, {"metrics.json": metrics}, info)
+    if info.is_main:
+        print(
+            f"saved {path}: val loss {metrics['val_loss']:.4f}, {metrics['tokens_per_s']:,.0f} tok/s"
+        )
 
 
 def check_hf_savable(model: torch.nn.Module, arch: str) -> None:
