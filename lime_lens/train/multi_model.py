@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +41,9 @@ from lime_lens.train.config import TrainConfig
 from lime_lens.train.data import BatchOrder, Rows, n_rows
 from lime_lens.train.model_stack import rope_tables, stack_params, stack_shape, write_back
 from lime_lens.train.multi_checkpoint import load_stack_checkpoints, save_stack_checkpoints
-from lime_lens.train.packing import doc_buckets, example_lengths, pack_batch
-from lime_lens.train.stacked_adamw import build_optimizer, scheduled_rates
-from lime_lens.train.stacked_model import stacked_loss
+from lime_lens.train.packing import DocBuckets, doc_buckets, example_lengths, pack_batch
+from lime_lens.train.stacked_adamw import StackedAdamW, build_optimizer, scheduled_rates
+from lime_lens.train.stacked_model import Params, StackShape, stacked_loss
 from lime_lens.train.trainer import TrainResult, use_bf16
 
 PER_MODEL_FIELDS = (
@@ -113,6 +113,50 @@ def _loss_fn(options: StackOptions, device: torch.device):
     return torch.compile(stacked_loss, dynamic=True) if options.compile else stacked_loss
 
 
+@dataclass(frozen=True)
+class _Stack:
+    """What every step of one ``train_models`` call uses: the stacked weights and their update."""
+
+    cfgs: Sequence[TrainConfig]
+    params: Params
+    opt: StackedAdamW
+    rope: tuple[torch.Tensor, torch.Tensor] | None
+    shape: StackShape
+    loss_fn: Callable[..., torch.Tensor]
+    device: torch.device
+
+
+def _step_batch(
+    data: dict[str, torch.Tensor],
+    lengths: torch.Tensor | None,
+    index: torch.Tensor,
+    packing: Packing | None,
+) -> tuple[dict[str, torch.Tensor], DocBuckets | None]:
+    """The step's rows of ``data`` (packed under ``packing``) and the packed rows' buckets."""
+    batch = {name: t[index] for name, t in data.items()}
+    if packing is None or lengths is None:
+        return batch, None
+    batch = pack_batch(batch, lengths[index], packing.row_len, packing.n_rows)
+    return batch, doc_buckets(batch["doc_ids"])
+
+
+def _optimizer_step(
+    stack: _Stack,
+    batch: dict[str, torch.Tensor],
+    buckets: DocBuckets | None,
+    step: int,
+) -> list[float]:
+    """One forward, backward and AdamW update of every model; each model's loss."""
+    bf16 = use_bf16(stack.cfgs[0], stack.device)
+    with torch.autocast(stack.device.type, dtype=torch.bfloat16, enabled=bf16):
+        losses = stack.loss_fn(stack.params, batch, stack.rope, stack.shape, buckets)
+    losses.sum().backward()
+    stack.opt.clip_and_mask()
+    stack.opt.step(scheduled_rates(stack.cfgs, step, stack.device))
+    stack.opt.zero_grad()
+    return losses.detach().float().cpu().tolist()
+
+
 def train_models(
     models: Sequence[HookedTransformer],
     cfgs: Sequence[TrainConfig],
@@ -139,27 +183,16 @@ def train_models(
     opt = build_optimizer(params, route_trainable, cfgs)
     if resume:
         state["optimizer"](opt)
+    stack = _Stack(cfgs, params, opt, rope_tables(models), shape, loss_fn, device)
     data: dict[str, torch.Tensor] = {k: v.to(device) for k, v in _batch_data(train_data).items()}
     lengths = example_lengths(data["tokens"], options.packing.pad_id) if options.packing else None
-    rope = rope_tables(models)
     order, start = BatchOrder(n_rows(data), cfg.seed), state["step"]
     train_time, t0 = 0.0, time.perf_counter()
     for step in range(start, cfg.last_step):
         t_step = time.perf_counter()
         index = order.indices(state["samples_seen"], cfg.batch_size).to(device)
-        batch = {name: t[index] for name, t in data.items()}
-        buckets = None
-        if options.packing is not None and lengths is not None:
-            p = options.packing
-            batch = pack_batch(batch, lengths[index], p.row_len, p.n_rows)
-            buckets = doc_buckets(batch["doc_ids"])
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(cfg, device)):
-            losses = loss_fn(params, batch, rope, shape, buckets)
-        losses.sum().backward()
-        opt.clip_and_mask()
-        opt.step(scheduled_rates(cfgs, step, device))
-        opt.zero_grad()
-        for i, value in enumerate(losses.detach().float().cpu().tolist()):
+        batch, buckets = _step_batch(data, lengths, index, options.packing)
+        for i, value in enumerate(_optimizer_step(stack, batch, buckets, step)):
             state["train_losses"][i].append(value)
         train_time += time.perf_counter() - t_step
         state["samples_seen"] += cfg.batch_size
@@ -169,7 +202,19 @@ def train_models(
             save_stack_checkpoints(models, cfgs, opt, state)
     write_back(params, models)
     row_len = int(data["tokens"].shape[1])
-    n_tokens = (cfg.last_step - start) * cfg.batch_size * row_len
+    timing = (cfg.last_step - start) * cfg.batch_size * row_len, train_time, t0
+    return _results(state, len(models), row_len, timing, options.packing is not None)
+
+
+def _results(
+    state: dict[str, Any],
+    n_models: int,
+    row_len: int,
+    timing: tuple[int, float, float],
+    packed: bool,
+) -> list[TrainResult]:
+    """One TrainResult per model; ``timing``: (tokens trained here, seconds in steps, start time)."""
+    n_tokens, train_time, t0 = timing
     return [
         TrainResult(
             train_losses=list(state["train_losses"][i]),
@@ -179,9 +224,9 @@ def train_models(
             wall_time_s=time.perf_counter() - t0,
             tokens_per_s=n_tokens / train_time if train_time > 0 else math.nan,
             checkpoint=None,
-            extra={"stacked_models": len(models), "packed": options.packing is not None},
+            extra={"stacked_models": n_models, "packed": packed},
         )
-        for i in range(len(models))
+        for i in range(n_models)
     ]
 
 
