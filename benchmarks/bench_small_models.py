@@ -139,6 +139,98 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def real_tokens(lengths: torch.Tensor, seed: int, n_examples: int) -> tuple[int, float]:
+    """(real tokens of the ``n_examples`` examples every case trains per model, mean keys each
+    real token's causal attention reads): the counts the rates and the FLOP formula use."""
+    trained = lengths[BatchOrder(len(lengths), seed).indices(0, n_examples)]
+    mean_keys = float((trained.float() * (trained.float() + 1) / 2).sum() / trained.sum())
+    return int(trained.sum()), mean_keys
+
+
+def write_packing_only(
+    path: Path, task: StepTask, rows: dict[str, torch.Tensor], batch_size: int, row_len: int
+) -> None:
+    """``--packing-only``: counts only, no timing (safe to run while other work loads the CPU)."""
+    padded_len = int(rows["tokens"].shape[1])
+    stats = step_packing_stats(rows, batch_size, sorted({padded_len, row_len}), max_batches=None)
+    record = {"task": vars(task), "default_row_len": row_len, **stats}
+    atomic_write_text(path, json.dumps(record, indent=2, default=str))
+    print(json.dumps(stats["by_row_len"], indent=1))
+
+
+def time_cases(
+    args: argparse.Namespace, repeats: int, rows, cfg: TrainConfig, d_vocab: int, row_len: int
+) -> dict[str, list[float]]:
+    """Seconds of every case (and, with ``--compile``, its compiled twin) per timed repeat."""
+    cases = ["today", "packed_n1", "stacked_n4", *[f"packed_n{n}" for n in args.ns]]
+    variants = [(c, False) for c in cases] + (
+        [(c, True) for c in cases[1:]] if args.compile else []
+    )
+    seconds: dict[str, list[float]] = {}
+    for rep in range(repeats + 1):  # rep 0 warms up (and compiles); cases alternate per repeat
+        for case, compile_ in variants:
+            s = run_case(case, rows, cfg, STEP_SHAPE, d_vocab, row_len, compile_)
+            if rep:
+                seconds.setdefault(case + ("_compiled" if compile_ else ""), []).append(s)
+    return seconds
+
+
+def case_rates(
+    seconds: dict[str, list[float]], real_per_run: int, flops: float, peak_gflops: float
+) -> dict[str, dict[str, Any]]:
+    """Per case: median seconds, real tokens/s (per model, in all), GFLOP/s and x ``today``."""
+    out: dict[str, Any] = {}
+    for name, times in seconds.items():
+        s, n = statistics.median(times), n_models(name.removesuffix("_compiled"))
+        total = n * real_per_run / s
+        out[name] = {
+            "models": n,
+            "seconds": s,
+            "real_tokens_per_s_per_model": total / n,
+            "real_tokens_per_s_in_all": total,
+            "gflops": total * flops / 1e9,
+            "share_of_peak": total * flops / 1e9 / peak_gflops if peak_gflops else None,
+        }
+    base = out["today"]["real_tokens_per_s_in_all"]
+    for entry in out.values():
+        entry["speedup_in_all_vs_today"] = entry["real_tokens_per_s_in_all"] / base
+    return out
+
+
+def run_settings(
+    args: argparse.Namespace,
+    task: StepTask,
+    steps: int,
+    repeats: int,
+    cfg: TrainConfig,
+    **lens: int,
+) -> dict[str, Any]:
+    """What ran: sizes, threads, versions and the load at the end (``lens``: the row lengths)."""
+    return {
+        "smoke": args.smoke,
+        "steps": steps,
+        "repeats": repeats,
+        "batch_size": cfg.batch_size,
+        "padded_row_len": lens["padded_row_len"],
+        "packed_row_len": lens["packed_row_len"],
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "shape": vars(STEP_SHAPE),
+        "task": {k: v for k, v in vars(task).items()},
+    }
+
+
+def print_rates(out: dict[str, dict[str, Any]]) -> None:
+    for name, e in out.items():
+        print(
+            f"{name:>22}: {e['real_tokens_per_s_in_all']:>10,.0f} real tok/s in all, "
+            f"{e['real_tokens_per_s_per_model']:>9,.0f} per model, {e['gflops']:6.1f} GFLOP/s, "
+            f"x{e['speedup_in_all_vs_today']:.2f}"
+        )
+
+
 def main() -> None:
     args = parse_args()
     # Threads are set here, in the entry point, never in library code (the caller owns them).
@@ -152,62 +244,20 @@ def main() -> None:
     cfg = TrainConfig(**{**STEP_TRAIN, "max_steps": steps}, progress=False)
     lengths = example_lengths(rows["tokens"], 0)
     row_len = args.row_len or default_row_len(lengths)
-    trained = lengths[BatchOrder(len(lengths), cfg.seed).indices(0, steps * cfg.batch_size)]
-    real_per_run = int(trained.sum())  # every case trains these examples, per model
-    mean_keys = float((trained.float() * (trained.float() + 1) / 2).sum() / trained.sum())
-    if args.packing_only is not None:  # counts only: safe to run on a loaded machine
-        stats = step_packing_stats(
-            rows, cfg.batch_size, sorted({padded_len, row_len}), max_batches=None
-        )
-        record = {"task": vars(task), "default_row_len": row_len, **stats}
-        atomic_write_text(args.packing_only, json.dumps(record, indent=2, default=str))
-        print(json.dumps(stats["by_row_len"], indent=1))
+    if args.packing_only is not None:
+        write_packing_only(args.packing_only, task, rows, cfg.batch_size, row_len)
         return
-    cases = ["today", "packed_n1", "stacked_n4", *[f"packed_n{n}" for n in args.ns]]
-    variants = [(c, False) for c in cases] + (
-        [(c, True) for c in cases[1:]] if args.compile else []
-    )
-    seconds: dict[str, list[float]] = {}
-    for rep in range(repeats + 1):  # rep 0 warms up (and compiles); cases alternate per repeat
-        for case, compile_ in variants:
-            s = run_case(case, rows, cfg, STEP_SHAPE, d_vocab, row_len, compile_)
-            if rep:
-                seconds.setdefault(case + ("_compiled" if compile_ else ""), []).append(s)
+    seconds = time_cases(args, repeats, rows, cfg, d_vocab, row_len)
+    real_per_run, mean_keys = real_tokens(lengths, cfg.seed, steps * cfg.batch_size)
     flops = flops_per_real_token(STEP_SHAPE, d_vocab, mean_keys)
     peak = cpu_peak(args.threads)
-    out: dict[str, Any] = {}
-    for name, times in seconds.items():
-        s, n = statistics.median(times), n_models(name.removesuffix("_compiled"))
-        total = n * real_per_run / s
-        out[name] = {
-            "models": n,
-            "seconds": s,
-            "real_tokens_per_s_per_model": total / n,
-            "real_tokens_per_s_in_all": total,
-            "gflops": total * flops / 1e9,
-            "share_of_peak": total * flops / 1e9 / peak["peak_gflops"]
-            if peak["peak_gflops"]
-            else None,
-        }
-    base = out["today"]["real_tokens_per_s_in_all"]
-    for entry in out.values():
-        entry["speedup_in_all_vs_today"] = entry["real_tokens_per_s_in_all"] / base
+    out = case_rates(seconds, real_per_run, flops, peak["peak_gflops"])
     target = out.get("packed_n4", {}).get("speedup_in_all_vs_today")
+    settings = run_settings(
+        args, task, steps, repeats, cfg, padded_row_len=padded_len, packed_row_len=row_len
+    )
     record = {
-        "settings": {
-            "smoke": args.smoke,
-            "steps": steps,
-            "repeats": repeats,
-            "batch_size": cfg.batch_size,
-            "padded_row_len": padded_len,
-            "packed_row_len": row_len,
-            "threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "cpu_count": os.cpu_count(),
-            "load_average_at_end": os.getloadavg(),
-            "shape": vars(STEP_SHAPE),
-            "task": {k: v for k, v in vars(task).items()},
-        },
+        "settings": settings,
         "flops_per_real_token": flops,
         "flops_formula": flops_per_real_token.__doc__,
         "cpu_peak": peak,
@@ -220,12 +270,7 @@ def main() -> None:
         },
     }
     atomic_write_text(args.out, json.dumps(record, indent=2, default=str))
-    for name, e in out.items():
-        print(
-            f"{name:>22}: {e['real_tokens_per_s_in_all']:>10,.0f} real tok/s in all, "
-            f"{e['real_tokens_per_s_per_model']:>9,.0f} per model, {e['gflops']:6.1f} GFLOP/s, "
-            f"x{e['speedup_in_all_vs_today']:.2f}"
-        )
+    print_rates(out)
     print(f"wrote {args.out}")
 
 
