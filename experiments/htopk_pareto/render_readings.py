@@ -97,25 +97,14 @@ def dsae_default(diffs: pd.DataFrame) -> str:
     )
 
 
-def adaptive() -> str:
-    tables = render_adaptive.seed_tables()
-    seeds = sorted(tables)
-    big_k = max(int(t["budget"].max()) for t in tables.values())
-    ev = {
-        s: t.pivot_table(index="budget", columns="method", values="explained_variance")
-        for s, t in tables.items()
-    }
-    ks = [k for k in sorted(ev[seeds[0]].index) if k < big_k]
-    gain_fixed = [
-        ev[s].at[k, m] - ev[s].at[k, "hierarchical_topk"]
-        for s in seeds
-        for k in ks
-        for m in ADAPTIVE_RULES
-    ]
-    gain_topk = [
-        ev[s].at[k, m] - ev[s].at[k, "topk"] for s in seeds for k in ks for m in ADAPTIVE_RULES
-    ]
-    seed_gap = max(
+def _gains(ev: dict[int, pd.DataFrame], seeds: list[int], ks: list[int], over: str) -> list[float]:
+    """EV of each adaptive rule in :data:`ADAPTIVE_RULES` minus method ``over``, per seed and k."""
+    return [ev[s].at[k, m] - ev[s].at[k, over] for s in seeds for k in ks for m in ADAPTIVE_RULES]
+
+
+def _seed_gap(ev: dict[int, pd.DataFrame], seeds: list[int], ks: list[int]) -> float:
+    """The largest difference between two seeds' gains of one rule over fixed k at one k."""
+    return max(
         abs(
             (ev[a].at[k, m] - ev[a].at[k, "hierarchical_topk"])
             - (ev[b].at[k, m] - ev[b].at[k, "hierarchical_topk"])
@@ -125,49 +114,73 @@ def adaptive() -> str:
         for k in ks
         for m in ADAPTIVE_RULES
     )
-    error_ahead = [
-        k
+
+
+def _error_rule_ks(
+    ev: dict[int, pd.DataFrame], seeds: list[int], ks: list[int]
+) -> tuple[list[int], list[int]]:
+    """The ks where the relative-error rule beats fixed k in every seed, and in only some."""
+    ahead = {
+        k: [ev[s].at[k, "adaptive_error"] > ev[s].at[k, "hierarchical_topk"] for s in seeds]
         for k in ks
-        if all(ev[s].at[k, "adaptive_error"] > ev[s].at[k, "hierarchical_topk"] for s in seeds)
-    ]
-    error_some = [
-        k
-        for k in ks
-        if k not in error_ahead
-        and any(ev[s].at[k, "adaptive_error"] > ev[s].at[k, "hierarchical_topk"] for s in seeds)
-    ]
-    first = tables[seeds[0]]
-    share = first[(first["method"] == "adaptive_error") & (first["budget"] == ks[-1])][
-        "share_kK"
-    ].iloc[0]
-    l0_dev = max(
+    }
+    every = [k for k in ks if all(ahead[k])]
+    return every, [k for k in ks if k not in every and any(ahead[k])]
+
+
+def _l0_deviation(tables: dict[int, pd.DataFrame], big_k: int) -> float:
+    """How far the adaptive rules' held-out mean L0 lands from its target, at most (below K)."""
+    return max(
         abs(row.l0 - row.budget)
         for t in tables.values()
         for row in t[t["method"].str.startswith("adaptive") & (t["budget"] < big_k)].itertuples()
     )
+
+
+def _export_sentence(first: pd.DataFrame, big_k: int) -> str:
+    """The JumpReLU export of the capped threshold rule at target K, uncapped vs capped."""
     cap = first[(first["method"] == "adaptive_threshold") & (first["budget"] == big_k)].iloc[0]
-    smallest = [
-        ev[s].at[ks[-1], m] - ev[s].at[ks[-1], "hierarchical_topk"]
-        for s in seeds
-        for m in ADAPTIVE_RULES
-    ]
+    return (
+        "The stock JumpReLU export keeps the "
+        "capped rule exactly where no token clears the threshold more than K times; at target "
+        f"{big_k} = K the uncapped export fires {cap.jumprelu_l0:.2f} latents on average (capped "
+        f"{cap.capped_l0:.2f}) with EV {cap.jumprelu_explained_variance:.4f} (capped "
+        f"{cap.capped_explained_variance:.4f}), so export only thresholds calibrated well below K."
+    )
+
+
+def adaptive() -> str:
+    tables = render_adaptive.seed_tables()
+    seeds = sorted(tables)
+    big_k = max(int(t["budget"].max()) for t in tables.values())
+    ev = {
+        s: t.pivot_table(index="budget", columns="method", values="explained_variance")
+        for s, t in tables.items()
+    }
+    ks = [k for k in sorted(ev[seeds[0]].index) if k < big_k]
+    gain_fixed = _gains(ev, seeds, ks, "hierarchical_topk")
+    gain_topk = _gains(ev, seeds, ks, "topk")
+    error_ahead, error_some = _error_rule_ks(ev, seeds, ks)
+    first = tables[seeds[0]]
+    share = first[(first["method"] == "adaptive_error") & (first["budget"] == ks[-1])][
+        "share_kK"
+    ].iloc[0]
+    smallest = _gains(ev, seeds, ks[-1:], "hierarchical_topk")
     all_ahead = min(gain_fixed) > 0 and min(gain_topk) > 0
     return (
         f"**Reading.** On this model, in seeds {', '.join(map(str, seeds))}, at mean L0 "
         f"{', '.join(map(str, ks))} the activation threshold and the marginal-gain rule give the one "
         f"hierarchical SAE {'a higher' if all_ahead else 'not always a higher'} EV than the same SAE "
         f"at a fixed k and the TopK SAE trained at that k (EV {span(gain_fixed)} over fixed k, "
-        f"{span(gain_topk)} over TopK; the seeds differ by at most {seed_gap:.4f}); the "
-        f"relative-error rule is ahead of fixed k in every seed only at k = {', '.join(map(str, error_ahead)) or 'none'}"
+        f"{span(gain_topk)} over TopK; the seeds differ by at most {_seed_gap(ev, seeds, ks):.4f}); "
+        f"the relative-error rule is ahead of fixed k in every seed only at k = "
+        f"{', '.join(map(str, error_ahead)) or 'none'}"
         + (f" (in one seed also at k = {', '.join(map(str, error_some))})" if error_some else "")
         + " "
         f"(it spends the budget on hard tokens: a share of {share:.2f} of the tokens take all K at "
         f"mean L0 {ks[-1]}). {len(seeds)} seeds on one small model: the sign is consistent, but "
         "nothing here says how large the gain is on other models; the adaptive L0s land within "
-        f"{l0_dev:.2f} of the target on the held-out rows, so part of the smallest differences "
-        f"(k = {ks[-1]}: {span(smallest)}) can come from that. The stock JumpReLU export keeps the "
-        "capped rule exactly where no token clears the threshold more than K times; at target "
-        f"{big_k} = K the uncapped export fires {cap.jumprelu_l0:.2f} latents on average (capped "
-        f"{cap.capped_l0:.2f}) with EV {cap.jumprelu_explained_variance:.4f} (capped "
-        f"{cap.capped_explained_variance:.4f}), so export only thresholds calibrated well below K."
+        f"{_l0_deviation(tables, big_k):.2f} of the target on the held-out rows, so part of the "
+        f"smallest differences (k = {ks[-1]}: {span(smallest)}) can come from that. "
+        + _export_sentence(first, big_k)
     )
