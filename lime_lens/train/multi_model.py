@@ -19,11 +19,11 @@ counts the machine's cores, which oversubscribes a container or a shared machine
 count is recorded with the numbers it produced.
 
 ``StackOptions.compile`` wraps the stacked loss in ``torch.compile`` (inductor fuses the
-element-wise chains: norms, rotary, gated MLP); it is off by default because on CPU its gain was
-not established under load (issue 25 report; ``bench_small_models.py --compile`` measures it) and
-compiling costs minutes. ``StackOptions.cuda_graphs`` (CUDA only, fixed shapes: padded rows or
-``Packing.n_rows``) compiles with ``mode="reduce-overhead"``; it is guarded on CPU and was not
-run on a GPU when written.
+element-wise chains: norms, rotary, gated MLP); it is off by default because its gain on CPU is not
+established (issue 25 report; ``bench_small_models.py --compile`` measures it) and compiling
+costs minutes. ``StackOptions.cuda_graphs`` (CUDA only, fixed shapes: padded rows or
+``Packing.n_rows``) compiles with ``mode="reduce-overhead"``; it is guarded on CPU and no test
+runs it on a GPU.
 """
 
 from __future__ import annotations
