@@ -133,16 +133,26 @@ def verdict_lines(stats: dict[str, Any]) -> list[str]:
 
 def provenance_lines(meta: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
     reused = sorted(f"{r['arch']} d{r['depth']} s{r['seed']}" for r in runs if r.get("source"))
+    done = {(r["arch"], r["depth"], r["seed"]) for r in runs}
     lines = [f"Raw runs: `{repo_path(PAIRED)}` (copied-in runs name their source file)."]
     for log in meta.get("invocations", []):
-        ran = [f"{a} d{d} s{s}" for a, d, s in log.get("ran", [])]
+        ran = {tuple(p) for p in log.get("ran", [])}
+        planned = [tuple(p) for p in log["planned"]]
+        elsewhere = sum(p in done and p not in ran for p in planned)
+        missing = sum(p not in done for p in planned)
         lines.append(
             f"- `{log['command']}` at commit `{log['commit'][:10]}`"
             f"{' with uncommitted files' if log.get('uncommitted') else ''}, {log['machine']}, "
             f"torch {log['torch']}, one torch thread: started {log['started']}, last write "
-            f"{log.get('ended', 'none')}; {len(ran)} of {len(log['planned'])} planned runs done."
+            f"{log.get('ended', 'none')}; of its {len(planned)} planned runs {len(ran)} done here, "
+            f"{elsewhere} by another invocation, {missing} not run."
         )
-    lines.append(f"Copied in (identical recipe): {', '.join(reused) or 'none'}.")
+    lines += [
+        f"Copied in (identical recipe): {', '.join(reused) or 'none'}.",
+        "Invocations ran side by side on disjoint runs (a run claimed by a live invocation is "
+        "skipped); their niceness was changed while they ran to share the CPU. Scheduling does "
+        "not change a run: the recipe is deterministic for a seed at one torch thread.",
+    ]
     return lines
 
 
