@@ -97,6 +97,72 @@ def attention_targets(payload: dict[str, Any]) -> str:
     return "Targets (LIMe-kv fused vs HF, checked by the run): " + "; ".join(parts) + "."
 
 
+def hf_lime_table(payload: dict[str, Any]) -> str:
+    """LIMe / Llama of the same shape, as Hugging Face models and through TransformerBridge, with
+    the run's targets (issue 21: forward <= 1.05, train step <= 1.10, generation >= 0.95)."""
+    verdict = {True: "met", False: "**missed**"}
+    targets = payload["targets"]
+    lines = [
+        "| LIMe / Llama | forward | train step | KV-cached gen tok/s | saved activations |",
+        "|---|---|---|---|---|",
+    ]
+    for key, label in (("hf", "Hugging Face (sdpa)"), ("bridge", "TransformerBridge")):
+        r = payload["ratios"][key]
+        lines.append(
+            f"| {label} | {r['forward']:.3f} | {r['train_step']:.3f} "
+            f"| {r['generation_tokens_per_s']:.3f} | {r['saved_activations']:.3f} |"
+        )
+    checks = []
+    for key, label in (("hf", "Hugging Face"), ("bridge", "bridge")):
+        r = payload["ratios"][key]
+        met = {
+            "forward": r["forward"] <= targets["forward"],
+            "train step": r["train_step"] <= targets["train_step"],
+            "generation": r["generation_tokens_per_s"] >= targets["generation_tokens_per_s"],
+        }
+        checks.append(f"{label}: " + ", ".join(f"{n} {verdict[m]}" for n, m in met.items()))
+    s = payload["setting"]
+    spec = (
+        f"{s['layers']} layers, d_model {s['d_model']}, {s['heads']} heads / {s['kv_heads']} KV "
+        f"heads, batch {s['batch']} x {s['seq']} tokens, {s['dtype']}, {s['device']}, "
+        f"{payload['threads']} threads, median of {payload['repeats']}"
+    )
+    return "\n".join(lines) + f"\n\nSetting: {spec}. Targets: " + "; ".join(checks) + "."
+
+
+def small_models_table(payload: dict[str, Any]) -> str:
+    """Real tokens/s of the arithmetic recipe: today's trainer, packed, N models in one step."""
+    lines = [
+        "| case | models | real tok/s in all | per model | GFLOP/s | share of peak | vs today |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, c in payload["cases"].items():
+        lines.append(
+            f"| {name} | {c['models']} | {c['real_tokens_per_s_in_all']:,.0f} "
+            f"| {c['real_tokens_per_s_per_model']:,.0f} | {c['gflops']:.1f} "
+            f"| {c['share_of_peak']:.3f} | {c['speedup_in_all_vs_today']:.2f} |"
+        )
+    t, peak = payload["target"], payload["cpu_peak"]
+    verdict = "met" if t["met"] else "**missed**"
+    return "\n".join(lines) + (
+        f"\n\nPeak: {peak['peak_gflops']:.0f} GFLOP/s ({peak['assumption']}). Target packed N = 4 "
+        f">= {t['packed_n4_vs_today_in_all']:.0f}x today in all: {t['reached']:.2f}x, {verdict}."
+    )
+
+
+def perf_model_sentence(payload: dict[str, Any]) -> str:
+    """The roofline model's K=64 prediction against both TopK baselines (nothing measured)."""
+    t, shape, hw = payload["targets_at_K64"], payload["shape"], payload["hardware_model"]
+    dense, sparse = t["topk_dense"], t["topk_sparse"]
+    return (
+        f"Predicted by the roofline model ({hw['name']}, F = {shape['F']:,}, D = {shape['D']:,}, "
+        f"B = {shape['B']:,}, K = 64, {payload['dtype']}), not measured: a HierarchicalTopK "
+        f"Triton step at {dense['predicted']:.3f}x SAELens TopK (target <= {dense['bound']:.2f}) "
+        f"and {sparse['predicted']:.3f}x a TopK with the same sparse decode (target <= "
+        f"{sparse['bound']:.2f}). No GPU step has been measured yet."
+    )
+
+
 def tables() -> dict[str, str]:
     """File name(s) -> rendered table, for the README."""
     return {
@@ -105,6 +171,9 @@ def tables() -> dict[str, str]:
         "attention.json": attention_table(_load("attention.json"))
         + "\n\n"
         + attention_targets(_load("attention.json")),
+        "perf_model.json": perf_model_sentence(_load("perf_model.json")),
+        "hf_lime.json": hf_lime_table(_load("hf_lime.json")),
+        "small_models.json": small_models_table(_load("small_models.json")),
     }
 
 
