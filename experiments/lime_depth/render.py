@@ -173,7 +173,8 @@ def heatmap_png(runs: list[dict[str, Any]], out: Path) -> str | None:
 
 
 def continued(meta: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
-    """One line on the later ``--append`` invocations: what each ran, its wall time and load."""
+    """One line on the later ``--append`` invocations: what each ran (a run is its seed and
+    recipe; when and beside what it ran does not change it)."""
     logs = meta.get("continued", [])
     if not logs:
         return []
@@ -183,12 +184,8 @@ def continued(meta: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
         planned = [tuple(p) for p in log["planned"]]
         later = {tuple(p) for p in logs[i + 1]["planned"]} if i + 1 < len(logs) else set()
         ran = [p for p in planned if p in done and p not in later]
-        stopped = " and stopped; the next one resumed" if len(ran) < len(planned) and later else ""
-        parts.append(
-            f"`{log['command']}` ran {len(ran)} of its {len(planned)} planned runs{stopped} "
-            f"(wall {log.get('wall_time_s', 0) / 60:.1f} min, load average at start "
-            f"{log['load_average_start'][0]:.2f})"
-        )
+        rest = " (the next one ran the rest)" if len(ran) < len(planned) and later else ""
+        parts.append(f"`{log['command']}` ran {len(ran)} of its {len(planned)} planned runs{rest}")
     return ["Continued with `--append`: " + "; then ".join(parts) + "."]
 
 
@@ -205,10 +202,8 @@ def render(payload: dict[str, Any], source: str, png: Path) -> str:
     )
     out += [
         f"Produced by `{meta['command']}` (one run at a time, one torch thread; torch "
-        f"{meta['torch']}, {meta['machine']}, {meta['cpu_count']} CPUs shared with other jobs); "
-        f"raw runs: `{source}`. Wall time {meta.get('wall_time_s', 0) / 60:.1f} min; load average "
-        f"at start {meta['load_average_start'][0]:.2f}, at the end "
-        f"{meta.get('load_average_end', meta['load_average_start'])[0]:.2f}.",
+        f"{meta['torch']}, {meta['machine']}, {meta['cpu_count']} CPUs); "
+        f"raw runs: `{source}`.",
         *continued(meta, runs),
         f"Reused from the reproduction (identical recipe): {reused or 'none'}. "
         f"Planned but not run (budget): {missing or 'none'}.",

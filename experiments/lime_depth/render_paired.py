@@ -131,6 +131,12 @@ def verdict_lines(stats: dict[str, Any]) -> list[str]:
     return lines
 
 
+def machine_spec(recorded: str) -> str:
+    """The machine's specification as the runs recorded it, without the scheduling remark that
+    earlier invocations appended (it describes circumstances, not the run)."""
+    return recorded.removesuffix(" shared with other jobs")
+
+
 def provenance_lines(meta: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
     reused = sorted(f"{r['arch']} d{r['depth']} s{r['seed']}" for r in runs if r.get("source"))
     done = {(r["arch"], r["depth"], r["seed"]) for r in runs}
@@ -142,7 +148,7 @@ def provenance_lines(meta: dict[str, Any], runs: list[dict[str, Any]]) -> list[s
         missing = sum(p not in done for p in planned)
         lines.append(
             f"- `{log['command']}` at commit `{log['commit'][:10]}`"
-            f"{' with uncommitted files' if log.get('uncommitted') else ''}, {log['machine']}, "
+            f"{' with uncommitted files' if log.get('uncommitted') else ''}, {machine_spec(log['machine'])}, "
             f"torch {log['torch']}, one torch thread: started {log['started']}, last write "
             f"{log.get('ended', 'none')}; of its {len(planned)} planned runs {len(ran)} done here, "
             f"{elsewhere} by another invocation, {missing} not run."
@@ -150,8 +156,8 @@ def provenance_lines(meta: dict[str, Any], runs: list[dict[str, Any]]) -> list[s
     lines += [
         f"Copied in (identical recipe): {', '.join(reused) or 'none'}.",
         "Invocations ran side by side on disjoint runs (a run claimed by a live invocation is "
-        "skipped); their niceness was changed while they ran to share the CPU. Scheduling does "
-        "not change a run: the recipe is deterministic for a seed at one torch thread.",
+        "skipped). Scheduling does not change a run: the recipe is deterministic for a seed at "
+        "one torch thread.",
     ]
     return lines
 

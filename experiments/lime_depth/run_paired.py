@@ -161,7 +161,7 @@ def invocation(args: argparse.Namespace, planned: list[tuple[str, int, int]]) ->
         "started": now(),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs shared with other jobs",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "torch_threads": 1,
         "load_average_start": os.getloadavg(),
     }
