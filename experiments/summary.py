@@ -10,12 +10,14 @@ import json
 from pathlib import Path
 
 from experiments.common import Rendered
+from experiments.htopk_adaptive_control import render as control
 from experiments.htopk_pareto import render_dsae_default, render_dsae_scaling, render_readings
 from experiments.htopk_pareto.main_runs import main_runs
 from experiments.htopk_pareto.render_main import verdict as htopk_verdict
 from experiments.lime_ablation import render as ablation
 from experiments.lime_arithmetic import render as arithmetic
 from experiments.lime_arithmetic import stats as arith_stats
+from experiments.lime_depth import render_paired as depth
 from experiments.lime_reproduction import render as reproduction
 from experiments.lime_reproduction.stats import RESOLVED_AT, difference, int_keyed, lm_summary
 
@@ -35,7 +37,8 @@ any results file differs from its rendering.
 | `htopk_pareto/` | is one HierarchicalTopK SAE as good as a TopK SAE trained at each budget? d_sae scaling; adaptive budgets | [htopk_pareto.md](htopk_pareto/htopk_pareto.md) |
 | `lime_reproduction/` | LIMe vs an equal-size vanilla model at small scale | [lime_reproduction.md](lime_reproduction/lime_reproduction.md) |
 | `lime_arithmetic/` | the paper's step-by-step arithmetic task | [lime_arithmetic.md](lime_arithmetic/lime_arithmetic.md) |
-| `lime_depth/` | does LIMe's advantage grow with depth? | [lime_depth.md](lime_depth/lime_depth.md) |
+| `lime_depth/` | does LIMe's advantage grow with depth? | [lime_depth.md](lime_depth/lime_depth.md), [lime_depth_paired.md](lime_depth/lime_depth_paired.md) |
+| `htopk_adaptive_control/` | do adaptive budgets gain through hierarchical training or per-token allocation alone? | [control.md](htopk_adaptive_control/control.md) |
 | `lime_ablation/` | the routing ablations of Table 7 | [lime_ablation.md](lime_ablation/lime_ablation.md) |
 | `../results/benchmarks/` | speed and memory benchmarks | [README.md](../results/benchmarks/README.md) |
 """
@@ -73,6 +76,42 @@ def htopk() -> list[str]:
         _dsae(),
         "",
         render_readings.adaptive().replace("**Reading.**", "**Adaptive per-token budgets.**"),
+        "",
+        adaptive_control(),
+    ]
+
+
+def adaptive_control() -> str:
+    """The control's pre-registered verdict per (rule, k), counted, from its JSONs."""
+    runs = control.load_runs()
+    if not runs:
+        return (
+            "**Adaptive-budget control** ([control.md](htopk_adaptive_control/control.md)): no run."
+        )
+    _, verdicts = control.decomposition_table(runs)
+    headline = [v for key, v in verdicts.items() if not key.startswith("error")]
+    counts = ", ".join(f"{w}: {headline.count(w)}" for w in sorted(set(headline)))
+    return (
+        "**Adaptive-budget control** ([control.md](htopk_adaptive_control/control.md)): the same "
+        "rules, calibrated the same way, on the TopK SAE trained at K, seeds "
+        f"{sorted(runs)}. Where the threshold and marginal rules gain over TopK trained at k "
+        f"(k = 2, 4, 8), the pre-registered verdicts per (rule, k) count: {counts}."
+    )
+
+
+def lime_depth() -> list[str]:
+    """The paired re-analysis' verdict lines (the pre-registered rule), from its JSON."""
+    head = ["## Depth ([lime_depth_paired.md](lime_depth/lime_depth_paired.md))", ""]
+    if not depth.PAIRED.is_file():
+        return [*head, "No paired run yet; the first report is in its own page."]
+    runs = json.loads(depth.PAIRED.read_text())["runs"]
+    _, stats = depth.paired_table(runs, sorted({r["seed"] for r in runs}))
+    return [
+        *head,
+        "Paired per seed on the same tokens, against the vanilla within 1% of LIMe-kv's "
+        "parameters; T = D(32) - D(4) where D = LIMe-kv - vanilla validation loss (nats):",
+        "",
+        *depth.verdict_lines(stats),
     ]
 
 
@@ -151,9 +190,7 @@ def page() -> str:
         "",
         *lime_arithmetic(),
         "",
-        "## Depth ([lime_depth.md](lime_depth/lime_depth.md))",
-        "",
-        "Rendered in its own page, with its pre-registrations and verdicts.",
+        *lime_depth(),
         "",
         *lime_ablation(),
         "",
