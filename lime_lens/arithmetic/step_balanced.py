@@ -25,12 +25,22 @@ over 40% of divisions.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
 from lime_lens.arithmetic.expression import DIVIDE, MINUS, PLUS
 
-if TYPE_CHECKING:
-    from lime_lens.arithmetic.step_task import StepTask
+
+@runtime_checkable
+class TaskRanges(Protocol):
+    """The ranges version 2 draws from (``lime_lens.arithmetic.step_task.StepTask`` has them);
+    a protocol, so that this module does not import the task that dispatches to it."""
+
+    min_operand: int
+    max_operand: int
+    min_value: int
+    max_value: int
+    operators: str
+
 
 Node = int | tuple[str, Any, Any]
 """A leaf operand or (operator, left Node, right Node)."""
@@ -39,7 +49,7 @@ REDRAWS = 50
 """Subtree redraws per node before the node gives up (its parent then redraws)."""
 
 
-def divisor_range(task: StepTask) -> range:
+def divisor_range(task: TaskRanges) -> range:
     """Leaf divisors version 2 may draw: ``max(2, min_operand)..max_operand``, or from
     ``max(1, min_operand)`` when ``max_operand`` < 2 leaves nothing else."""
     low = max(2, task.min_operand) if task.max_operand >= 2 else max(1, task.min_operand)
@@ -47,7 +57,7 @@ def divisor_range(task: StepTask) -> range:
 
 
 def apply_operator(
-    rng: random.Random, task: StepTask, op: str, left: tuple[Node, int], right: tuple[Node, int]
+    rng: random.Random, task: TaskRanges, op: str, left: tuple[Node, int], right: tuple[Node, int]
 ) -> tuple[Node, int] | None:
     """``((op, left, right), value)`` with ``op`` made to apply as stated above, or None."""
     (ln, lv), (rn, rv) = left, right
@@ -69,7 +79,7 @@ def apply_operator(
     return (op, ln, rn), value
 
 
-def random_tree_v2(rng: random.Random, n: int, task: StepTask) -> tuple[Node, int] | None:
+def random_tree_v2(rng: random.Random, n: int, task: TaskRanges) -> tuple[Node, int] | None:
     """One N-leaf tree with its value: the operator first, then subtrees until it applies."""
     if n == 1:
         leaf = rng.randint(

@@ -36,6 +36,7 @@ from typing import Any
 
 from lime_lens.arithmetic.expression import DIVIDE, MINUS, OPERATORS, PLUS, PRECEDENCE
 from lime_lens.arithmetic.solution import solution_text
+from lime_lens.arithmetic.step_balanced import random_tree_v2
 
 GENERATOR_VERSIONS = (1, 2)
 """The generator versions a task may name (module docstring)."""
@@ -147,8 +148,6 @@ def random_tree(rng: random.Random, n: int, task: StepTask) -> tuple[Node, int] 
     """One draw of an N-leaf tree with its value by the task's generator version, or None when
     the draw failed (a node with no allowed operator)."""
     if task.version == 2:
-        from lime_lens.arithmetic.step_balanced import random_tree_v2  # it imports this module
-
         return random_tree_v2(rng, n, task)
     return random_tree_v1(rng, n, task)
 
