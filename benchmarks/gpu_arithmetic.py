@@ -18,8 +18,8 @@ the 4 models is one step of the GPU.
 
     python benchmarks/gpu_arithmetic.py [--minutes 10] [--out results/benchmarks/gpu_arithmetic.json]
 
-Not run on a GPU when written (no device was lent to that task): the CUDA-graph path
-(``StackOptions.cuda_graphs``) is guarded on CPU and untested on hardware.
+Untested on a GPU: the CUDA-graph path (``StackOptions.cuda_graphs``) is guarded on CPU, and no
+test runs it on hardware.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ output tail, so one failing step keeps the others:
 5. ``benchmarks/bench_attention.py --device cuda --out DIR/attention.json``;
 6. ``python -m experiments.lime_arithmetic.run --device cuda --time-budget-s 120 --out DIR/arithmetic``.
 
+The paper-budget arithmetic run (issue 25: LIMe-kv and vanilla, 2 seeds each, as one batched
+4-model run) is a separate command for a loan with ten more minutes, named here so that one
+place lists every GPU command: ``python benchmarks/gpu_arithmetic.py --minutes 10``.
+
 It prints and writes DIR/gpu_check.json (every step's record and the JSON its benchmark
 wrote) and DIR/gpu_check.md (rendered from that record by this script).
 
