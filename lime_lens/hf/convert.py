@@ -27,7 +27,7 @@ from lime_lens.official.convert_llama import (
     llama_to_ours,
     ours_to_llama,
 )
-from lime_lens.official.export import check_exportable
+from lime_lens.official.export import check_exportable, llama_shape_fields
 from lime_lens.serialization import atomic_write_dir
 from lime_lens.tl.internals import kv_param_prefix
 
@@ -59,16 +59,7 @@ def hf_config(cfg: LIMeConfig, tokenizer: Any = None, biases: bool = False) -> L
         for name in ("bos", "eos", "pad")
     }
     config = LIMeHFConfig(
-        vocab_size=cfg.d_vocab,
-        hidden_size=cfg.d_model,
-        intermediate_size=cfg.d_mlp,
-        num_hidden_layers=cfg.n_layers,
-        num_attention_heads=cfg.n_heads,
-        num_key_value_heads=cfg.n_kv_heads,
-        head_dim=cfg.d_head,
-        hidden_act=cfg.act_fn,
-        max_position_embeddings=cfg.n_ctx,
-        rms_norm_eps=cfg.eps,
+        **llama_shape_fields(cfg),
         rope_parameters={"rope_type": "default", "rope_theta": float(cfg.rotary_base)},
         tie_word_embeddings=False,
         attention_bias=biases,

@@ -87,12 +87,9 @@ def check_exportable(cfg: LIMeConfig) -> None:
             )
 
 
-def official_hf_config(cfg: LIMeConfig, tied: bool) -> dict[str, Any]:
-    """The config.json the official code reads (inverse of ``config_from_official``)."""
-    version = official_version(cfg)
-    hf: dict[str, Any] = dict(
-        architectures=["LIMeForCausalLM"],
-        model_type="llama",
+def llama_shape_fields(cfg: LIMeConfig) -> dict[str, Any]:
+    """The ``LlamaConfig`` fields that carry a LIMe model's shape (official and HF forms alike)."""
+    return dict(
         vocab_size=cfg.d_vocab,
         hidden_size=cfg.d_model,
         intermediate_size=cfg.d_mlp,
@@ -103,6 +100,16 @@ def official_hf_config(cfg: LIMeConfig, tied: bool) -> dict[str, Any]:
         hidden_act=cfg.act_fn,
         max_position_embeddings=cfg.n_ctx,
         rms_norm_eps=cfg.eps,
+    )
+
+
+def official_hf_config(cfg: LIMeConfig, tied: bool) -> dict[str, Any]:
+    """The config.json the official code reads (inverse of ``config_from_official``)."""
+    version = official_version(cfg)
+    hf: dict[str, Any] = dict(
+        architectures=["LIMeForCausalLM"],
+        model_type="llama",
+        **llama_shape_fields(cfg),
         rope_theta=float(cfg.rotary_base),
         rope_scaling=None,
         attention_bias=False,
