@@ -7,8 +7,8 @@ cache, ``step_experiment.score_model``) at ``n_points`` evenly spaced points. Ev
 ``out``: ``record.json`` (rewritten atomically after every point) and one checkpoint folder per
 model (every ``checkpoint_every`` steps). The same command continues a stopped run exactly: from
 the newest checkpoints, with the points already scored kept; a changed setting raises, naming it,
-before anything is written. ``session_budget_s`` stops a session after the first point that ends
-past it, so a run spreads over several background sessions.
+before anything is written. ``session_budget_s`` ends an invocation after the first point that
+ends past it, so a run spreads over several invocations.
 
     python -m lime_lens.arithmetic.scale_run --out runs/arith --epochs 12 --session-hours 2.25
     python -m lime_lens.arithmetic.scale_run --plan results/benchmarks/small_models.json \
@@ -59,7 +59,8 @@ class ScaleRun:
     checkpoint_every: int = 500
     task: StepTask = field(default_factory=StepTask)
     session_budget_s: float | None = None
-    """Stop this session after the first point that ends past this many seconds."""
+    """End this invocation after the first evaluation point that ends past this many seconds; the
+    next invocation resumes from the checkpoints."""
 
     def __post_init__(self) -> None:
         if not self.epochs > 0:

@@ -20,20 +20,7 @@ from lime_lens.official.convert_v1 import (
 )
 from lime_lens.routers.lookups import top_p_weights
 
-HF_V1 = dict(
-    hidden_size=32,
-    num_attention_heads=4,
-    num_key_value_heads=4,
-    head_dim=8,
-    intermediate_size=48,
-    num_hidden_layers=3,
-    vocab_size=37,
-    max_position_embeddings=64,
-    rms_norm_eps=1e-6,
-    rope_theta=10000.0,
-    hidden_act="silu",
-    tie_word_embeddings=False,
-)
+HF_V1 = {**HF_CONFIG, "num_key_value_heads": 4}  # v1 has no GQA
 IDS = torch.randint(0, 37, (2, 9), generator=torch.Generator().manual_seed(3))
 LOOKUPS = ["static", "dynamic", "top_p"]
 
