@@ -31,10 +31,11 @@ wrote) and DIR/gpu_check.md (rendered from that record by this script).
 The GPU image has torch and triton but not sae-lens / transformer-lens (and some of their
 pure-Python dependencies). Build the wheelhouse here, where pip reaches the registry:
 
-    bash scripts/build_gpu_wheels.sh            # -> .whl/ (git-ignored, under 64 MiB)
+    bash scripts/build_gpu_wheels.sh            # -> .whl/ (in .gitignore, under 64 MiB)
 
-(``bash scripts/gpu_dry_run.sh`` rehearses what follows on CPU), then on the GPU machine,
-from the repository root, without replacing its torch:
+and carry it to the GPU machine by name (the device tool's ``carry=[".whl"]``; ignored paths
+travel only when named). ``bash scripts/gpu_dry_run.sh`` rehearses what follows on CPU. Then on
+the GPU machine, from the repository root, without replacing its torch:
 
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     PYTHONPATH=/tmp/site:. python3 benchmarks/gpu_check.py --out results/gpu

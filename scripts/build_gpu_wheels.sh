@@ -10,7 +10,8 @@
 # The device tool carries the working tree plus .whl/ within 64 MiB. Budget, with 10 MiB to
 # spare: wheels <= 28 MiB (about 27 MiB; wandb alone 20 MiB: sae_lens.config imports it),
 # tracked files <= 26 MiB (tests/test_gpu_check.py fails when they outgrow it). The script
-# prints both and the spare, and fails if the spare is under 10 MiB.
+# prints both and the spare, and fails if the spare is under 10 MiB. .whl/ is in .gitignore, so
+# the device tool copies it only when named: run(..., carry=[".whl"]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -27,7 +28,6 @@ PACKAGES=(
 PLATFORM=(--python-version "$GPU_PYTHON" --implementation cp --platform manylinux_2_28_x86_64
           --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
           --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
-grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
 rm -rf "$OUT" && mkdir -p "$OUT"
 for name in "${PACKAGES[@]}"; do
     version=$($PY -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$name" \
