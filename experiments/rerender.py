@@ -19,6 +19,7 @@ STUDIES = (
     "experiments.lime_reproduction.render",
     "experiments.lime_ablation.render",
     "experiments.lime_arithmetic.render",
+    "experiments.lime_arithmetic.render_scale",
     "experiments.lime_depth.render",
     "experiments.htopk_adaptive_control.render",
     "experiments.summary",

@@ -16,6 +16,7 @@ from experiments.htopk_pareto.main_runs import main_runs
 from experiments.htopk_pareto.render_main import verdict as htopk_verdict
 from experiments.lime_ablation import render as ablation
 from experiments.lime_arithmetic import render as arithmetic
+from experiments.lime_arithmetic import render_scale as arith_scale
 from experiments.lime_arithmetic import stats as arith_stats
 from experiments.lime_depth import render_paired as depth
 from experiments.lime_reproduction import render as reproduction
@@ -36,7 +37,7 @@ any results file differs from its rendering.
 |---|---|---|
 | `htopk_pareto/` | is one HierarchicalTopK SAE as good as a TopK SAE trained at each budget? d_sae scaling; adaptive budgets | [htopk_pareto.md](htopk_pareto/htopk_pareto.md) |
 | `lime_reproduction/` | LIMe vs an equal-size vanilla model at small scale | [lime_reproduction.md](lime_reproduction/lime_reproduction.md) |
-| `lime_arithmetic/` | the paper's step-by-step arithmetic task | [lime_arithmetic.md](lime_arithmetic/lime_arithmetic.md) |
+| `lime_arithmetic/` | the paper's step-by-step arithmetic task | [lime_arithmetic.md](lime_arithmetic/lime_arithmetic.md), [lime_arithmetic_scale.md](lime_arithmetic/lime_arithmetic_scale.md) |
 | `lime_depth/` | does LIMe's advantage grow with depth? | [lime_depth.md](lime_depth/lime_depth.md), [lime_depth_paired.md](lime_depth/lime_depth_paired.md) |
 | `htopk_adaptive_control/` | do adaptive budgets gain through hierarchical training or per-token allocation alone? | [control.md](htopk_adaptive_control/control.md) |
 | `lime_ablation/` | the routing ablations of Table 7 | [lime_ablation.md](lime_ablation/lime_ablation.md) |
@@ -168,7 +169,36 @@ def lime_arithmetic() -> list[str]:
         f"After {last['epoch']:.2f} epochs ({100 * last['epoch'] / 200:.2f}% of the paper's 200), "
         f"accuracy by seed: {'; '.join(lines)}. Verdict: "
         f"{arithmetic.verdict(runs, tiers)}.",
+        "",
+        arithmetic_scale(),
     ]
+
+
+def arithmetic_scale() -> str:
+    """The scale run's state: points scored, the last point's accuracies, the verdict once ended."""
+    head = "**At a real fraction of the paper's budget** ([lime_arithmetic_scale.md](lime_arithmetic/lime_arithmetic_scale.md)): "
+    if not arith_scale.RESULT.is_file():
+        return head + "the run has not been collected yet."
+    record = json.loads(arith_scale.RESULT.read_text())
+    if not record["curve"]:
+        return head + "no point scored yet."
+    seeds, last = list(record["run"]["seeds"]), record["curve"][-1]
+    tiers = sorted(last["models"][f"{arith_stats.LIME}-{seeds[0]}"]["tiers"], key=int)
+    diffs = "; ".join(
+        f"N={t} {100 * d.mean:+.1f} points (SE {100 * d.se:.1f})"
+        for t in tiers
+        for d in [arith_scale.lime_minus_vanilla(last, seeds, t)]
+    )
+    state = (
+        f"verdict: {arith_scale.verdict(last, seeds, tiers)}"
+        if arith_scale.has_ended(record)
+        else "no verdict yet (the rule is applied once the run ends)"
+    )
+    return head + (
+        f"{len(record['curve'])} of {len(record['points'])} points scored, the last at "
+        f"{last['epoch']:.2f} of E = {record['run']['epochs']:g} epochs; LIMe-kv - vanilla there, "
+        f"over seeds {seeds} on the full test sets: {diffs}; {state}."
+    )
 
 
 def lime_ablation() -> list[str]:

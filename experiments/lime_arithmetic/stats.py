@@ -75,7 +75,13 @@ def test_expressions(payload: dict[str, Any], tier: str, n: int) -> list[str]:
 def constant_answer_pct(payload: dict[str, Any], tier: str) -> float:
     """Accuracy (%) of always answering the most common value of the scored test expressions."""
     n = payload["runs"][0]["curve"][-1]["tiers"][tier]["n"]  # every seed scores the same ones
-    values = [exact_value(e) for e in test_expressions(payload, tier, n)]
+    return constant_answer_of(payload["task"], tier, n)
+
+
+def constant_answer_of(task: dict[str, Any], tier: str, n: int) -> float:
+    """:func:`constant_answer_pct` for the first ``n`` test expressions of ``task`` (a
+    ``StepTask.to_dict``)."""
+    values = [exact_value(e) for e in test_expressions({"task": task}, tier, n)]
     return 100 * max(values.count(v) for v in set(values)) / n
 
 
