@@ -190,8 +190,14 @@ def render(record: dict[str, Any], source: str) -> tuple[str, Figure | None]:
             "",
         ]
     if has_ended(record):
+        where = (
+            "E epochs reached"
+            if record.get("finished")
+            else f"the {BUDGET_HOURS:g} h budget spent before E: taken at the last point, "
+            f"{last['epoch']:.2f} of {record['run']['epochs']:g} epochs"
+        )
         out += [
-            f"**Verdict** (pre-registered rule, at the last point): {verdict(last, seeds, tiers)}.",
+            f"**Verdict** (pre-registered rule; {where}): {verdict(last, seeds, tiers)}.",
             "",
         ]
     else:

@@ -80,7 +80,7 @@ def constant_answer_pct(payload: dict[str, Any], tier: str) -> float:
 
 def constant_answer_of(task: dict[str, Any], tier: str, n: int) -> float:
     """:func:`constant_answer_pct` for the first ``n`` test expressions of ``task`` (a
-    ``StepTask.to_dict``)."""
+    ``StepTask`` as its JSON dict)."""
     values = [exact_value(e) for e in test_expressions({"task": task}, tier, n)]
     return 100 * max(values.count(v) for v in set(values)) / n
 

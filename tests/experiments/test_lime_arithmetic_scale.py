@@ -71,9 +71,9 @@ def test_no_verdict_until_the_run_ends_by_epochs_or_by_the_hour_budget():
     running, _ = render(_record([entry], finished=False), "x.json")
     assert "Verdict: none yet" in running and "**Verdict** (" not in running
     done, _ = render(_record([entry], finished=True), "x.json")
-    assert "**Verdict** (pre-registered rule" in done
+    assert "**Verdict** (pre-registered rule; E epochs reached)" in done
     spent, _ = render(_record([entry], finished=False, wall_s=BUDGET_HOURS * 3600), "x.json")
-    assert "**Verdict** (pre-registered rule" in spent
+    assert "budget spent before E: taken at the last point, 1.00 of 2 epochs)" in spent
 
 
 def test_table_shows_the_paired_difference_in_points():
