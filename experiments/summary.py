@@ -183,7 +183,7 @@ def arithmetic_scale() -> str:
     if not record["curve"]:
         return head + "no point scored yet."
     seeds, last = list(record["run"]["seeds"]), record["curve"][-1]
-    tiers = sorted(last["models"][f"{arith_stats.LIME}-{seeds[0]}"]["tiers"], key=int)
+    tiers = arith_scale.tiers_of(record)
     diffs = "; ".join(
         f"N={t} {100 * d.mean:+.1f} points (SE {100 * d.se:.1f})"
         for t in tiers

@@ -28,6 +28,7 @@ from experiments.lime_arithmetic.stats import (
     SIZEABLE_SHARE,
     constant_answer_of,
 )
+from lime_lens.arithmetic.scale_run import model_name
 from lime_lens.arithmetic.step_recipe import STEP_EPOCHS
 from lime_lens.arithmetic.step_stats import Combined, combined_difference
 
@@ -51,14 +52,25 @@ def has_ended(record: dict[str, Any]) -> bool:
     return bool(record.get("finished")) or hours_used(record) >= BUDGET_HOURS
 
 
+def tier_result(entry: dict[str, Any], arch: str, seed: int, tier: str) -> dict[str, Any]:
+    """One model's ``score_tier`` record at one scored point."""
+    return entry["models"][model_name(arch, seed)]["tiers"][tier]
+
+
 def accuracy(entry: dict[str, Any], arch: str, seed: int, tier: str) -> float:
-    return entry["models"][f"{arch}-{seed}"]["tiers"][tier]["accuracy"]
+    return tier_result(entry, arch, seed, tier)["accuracy"]
+
+
+def tiers_of(record: dict[str, Any]) -> list[str]:
+    """The operand counts scored (JSON keys), ascending; the record has at least one point."""
+    entry, seed = record["curve"][0], record["run"]["seeds"][0]
+    return sorted(entry["models"][model_name(LIME, seed)]["tiers"], key=int)
 
 
 def lime_minus_vanilla(entry: dict[str, Any], seeds: list[int], tier: str) -> Combined:
     """Paired over each seed's full test set, combined over seeds (``step_stats``)."""
     bits = {
-        arch: {s: entry["models"][f"{arch}-{s}"]["tiers"][tier]["correct"] for s in seeds}
+        arch: {s: tier_result(entry, arch, s, tier)["correct"] for s in seeds}
         for arch in (LIME, BASELINE)
     }
     return combined_difference(bits[LIME], bits[BASELINE])
@@ -91,16 +103,15 @@ def verdict(entry: dict[str, Any], seeds: list[int], tiers: list[str]) -> str:
 
 def tier_table(record: dict[str, Any], tier: str, seeds: list[int]) -> list[str]:
     """One row per scored point: each model's accuracy and the combined difference."""
-    names = [f"{a}-{s}" for a in (LIME, BASELINE) for s in seeds]
+    models = [(a, s) for a in (LIME, BASELINE) for s in seeds]
+    names = " | ".join(model_name(a, s) for a, s in models)
     lines = [
-        f"| step | epoch | % of paper | {' | '.join(names)} | LIMe-kv - vanilla (SE) |",
-        "|---|---|---|" + "---|" * len(names) + "---|",
+        f"| step | epoch | % of paper | {names} | LIMe-kv - vanilla (SE) |",
+        "|---|---|---|" + "---|" * len(models) + "---|",
     ]
     for entry in record["curve"]:
         d = lime_minus_vanilla(entry, seeds, tier)
-        accs = " | ".join(
-            f"{100 * entry['models'][n]['tiers'][tier]['accuracy']:.1f}" for n in names
-        )
+        accs = " | ".join(f"{100 * accuracy(entry, a, s, tier):.1f}" for a, s in models)
         lines.append(
             f"| {entry['step']:,} | {entry['epoch']:.2f} | {100 * entry['epoch'] / STEP_EPOCHS:.2f} "
             f"| {accs} | {100 * d.mean:+.1f} ({100 * d.se:.1f}) |"
@@ -168,9 +179,9 @@ def render(record: dict[str, Any], source: str) -> tuple[str, Figure | None]:
     if not record["curve"]:
         return "\n".join([*out, "No point has been scored yet.", ""]), None
     seeds = list(record["run"]["seeds"])
-    first = record["curve"][0]["models"][f"{LIME}-{seeds[0]}"]["tiers"]
-    tiers = sorted(first, key=int)
-    constant = {t: constant_answer_of(record["run"]["task"], t, first[t]["n"]) for t in tiers}
+    tiers = tiers_of(record)
+    n = {t: tier_result(record["curve"][0], LIME, seeds[0], t)["n"] for t in tiers}
+    constant = {t: constant_answer_of(record["run"]["task"], t, n[t]) for t in tiers}
     last = record["curve"][-1]
     out += [*setup_lines(record, source), "", *invocations(record), ""]
     out += [
@@ -184,7 +195,7 @@ def render(record: dict[str, Any], source: str) -> tuple[str, Figure | None]:
     ]
     for t in tiers:
         out += [
-            f"### N = {t}: final-answer accuracy (%) on all {first[t]['n']:,} test expressions",
+            f"### N = {t}: final-answer accuracy (%) on all {n[t]:,} test expressions",
             "",
             *tier_table(record, t, seeds),
             "",

@@ -65,11 +65,11 @@ def difference(runs: Runs, tier: str) -> Difference:
     return Difference(per_seed, mean, se, word)
 
 
-def test_expressions(payload: dict[str, Any], tier: str, n: int) -> list[str]:
-    """The first ``n`` test expressions of ``tier``, redrawn with the run's generator version
-    (the test set is the first expressions drawn)."""
-    task = StepTask.from_dict({**payload["task"], "n_train": 0, "n_test": n})
-    return draw_expressions(task, int(tier))[1]
+def test_expressions(task: dict[str, Any], tier: str, n: int) -> list[str]:
+    """The first ``n`` test expressions of ``tier`` of ``task`` (a ``StepTask`` as its JSON
+    dict), redrawn with the run's generator version (the test set is the first drawn)."""
+    drawn = StepTask.from_dict({**task, "n_train": 0, "n_test": n})
+    return draw_expressions(drawn, int(tier))[1]
 
 
 def constant_answer_pct(payload: dict[str, Any], tier: str) -> float:
@@ -81,12 +81,12 @@ def constant_answer_pct(payload: dict[str, Any], tier: str) -> float:
 def constant_answer_of(task: dict[str, Any], tier: str, n: int) -> float:
     """:func:`constant_answer_pct` for the first ``n`` test expressions of ``task`` (a
     ``StepTask`` as its JSON dict)."""
-    values = [exact_value(e) for e in test_expressions({"task": task}, tier, n)]
+    values = [exact_value(e) for e in test_expressions(task, tier, n)]
     return 100 * max(values.count(v) for v in set(values)) / n
 
 
 def real_tokens(payload: dict[str, Any], tier: str) -> float:
     """Mean tokens of a row before padding (BOS + expression + ``=`` + solution + EOS, one token
     per character, spaces dropped) over the tier's whole test set."""
-    test = test_expressions(payload, tier, payload["task"]["n_test"])
+    test = test_expressions(payload["task"], tier, payload["task"]["n_test"])
     return statistics.fmean(3 + len(compact(e)) + len(compact(solution_text(e))) for e in test)

@@ -69,6 +69,11 @@ class ScaleRun:
             raise ValueError("ScaleRun.n_points and checkpoint_every must be >= 1")
 
 
+def model_name(arch: str, seed: int) -> str:
+    """A stack member's name: its checkpoint folder and its key in the record's ``models``."""
+    return f"{arch}-{seed}"
+
+
 def settings(run: ScaleRun) -> dict[str, Any]:
     """The fields a resumed run must share (JSON-safe)."""
     out = asdict(run)
@@ -125,7 +130,7 @@ def run_scale(run: ScaleRun) -> dict[str, Any]:
     per_epoch = math.ceil(rows["tokens"].shape[0] / STEP_TRAIN["batch_size"])
     max_steps = max(run.n_points, round(run.epochs * per_epoch))
     points = sorted({round(max_steps * (k + 1) / run.n_points) for k in range(run.n_points)})
-    names = [f"{a}-{s}" for a in run.arches for s in run.seeds]
+    names = [model_name(a, s) for a in run.arches for s in run.seeds]
     models = [
         build_model(a, STEP_SHAPE, len(vocab), seed=s, device=run.device)
         for a in run.arches
