@@ -24,6 +24,7 @@ from experiments.lime_arithmetic.stats import (
     Runs,
     constant_answer_pct,
     difference,
+    final_point,
     final_tier,
     real_tokens,
 )
@@ -37,10 +38,6 @@ RESULT = HERE / "lime_arithmetic.json"
 PNG_NAME = "lime_arithmetic_curves.png"
 PREREGISTRATION = (HERE / "preregistration.md").read_text()
 """Written and committed before the run (`git log` shows it unchanged since)."""
-
-
-def final_point(run: dict[str, Any]) -> dict[str, Any] | None:
-    return run["curve"][-1] if run["curve"] else None
 
 
 def curve_table(run: dict[str, Any], tiers: list[str]) -> list[str]:
@@ -84,7 +81,7 @@ def mean_accuracy(runs: list[dict[str, Any]], tier: str) -> float:
 
 
 def verdict(runs: Runs, tiers: list[str]) -> str:
-    hard = [t for t in ("5", "6") if t in tiers]
+    hard: list[str] = [t for t in ("5", "6") if t in tiers]
     outcomes = {t: difference(runs, t).word for t in hard}
     best_n6 = max(mean_accuracy(mine, tiers[-1]) for mine in runs.values())
     if hard and all(o == "LIMe-kv ahead" for o in outcomes.values()):

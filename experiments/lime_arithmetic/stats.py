@@ -44,8 +44,13 @@ class Difference(NamedTuple):
     """The verdict word: "not resolved", "LIMe-kv ahead" or "vanilla ahead"."""
 
 
+def final_point(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's last scored point (callers pass runs whose curve reached the end)."""
+    return run["curve"][-1]
+
+
 def final_tier(run: dict[str, Any], tier: str) -> dict[str, Any]:
-    return run["curve"][-1]["tiers"][tier]
+    return final_point(run)["tiers"][tier]
 
 
 def difference(runs: Runs, tier: str) -> Difference:
