@@ -5,6 +5,8 @@
 #   bash scripts/setup.sh ecosystem   # after `dev`: SAEDashboard, SAEBench, delphi, Chromium
 #   bash scripts/setup.sh tl4    # .venv-tl4: transformer-lens 4.3 without sae-lens; runs the HF
 #                                # model and bridge tests there
+#   bash scripts/setup.sh tl4-floor   # the same in .venv-tl4-floor, with transformers at the
+#                                     # lowest version pyproject.toml allows
 # TORCH_SPEC overrides the torch requirement (default "==2.13.0", the CPU wheel
 # on our machines); GPU users set e.g. TORCH_SPEC=">=2.4" to keep their CUDA build.
 set -euo pipefail
@@ -43,18 +45,21 @@ if [ "${1:-}" = "ecosystem" ]; then
   fi
   exit 0
 fi
-if [ "${1:-}" = "tl4" ]; then
+if [ "${1:-}" = "tl4" ] || [ "${1:-}" = "tl4-floor" ]; then
   # TransformerLens 4 removed HookedTransformer, and sae-lens 6.54 pins transformer-lens<4, so
   # TL4 gets its own environment, .venv-tl4, without sae-lens: the project goes in with --no-deps,
   # then its declared dependencies (read from pyproject.toml) minus sae-lens and transformer-lens,
   # then transformer-lens 4.3. A plain `pip install .` still resolves everything on TL 3.9.
   # Then it runs what must work there: the Hugging Face model and the bridge adapter (tl4 marker).
-  [ -x .venv-tl4/bin/python ] || "$PY" -m venv .venv-tl4
-  V=.venv-tl4/bin/python
+  # tl4-floor pins transformers to the floor of pyproject.toml's range, so both ends are tested.
+  VENV=.venv-tl4
+  [ "$1" = "tl4-floor" ] && VENV=.venv-tl4-floor
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  V="$VENV/bin/python"
   $V -m pip install -q --upgrade pip
   $V -m pip install -q "torch${TORCH_SPEC:-==2.13.0}"
-  mapfile -t deps < <($V - <<'PYEOF'
-import re, tomllib
+  mapfile -t deps < <($V - "$1" <<'PYEOF'
+import re, sys, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 dropped = {"sae-lens", "transformer-lens"}
 wanted = [*project["dependencies"], *(d for d in project["optional-dependencies"]["dev"]
@@ -62,6 +67,9 @@ wanted = [*project["dependencies"], *(d for d in project["optional-dependencies"
 for dep in wanted:
     if re.split(r"[<>=!~ \[;]", dep, maxsplit=1)[0].lower() not in dropped:
         print(dep)
+if sys.argv[1] == "tl4-floor":
+    floor = next(d for d in project["dependencies"] if d.startswith("transformers>="))
+    print("transformers==" + re.match(r"transformers>=([0-9.]+)", floor).group(1))
 PYEOF
 )
   $V -m pip install -q "${deps[@]}" "transformer-lens>=4.3,<5"

@@ -1,12 +1,15 @@
 """LIMeForCausalLM: Hugging Face Llama whose attention reads K/V routed across layers (paper v2 §4).
 
-Layer l computes its raw K/V from ``input_layernorm(x)`` as Llama does, files them in the per-forward
-``kv_buffers`` list (the rows of the paper's kv_buffer), and attends with the mixture that its
-router ``model.layers.{l}.lime`` (the ``lime_lens.routers`` class HookedLIMeTransformer uses) makes
-of the raw K/V of layers 0..l. RoPE is applied to the mixed keys, and the cache stores the mixed
-K/V: routing is position-wise, so a decode step needs only the new token's raw K/V and the cache
-stays the size of Llama's (§4). Everything else is Llama's code (norms, MLP, rotary, attention
-interface), so ``sdpa``/``eager``/``flash_attention_2``/``flex_attention`` all apply.
+Layer l computes its raw K/V from ``input_layernorm(x)`` as Llama does and attends with the mixture
+that its router ``model.layers.{l}.lime`` (the ``lime_lens.routers`` class HookedLIMeTransformer
+uses) makes of the raw K/V of layers 0..l (the rows of the paper's kv_buffer). The layer takes the
+earlier rows as positional tensors and returns its own row, so the model's loop, not the layer,
+grows the buffer: a layer recomputed under gradient checkpointing is a pure function of its inputs,
+and the reentrant checkpoint reaches the earlier rows' gradients. RoPE is applied to the mixed
+keys, and the cache stores the mixed K/V: routing is position-wise, so a decode step needs only
+the new token's raw K/V and the cache stays the size of Llama's (§4). Everything else is Llama's
+code (norms, MLP, rotary, attention interface), so ``sdpa``/``eager``/``flash_attention_2``/
+``flex_attention`` all apply.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from transformer_lens.hook_points import HookPoint
 from transformers import GenerationMixin, PreTrainedModel
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.masking_utils import create_causal_mask
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.llama.modeling_llama import (
@@ -32,6 +36,7 @@ from transformers.models.llama.modeling_llama import (
     apply_rotary_pos_emb,
     eager_attention_forward,
 )
+from transformers.utils import logging
 from transformers.utils.output_capturing import capture_outputs
 
 from lime_lens.hf.configuration import LIMeHFConfig
@@ -39,6 +44,8 @@ from lime_lens.hf.loading import LIMeLoadingMixin
 from lime_lens.router_registry import router_class
 from lime_lens.routers.base import LIMeRouter
 from lime_lens.routers.kv import to_heads_major
+
+logger = logging.get_logger(__name__)
 
 Mask = torch.Tensor | BlockMask | None  # what create_causal_mask builds for the backend
 KVRouter = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -109,7 +116,7 @@ class LIMeAttention(nn.Module):
         return self.o_proj(out), weights
 
 
-class LIMeDecoderLayer(nn.Module):
+class LIMeDecoderLayer(GradientCheckpointingLayer):
     """Llama decoder layer plus ``lime``, the router of layers l >= 1 (layer 0 reads itself)."""
 
     def __init__(self, config: LIMeHFConfig, layer_idx: int):
@@ -125,44 +132,50 @@ class LIMeDecoderLayer(nn.Module):
 
     def route(
         self,
-        kv_buffers: list[torch.Tensor],
+        earlier_kv: tuple[torch.Tensor, ...],
+        own_kv: list[torch.Tensor],
         k_raw: Float[torch.Tensor, "batch pos n_kv d_head"],
         v_raw: Float[torch.Tensor, "batch pos n_kv d_head"],
     ) -> tuple[
         Float[torch.Tensor, "batch pos n_kv d_head"], Float[torch.Tensor, "batch pos n_kv d_head"]
     ]:
-        """File this layer's raw K/V in the buffer, then read the routed mixture (as LIMeBlock)."""
-        kv_buffers.append(to_heads_major(k_raw, v_raw))
+        """Read the routed mixture of the earlier rows and this layer's raw K/V (as LIMeBlock);
+        this layer's row goes to ``own_kv``, the out-slot of this one call."""
+        own_kv.append(to_heads_major(k_raw, v_raw))
         if self.lime is None:  # layer 0: identity on its own heads (FirstLayerRouter)
             return k_raw, v_raw
         device = k_raw.device  # layers split over devices (accelerate's device_map)
-        buffers = [b if b.device == device else b.to(device) for b in kv_buffers]
+        buffers = [b if b.device == device else b.to(device) for b in (*earlier_kv, own_kv[0])]
         return self.lime(buffers, batch=k_raw.shape[0], pos=k_raw.shape[1])
 
     def forward(
         self,
         hidden_states: Float[torch.Tensor, "batch pos d_model"],
-        kv_buffers: list[torch.Tensor],
+        *earlier_kv: torch.Tensor,
         attention_mask: Mask = None,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         **kwargs: Any,
-    ) -> Float[torch.Tensor, "batch pos d_model"]:
+    ) -> tuple[Float[torch.Tensor, "batch pos d_model"], torch.Tensor]:
+        """``earlier_kv``: the raw K/V rows of layers 0..l-1, heads-major (``to_heads_major``).
+        Returns the new residual and this layer's row."""
         assert position_embeddings is not None  # LIMeModel computes them once per forward
+        assert len(earlier_kv) == self.self_attn.layer_idx, "one K/V row per earlier layer"
+        own_kv: list[torch.Tensor] = []
         attn_out, _ = self.self_attn(
             self.input_layernorm(hidden_states),
             position_embeddings,
             attention_mask,
-            kv_router=partial(self.route, kv_buffers),
+            kv_router=partial(self.route, earlier_kv, own_kv),
             **kwargs,
         )
         hidden_states = hidden_states + attn_out
-        return hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
+        return hidden_states + self.mlp(self.post_attention_layernorm(hidden_states)), own_kv[0]
 
 
 class LIMePreTrainedModel(LIMeLoadingMixin, PreTrainedModel):
     config_class = LIMeHFConfig
     base_model_prefix = "model"
-    supports_gradient_checkpointing = False  # a recomputed layer would re-file its K/V buffer
+    supports_gradient_checkpointing = True  # the layers are pure: see LIMeDecoderLayer.forward
     _no_split_modules = ["LIMeDecoderLayer"]
     _supports_flash_attn = True
     _supports_sdpa = True
@@ -192,6 +205,7 @@ class LIMeModel(LIMePreTrainedModel):
         )
         self.norm = LlamaRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.rotary_emb = LlamaRotaryEmbedding(config=config)
+        self.gradient_checkpointing = False  # set by gradient_checkpointing_enable
         self.post_init()
 
     @capture_outputs
@@ -212,6 +226,12 @@ class LIMeModel(LIMePreTrainedModel):
             inputs_embeds = self.embed_tokens(input_ids)
         cache = cache if cache is not None else past_key_values
         use_cache = self.config.use_cache if use_cache is None else use_cache
+        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            # A recomputed layer would update the cache a second time (transformers 5.25 clears
+            # only its own keyword, ``cache``, in GradientCheckpointingLayer).
+            if use_cache or cache is not None:
+                logger.warning_once("gradient checkpointing: training runs without the KV cache")
+            use_cache, cache = False, None
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
         if position_ids is None:
@@ -224,15 +244,16 @@ class LIMeModel(LIMePreTrainedModel):
         position_embeddings = self.rotary_emb(hidden_states, position_ids=position_ids)
         kv_buffers: list[torch.Tensor] = []  # this forward's raw K/V, layers 0..l (§4)
         for layer in self.layers[: self.config.num_hidden_layers]:
-            hidden_states = layer(
+            hidden_states, own_kv = layer(
                 hidden_states,
-                kv_buffers,
+                *kv_buffers,  # positional: the reentrant checkpoint passes gradients to them
                 attention_mask=mask,
                 position_embeddings=position_embeddings,
                 position_ids=position_ids,
                 past_key_values=cache,
                 **kwargs,
             )
+            kv_buffers.append(own_kv)
         hidden_states = self.norm(hidden_states)
         cache_out: dict[str, Any] = {CACHE_FIELD: cache}
         return BaseModelOutputWithPast(last_hidden_state=hidden_states, **cache_out)
