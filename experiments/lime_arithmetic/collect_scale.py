@@ -1,7 +1,10 @@
 """Copy a scale run's ``record.json`` (``lime_lens.arithmetic.scale_run``) into the repository,
 adding one provenance entry per invocation not collected before.
 
-    python -m experiments.lime_arithmetic.collect_scale RUN --session-hours H
+    python -m experiments.lime_arithmetic.collect_scale RUN --session-hours H [--note TEXT]
+
+``--note`` records how the new invocation ended where the command alone does not say (a stop by
+hand right after a point, say); the results page prints it under the invocation table.
 
 The run folder (checkpoints, a few MB per model) stays outside the repository; the record is
 all the results page reads. A record of other settings than the one committed is refused.
@@ -34,9 +37,12 @@ def _command(record: dict[str, Any], run_dir: Path, session_hours: float | None)
     return shlex.join(args)
 
 
-def collect(run_dir: Path, session_hours: float | None, dest: Path = RESULT) -> dict[str, Any]:
-    """``run_dir``'s record with ``invocations`` (command, commit, machine, collection time)
-    for each of its sessions; written atomically to ``dest`` and returned."""
+def collect(
+    run_dir: Path, session_hours: float | None, dest: Path = RESULT, note: str | None = None
+) -> dict[str, Any]:
+    """``run_dir``'s record with ``invocations`` (command, commit, machine, collection time, and
+    ``note`` if given) for each of its sessions not collected before; written atomically to
+    ``dest`` and returned."""
     source = run_dir / RECORD
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no record (is {run_dir} a scale_run --out folder?)")
@@ -57,6 +63,7 @@ def collect(run_dir: Path, session_hours: float | None, dest: Path = RESULT) -> 
                 # the collector's machine; its thread count is the collector's, not the run's
                 "machine": {k: v for k, v in machine_spec().items() if k != "torch_threads"},
             }
+            | ({"note": note} if note else {})
         )
     record["invocations"] = invocations
     atomic_write_text(dest, json.dumps(record, indent=1) + "\n")
@@ -68,8 +75,9 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="the scale_run --out folder")
     parser.add_argument("--session-hours", type=float, default=None)
     parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument("--note", default=None, help="how the new invocation ended, if not by H")
     args = parser.parse_args()
-    record = collect(args.run, args.session_hours, args.out)
+    record = collect(args.run, args.session_hours, args.out, args.note)
     print(f"wrote {repo_path(args.out)}: {len(record['curve'])}/{len(record['points'])} points")
 
 

@@ -142,7 +142,8 @@ def plot(
 
 
 def invocations(record: dict[str, Any]) -> list[str]:
-    """Per invocation: the steps it trained, its wall time and its provenance."""
+    """Per invocation: the steps it trained, its wall time and its provenance; then the notes
+    recorded at collection (``collect_scale --note``)."""
     lines = [
         "| invocation | from step | to step | wall h | command | commit at collection |",
         "|---|---|---|---|---|---|",
@@ -153,7 +154,12 @@ def invocations(record: dict[str, Any]) -> list[str]:
             f"| {s.get('wall_s', 0.0) / 3600:.2f} | `{inv['command']}` "
             f"| `{inv['git_commit_at_collection'][:12]}` |"
         )
-    return lines
+    notes = [
+        f"Invocation {k}: {inv['note']}"
+        for k, inv in enumerate(record["invocations"], 1)
+        if "note" in inv
+    ]
+    return [*lines, "", *notes] if notes else lines
 
 
 def setup_lines(record: dict[str, Any], source: str) -> list[str]:

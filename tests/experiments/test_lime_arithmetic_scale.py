@@ -96,11 +96,24 @@ def test_collect_adds_provenance_per_invocation_and_refuses_another_run(tmp_path
     assert first["invocations"][0]["command"].endswith("--epochs 2 --session-hours 1.4")
     record["sessions"].append({"started_at_step": 10})
     (run_dir / RECORD).write_text(json.dumps(record))
-    second = collect(run_dir, 1.0, dest)
+    second = collect(run_dir, 1.0, dest, note="stopped by hand after point 1")
     assert second["invocations"][0] == first["invocations"][0] and len(second["invocations"]) == 2
+    assert "note" not in first["invocations"][0]
+    assert second["invocations"][1]["note"] == "stopped by hand after point 1"
     record["run"]["epochs"] = 3.0
     (run_dir / RECORD).write_text(json.dumps(record))
     before = dest.read_text()
     with pytest.raises(ValueError, match="scale.json holds a run of other settings"):
         collect(run_dir, 1.0, dest)
     assert dest.read_text() == before
+
+
+def test_a_collected_note_is_printed_under_the_invocation_table():
+    record = _record(
+        [_entry({"lime-kv": dict.fromkeys(TIERS, 10), "vanilla": dict.fromkeys(TIERS, 10)})], False
+    )
+    assert "Invocation 1:" not in render(record, "scale.json")[0]
+    record["invocations"][0]["note"] = "stopped by hand after point 1"
+    page = render(record, "scale.json")[0]
+    table_end = page.index("| 1 | 0 | 10 |")
+    assert page.index("Invocation 1: stopped by hand after point 1") > table_end
