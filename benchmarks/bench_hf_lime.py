@@ -12,7 +12,10 @@ machine-load drift hits them alike:
 - forward: ``model(tokens)`` under ``torch.no_grad``;
 - train step: loss forward, backward, AdamW step, ``zero_grad``;
 - generation: greedy, KV-cached, ``--new-tokens`` after a ``--prompt``-token prompt, tokens/s;
-  ``tokens_match_hf`` says whether a bridge generated its HF model's tokens;
+  ``tokens_match_hf`` says whether a bridge generated its HF model's tokens, and
+  ``first_mismatch`` the first generated token where it did not. Both are taken before any
+  train step: the train-step timing updates each copy's weights with its own rounding, so
+  afterwards the twins are different models;
 - memory: the bytes autograd saves for backward in one train step (deterministic activation
   memory, any device), plus the allocator's peak over a train step on CUDA.
 Targets (issue 21; a benchmark, not a test): LIMe / Llama forward <= 1.05, train step <= 1.10,
@@ -192,6 +195,7 @@ def measure(
     """Median seconds per variant and task (variants alternate within each rep), tokens/s and
     memory."""
     prompt = tokens[:, : args.prompt]
+    agreement = generation_agreement(models, prompt, args.new_tokens)  # before any train step
     tasks: dict[str, dict[str, Callable[[], Any]]] = {
         name: {
             "forward": forward_fn(name, m, tokens),
@@ -207,9 +211,6 @@ def measure(
                 seconds = timed(tasks[name][task], args.device)
                 if rep:  # rep 0 is the warm-up
                     times[name][task].append(seconds)
-    hf_tokens = {
-        n: generate(n, models[n], prompt, args.new_tokens) for n in ("hf_lime", "hf_llama")
-    }
     out: dict[str, dict[str, Any]] = {}
     for name, model in models.items():
         median = {task: statistics.median(t) for task, t in times[name].items()}
@@ -221,11 +222,26 @@ def measure(
             "saved_activations_mib": saved_mib(name, model, tokens),
             "cuda_peak_train_mib": cuda_peak_mib(name, model, tokens, args.device),
         }
-        if name.startswith("bridge"):
-            twin = hf_tokens[name.replace("bridge", "hf")]
-            tokens_out = generate(name, model, prompt, args.new_tokens)
-            row["tokens_match_hf"] = bool(torch.equal(tokens_out.cpu(), twin.cpu()))
-        out[name] = row
+        out[name] = row | agreement.get(name, {})
+    return out
+
+
+def generation_agreement(
+    models: dict[str, Any], prompt: torch.Tensor, new: int
+) -> dict[str, dict[str, Any]]:
+    """Per bridge: ``tokens_match_hf`` and ``first_mismatch``, the index among the generated
+    tokens of the first that differs from its Hugging Face twin's in some row (None if none)."""
+    out = {}
+    for name in ("bridge_lime", "bridge_llama"):
+        mine = generate(name, models[name], prompt, new)[:, prompt.shape[1] :].cpu()
+        twin = generate(
+            name.replace("bridge", "hf"), models[name.replace("bridge", "hf")], prompt, new
+        )
+        differs = (mine != twin[:, prompt.shape[1] :].cpu()).any(dim=0).nonzero()
+        out[name] = {
+            "tokens_match_hf": not len(differs),
+            "first_mismatch": int(differs[0]) if len(differs) else None,
+        }
     return out
 
 

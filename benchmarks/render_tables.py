@@ -127,7 +127,33 @@ def hf_lime_table(payload: dict[str, Any]) -> str:
         f"heads, batch {s['batch']} x {s['seq']} tokens, {s['dtype']}, {s['device']}, "
         f"{payload['threads']} threads, median of {payload['repeats']}"
     )
-    return "\n".join(lines) + f"\n\nSetting: {spec}. Targets: " + "; ".join(checks) + "."
+    return (
+        "\n".join(lines)
+        + f"\n\nSetting: {spec}. Targets: "
+        + "; ".join(checks)
+        + ".\n\n"
+        + _generation_agreement(payload)
+    )
+
+
+def _generation_agreement(payload: dict[str, Any]) -> str:
+    """Whether each bridge's greedy tokens are its Hugging Face twin's (taken before training)."""
+    parts = []
+    for name, label in (("bridge_lime", "LIMe"), ("bridge_llama", "Llama")):
+        row = payload["rows"][name]
+        if row["tokens_match_hf"]:
+            parts.append(f"the {label} bridge generates its Hugging Face twin's tokens")
+        else:
+            k = row["first_mismatch"] + 1
+            parts.append(f"the {label} bridge's tokens first differ from its twin's at token {k}")
+    text = f"Greedy generation of {payload['new_tokens']} tokens, before any train step: "
+    text += "; ".join(parts) + "."
+    if not payload["rows"]["bridge_llama"]["tokens_match_hf"]:
+        text += (
+            " A peer whose tokens differ decodes another computation, so the bridge's generation"
+            " ratio is not like for like (see [TransformerBridge notes](lime/bridge.md#notes))."
+        )
+    return text
 
 
 def small_models_table(payload: dict[str, Any]) -> str:

@@ -23,6 +23,9 @@ def test_smoke_run_writes_every_variant_and_ratios_of_its_own_rows(tmp_path):
         assert_close(ratios[pair]["train_step"], lime["train_step_ms"] / llama["train_step_ms"])
         assert ratios[pair]["saved_activations"] > 1.0  # LIMe also saves its route inputs
     assert rows["bridge_lime"]["tokens_match_hf"] is True  # the bridge generates HF LIMe's tokens
+    assert rows["bridge_lime"]["first_mismatch"] is None
+    llama = rows["bridge_llama"]
+    assert llama["tokens_match_hf"] == (llama["first_mismatch"] is None)
     assert record["targets"] == {
         "forward": 1.05,
         "train_step": 1.10,
