@@ -151,7 +151,7 @@ def _generation_agreement(payload: dict[str, Any]) -> str:
     if not payload["rows"]["bridge_llama"]["tokens_match_hf"]:
         text += (
             " A peer whose tokens differ decodes another computation, so the bridge's generation"
-            " ratio is not like for like (see [TransformerBridge notes](lime/bridge.md#notes))."
+            " ratio is not like for like (the notes of the TransformerBridge page say why)."
         )
     return text
 
