@@ -221,6 +221,7 @@ def measure(
             "generation_tokens_per_s": generated / median["generation"],
             "saved_activations_mib": saved_mib(name, model, tokens),
             "cuda_peak_train_mib": cuda_peak_mib(name, model, tokens, args.device),
+            "seconds_per_rep": times[name],
         }
         out[name] = row | agreement.get(name, {})
     return out
@@ -259,6 +260,27 @@ def ratios(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]
             "saved_activations": lime["saved_activations_mib"] / llama["saved_activations_mib"],
             "cuda_peak_train": peak[0] / peak[1] if peak[1] else None,
         }
+    return out
+
+
+def ratio_ranges(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    """LIMe / Llama per pair and task, rep by rep (the variants alternate within a rep, so each
+    rep pairs them): [min, max] over the reps, as time ratios, and as the tokens/s ratio for
+    generation."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for pair in ("hf", "bridge"):
+        lime = rows[f"{pair}_lime"]["seconds_per_rep"]
+        llama = rows[f"{pair}_llama"]["seconds_per_rep"]
+        per_rep = {
+            "forward": [a / b for a, b in zip(lime["forward"], llama["forward"], strict=True)],
+            "train_step": [
+                a / b for a, b in zip(lime["train_step"], llama["train_step"], strict=True)
+            ],
+            "generation_tokens_per_s": [
+                b / a for a, b in zip(lime["generation"], llama["generation"], strict=True)
+            ],
+        }
+        out[pair] = {task: [min(r), max(r)] for task, r in per_rep.items()}
     return out
 
 
@@ -310,6 +332,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "targets": TARGETS,
         "rows": rows,
         "ratios": ratio,
+        "ratio_ranges_per_rep": ratio_ranges(rows),
     }
     out = args.out if args.out is not None or args.smoke else DEFAULT_OUT
     if out is not None:

@@ -132,12 +132,13 @@ def hf_lime_table(payload: dict[str, Any]) -> str:
         + f"\n\nSetting: {spec}. Targets: "
         + "; ".join(checks)
         + ".\n\n"
-        + _generation_agreement(payload)
+        + _notes_under_table(payload)
     )
 
 
-def _generation_agreement(payload: dict[str, Any]) -> str:
-    """Whether each bridge's greedy tokens are its Hugging Face twin's (taken before training)."""
+def _notes_under_table(payload: dict[str, Any]) -> str:
+    """The rep-by-rep ratio ranges, then whether each bridge's greedy tokens are its Hugging Face
+    twin's (taken before training)."""
     parts = []
     for name, label in (("bridge_lime", "LIMe"), ("bridge_llama", "Llama")):
         row = payload["rows"][name]
@@ -146,7 +147,19 @@ def _generation_agreement(payload: dict[str, Any]) -> str:
         else:
             k = row["first_mismatch"] + 1
             parts.append(f"the {label} bridge's tokens first differ from its twin's at token {k}")
-    text = f"Greedy generation of {payload['new_tokens']} tokens, before any train step: "
+    ranges = payload["ratio_ranges_per_rep"]
+    spread = "; ".join(
+        f"{label} forward {r['forward'][0]:.3f}-{r['forward'][1]:.3f}, train step "
+        f"{r['train_step'][0]:.3f}-{r['train_step'][1]:.3f}, generation "
+        f"{r['generation_tokens_per_s'][0]:.3f}-{r['generation_tokens_per_s'][1]:.3f}"
+        for key, label in (("hf", "Hugging Face"), ("bridge", "bridge"))
+        for r in [ranges[key]]
+    )
+    text = (
+        f"LIMe / Llama rep by rep (the variants alternate within a rep), lowest to highest: "
+        f"{spread}.\n\n"
+    )
+    text += f"Greedy generation of {payload['new_tokens']} tokens, before any train step: "
     text += "; ".join(parts) + "."
     if not payload["rows"]["bridge_llama"]["tokens_match_hf"]:
         text += (

@@ -22,6 +22,9 @@ def test_smoke_run_writes_every_variant_and_ratios_of_its_own_rows(tmp_path):
         assert_close(ratios[pair]["forward"], lime["forward_ms"] / llama["forward_ms"])
         assert_close(ratios[pair]["train_step"], lime["train_step_ms"] / llama["train_step_ms"])
         assert ratios[pair]["saved_activations"] > 1.0  # LIMe also saves its route inputs
+        for task, (low, high) in record["ratio_ranges_per_rep"][pair].items():
+            # a ratio of medians lies within the range of the per-rep ratios
+            assert low - 1e-12 <= ratios[pair][task] <= high + 1e-12, task
     assert rows["bridge_lime"]["tokens_match_hf"] is True  # the bridge generates HF LIMe's tokens
     assert rows["bridge_lime"]["first_mismatch"] is None
     llama = rows["bridge_llama"]
