@@ -271,16 +271,16 @@ def ratio_ranges(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[fl
     for pair in ("hf", "bridge"):
         lime = rows[f"{pair}_lime"]["seconds_per_rep"]
         llama = rows[f"{pair}_llama"]["seconds_per_rep"]
-        per_rep = {
-            "forward": [a / b for a, b in zip(lime["forward"], llama["forward"], strict=True)],
-            "train_step": [
-                a / b for a, b in zip(lime["train_step"], llama["train_step"], strict=True)
-            ],
-            "generation_tokens_per_s": [
-                b / a for a, b in zip(lime["generation"], llama["generation"], strict=True)
-            ],
-        }
-        out[pair] = {task: [min(r), max(r)] for task, r in per_rep.items()}
+        out[pair] = {}
+        for key, task in (
+            ("forward", "forward"),
+            ("train_step", "train_step"),
+            ("generation_tokens_per_s", "generation"),
+        ):
+            per_rep = [a / b for a, b in zip(lime[task], llama[task], strict=True)]
+            if task == "generation":  # tokens/s: the inverse of the time ratio
+                per_rep = [1 / r for r in per_rep]
+            out[pair][key] = [min(per_rep), max(per_rep)]
     return out
 
 

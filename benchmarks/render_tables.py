@@ -139,14 +139,6 @@ def hf_lime_table(payload: dict[str, Any]) -> str:
 def _notes_under_table(payload: dict[str, Any]) -> str:
     """The rep-by-rep ratio ranges, then whether each bridge's greedy tokens are its Hugging Face
     twin's (taken before training)."""
-    parts = []
-    for name, label in (("bridge_lime", "LIMe"), ("bridge_llama", "Llama")):
-        row = payload["rows"][name]
-        if row["tokens_match_hf"]:
-            parts.append(f"the {label} bridge generates its Hugging Face twin's tokens")
-        else:
-            k = row["first_mismatch"] + 1
-            parts.append(f"the {label} bridge's tokens first differ from its twin's at token {k}")
     ranges = payload["ratio_ranges_per_rep"]
     spread = "; ".join(
         f"{label} forward {r['forward'][0]:.3f}-{r['forward'][1]:.3f}, train step "
@@ -159,6 +151,14 @@ def _notes_under_table(payload: dict[str, Any]) -> str:
         f"LIMe / Llama rep by rep (the variants alternate within a rep), lowest to highest: "
         f"{spread}.\n\n"
     )
+    parts = []
+    for name, label in (("bridge_lime", "LIMe"), ("bridge_llama", "Llama")):
+        row = payload["rows"][name]
+        if row["tokens_match_hf"]:
+            parts.append(f"the {label} bridge generates its Hugging Face twin's tokens")
+        else:
+            k = row["first_mismatch"] + 1
+            parts.append(f"the {label} bridge's tokens first differ from its twin's at token {k}")
     text += f"Greedy generation of {payload['new_tokens']} tokens, before any train step: "
     text += "; ".join(parts) + "."
     if not payload["rows"]["bridge_llama"]["tokens_match_hf"]:
