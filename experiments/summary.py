@@ -190,7 +190,8 @@ def arithmetic_scale() -> str:
         for d in [arith_scale.lime_minus_vanilla(last, seeds, t)]
     )
     state = (
-        f"verdict: {arith_scale.verdict(last, seeds, tiers)}"
+        f"verdict: {arith_scale.verdict(last, seeds, tiers)}; lowest accuracy of any model "
+        f"in any tier there: {100 * arith_scale.lowest(last, seeds, tiers)[0]:.1f}%"
         if arith_scale.has_ended(record)
         else "no verdict yet (the rule is applied once the run ends)"
     )

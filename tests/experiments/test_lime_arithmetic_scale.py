@@ -8,7 +8,7 @@ import json
 import pytest
 
 from experiments.lime_arithmetic.collect_scale import collect
-from experiments.lime_arithmetic.render_scale import BUDGET_HOURS, render, verdict
+from experiments.lime_arithmetic.render_scale import BUDGET_HOURS, lowest, render, verdict
 from lime_lens.arithmetic.scale_run import RECORD, ScaleRun, settings
 from lime_lens.arithmetic.step_task import StepTask
 
@@ -74,6 +74,14 @@ def test_no_verdict_until_the_run_ends_by_epochs_or_by_the_hour_budget():
     assert "**Verdict** (pre-registered rule; E epochs reached)" in done
     spent, _ = render(_record([entry], finished=False, wall_s=BUDGET_HOURS * 3600), "x.json")
     assert "budget spent before E: taken at the last point, 1.00 of 2 epochs)" in spent
+
+
+def test_the_ended_page_states_the_lowest_accuracy_of_any_model_in_any_tier():
+    entry = _entry({"lime-kv": {"4": 20, "5": 19, "6": 18}, "vanilla": {"4": 20, "5": 17, "6": 19}})
+    assert lowest(entry, [0, 1], list(TIERS)) == (0.85, "vanilla-0", "5")
+    done, _ = render(_record([entry], finished=True), "x.json")
+    assert "lowest accuracy of any model in any tier is 85.0% (vanilla-0, N = 5)" in done
+    assert "within 15.0 points of 100%" in done
 
 
 def test_table_shows_the_paired_difference_in_points():
