@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 $PY -m ruff check .
 $PY -m ruff format --check .
-# The plugin cores: what a user of the SAELens flag or of HookedLIMeTransformer imports.
-$PY -m mypy saelens_hierarchical/*.py saelens_hierarchical/loss lime_lens/*.py lime_lens/routers lime_lens/tl lime_lens/official lime_lens/hf lime_lens/bridge
+# Both packages whole: the plugin cores and the studies, trainer and analyses built on them.
+$PY -m mypy saelens_hierarchical lime_lens
 $PY -m pytest -m "slow or not slow"

@@ -18,8 +18,8 @@ residual:  kv_in[h]   = sum_j w^l[h, j] * ln(S_j),  S_j = resid_pre_j   (K and V
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Literal, NamedTuple, cast, get_args
 
 import pandas as pd
 import torch
@@ -27,6 +27,7 @@ from jaxtyping import Float, Int
 from transformer_lens import HookedTransformer
 
 from lime_lens.analysis.routing import mean_abs_routes, require_lime, route_hook_name
+from lime_lens.routers.residual import ResidualRouter
 
 Granularity = Literal["source_layer", "source_head"]
 
@@ -60,7 +61,7 @@ def zero_route_hook(
 def corpus_loss(
     model: HookedTransformer,
     tokens: Int[torch.Tensor, "n_seq pos"],
-    fwd_hooks: list[tuple[str, Callable]] = (),
+    fwd_hooks: Sequence[tuple[str, Callable]] = (),
     batch_size: int = 8,
 ) -> float:
     """Mean next-token cross-entropy over every predicted position of ``tokens``, under hooks."""
@@ -104,8 +105,8 @@ def route_ablation_table(
     for the dynamic router). Costs one corpus pass per route.
     """
     require_lime(model)
-    if granularity not in Granularity.__args__:
-        raise ValueError(f"granularity must be one of {Granularity.__args__}, got {granularity!r}")
+    if granularity not in get_args(Granularity):
+        raise ValueError(f"granularity must be one of {get_args(Granularity)}, got {granularity!r}")
     clean = corpus_loss(model, tokens, batch_size=batch_size)
     weights = mean_abs_routes(model, tokens, batch_size, per_source_head=True)
     rows = []
@@ -171,7 +172,8 @@ def decompose_kv_input(
         raws = torch.stack([cache[n] for n in srcs], dim=2)
         parts = route[:, head, None, :, :, None] * raws
     else:  # w[b, (p,) h, j] * ln(S_j)[b, p, j, d]
-        normed = model.blocks[layer].lime.ln(torch.stack([cache[n] for n in srcs], dim=2))
+        mixer = cast(ResidualRouter, model.blocks[layer].lime)  # residual mode: kv is False
+        normed = mixer.ln(torch.stack([cache[n] for n in srcs], dim=2))
         w = route[..., head, :]
         parts = (w if w.ndim == 3 else w[:, None]).unsqueeze(-1) * normed
     return KVDecomposition(parts, cache[total_name][:, :, head])

@@ -17,7 +17,7 @@ is the paper's literal recipe, ``"embed"`` the raw input embedding.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast, get_args
 
 import pandas as pd
 import torch
@@ -25,6 +25,7 @@ from jaxtyping import Float
 from transformer_lens import HookedTransformer
 
 from lime_lens.analysis.routing import is_dynamic
+from lime_lens.routers.residual_dynamic import ResidualDynamicRouter
 
 VocabVectors = Literal["unembed_over_final_norm", "embed_over_final_norm", "embed"]
 
@@ -33,8 +34,8 @@ def vocab_vectors(
     model: HookedTransformer, kind: VocabVectors = "unembed_over_final_norm"
 ) -> Float[torch.Tensor, "d_vocab d_model"]:
     """One residual-space vector per vocabulary token (module doc)."""
-    if kind not in VocabVectors.__args__:
-        raise ValueError(f"kind must be one of {VocabVectors.__args__}, got {kind!r}")
+    if kind not in get_args(VocabVectors):
+        raise ValueError(f"kind must be one of {get_args(VocabVectors)}, got {kind!r}")
     if kind == "embed":
         return model.W_E
     base = model.W_U.T if kind == "unembed_over_final_norm" else model.W_E
@@ -51,7 +52,7 @@ def router_logits(
         raise ValueError("depthwise circuits need lime_mode='residual', lime_lookup='dynamic'")
     if not 1 <= layer < model.cfg.n_layers:
         raise ValueError(f"layer must be in [1, {model.cfg.n_layers - 1}] (layer 0 has no router)")
-    lime = model.blocks[layer].lime
+    lime = cast(ResidualDynamicRouter, model.blocks[layer].lime)  # is_dynamic, checked above
     return lime.route_proj(lime.ln(vectors)).view(len(vectors), -1, layer + 1)
 
 

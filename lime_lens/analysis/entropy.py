@@ -55,7 +55,9 @@ class _RunningMoments:
     """Per-feature mean and unbiased std over every (sequence, token), accumulated in float64."""
 
     def __init__(self) -> None:
-        self.n, self.s1, self.s2 = 0, 0.0, 0.0
+        self.n = 0
+        self.s1: torch.Tensor | float = 0.0  # a tensor after the first add
+        self.s2: torch.Tensor | float = 0.0
 
     def add(self, x: torch.Tensor) -> None:
         x = x.double().flatten(0, -2)
@@ -64,6 +66,8 @@ class _RunningMoments:
         self.s2 = self.s2 + (x * x).sum(0)
 
     def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(self.s1, torch.Tensor) or not isinstance(self.s2, torch.Tensor):
+            raise ValueError("no states were added")
         mean = self.s1 / self.n
         var = (self.s2 - self.n * mean * mean) / (self.n - 1)
         return mean, var.clamp(min=0).sqrt()

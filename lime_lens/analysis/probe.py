@@ -60,9 +60,9 @@ def find_token_occurrences(
         keep = f[torch.randperm(len(f), generator=gen)[:cap]]
         picks.append(keep)
         labels.append(torch.full((len(keep),), label))
-    where, label = torch.cat(picks), torch.cat(labels)
+    where, label_of = torch.cat(picks), torch.cat(labels)
     order = torch.argsort(where[:, 0] * tokens.shape[1] + where[:, 1])
-    return TokenOccurrences(where[order, 0], where[order, 1], label[order])
+    return TokenOccurrences(where[order, 0], where[order, 1], label_of[order])
 
 
 def kfold_indices(

@@ -16,7 +16,7 @@ import argparse
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import torch
@@ -26,7 +26,7 @@ from lime_lens import HookedLIMeTransformer, LIMeConfig
 from lime_lens.analysis import plots
 from lime_lens.analysis.attribution import decompose_kv_input, route_ablation_table
 from lime_lens.analysis.circuits import depthwise_circuits
-from lime_lens.analysis.entropy import entropy_per_layer
+from lime_lens.analysis.entropy import StateKind, entropy_per_layer
 from lime_lens.analysis.probe import token_separability
 from lime_lens.analysis.routing import is_dynamic, mean_abs_routes, routing_heatmaps
 from lime_lens.assets import load_gpt2_tokenizer, load_token_dataset, load_tokenizer
@@ -83,7 +83,7 @@ def resolve_model(
 
 
 @functools.lru_cache(maxsize=4)
-def token_rows(split: str, context_size: int) -> torch.Tensor:
+def token_rows(split: Literal["train", "validation"], context_size: int) -> torch.Tensor:
     """Rows of the embedded corpus (BPE-4096, BOS first) as an int64 tensor [n_rows, context_size]."""
     return load_token_dataset(split, context_size=context_size)[:]["tokens"]
 
@@ -103,7 +103,7 @@ def train_stand_in(arch: str, steps: int = 60, seed: int = 0) -> HookedTransform
     tokenizer = load_tokenizer()
     shape = matched_baseline_shape(len(tokenizer)) if arch == "vanilla" else TINY_SHAPE
     model = build_model(arch, ModelShape(**shape), len(tokenizer), seed=seed, tokenizer=tokenizer)
-    recipe = {
+    recipe: dict[str, Any] = {
         **TINY_TRAIN,
         "max_steps": steps,
         "warmup_steps": max(1, steps // 10),
@@ -121,7 +121,7 @@ def entropy_tables(
     models: dict[str, HookedTransformer], tokens: torch.Tensor, alpha: float = 0.5
 ) -> dict[str, pd.DataFrame]:
     """Entropy per layer of pre-routing values, post-routing values and residual states."""
-    kinds = ("values_pre", "values_post", "resid")
+    kinds: tuple[StateKind, ...] = ("values_pre", "values_post", "resid")
     return {
         name: pd.concat([entropy_per_layer(m, tokens, k, alpha) for k in kinds])
         for name, m in models.items()

@@ -78,7 +78,7 @@ def route_sae_runner_config(
 
     kwargs: dict[str, Any] = dict(
         sae=HierarchicalTopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k),
-        model_name=f"lime-{model.cfg.lime_mode}",  # a label only: the model is passed in
+        model_name=f"lime-{getattr(model.cfg, 'lime_mode', '')}",  # a label only: the model is passed in
         hook_name=hook_name,
         hook_head_index=hook_head_index,
         dataset_path="",

@@ -17,10 +17,16 @@ from jaxtyping import Bool, Float, Int64
 from torch import nn
 
 from lime_lens.arithmetic.vocab import CharVocab
+from lime_lens.train.data import Rows
 
 
-def answer_loss(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Mean cross-entropy of the answer tokens (a ``loss_fn`` for ``lime_lens.train.train``)."""
+def answer_loss(model: nn.Module, batch: Rows) -> torch.Tensor:
+    """Mean cross-entropy of the answer tokens (a ``loss_fn`` for ``lime_lens.train.train``).
+
+    The trainer's ``LossFn`` takes any ``Rows``; this one needs the mapping with the mask.
+    """
+    if not isinstance(batch, Mapping):
+        raise TypeError("answer_loss needs rows with 'tokens' and 'answer_mask', got a tensor")
     tokens, mask = batch["tokens"], batch["answer_mask"]
     logits: Float[torch.Tensor, "batch pos d_vocab"] = model(tokens, return_type="logits")
     target_mask = mask[:, 1:]

@@ -36,7 +36,8 @@ def _generate_batch(
     model: nn.Module, prompts: torch.Tensor, eos_id: int, max_new_tokens: int
 ) -> torch.Tensor:
     """Greedy continuation ids [batch, <= max_new_tokens] of equal-length ``prompts``."""
-    cache = TransformerLensKeyValueCache.init_cache(model.cfg, prompts.device, prompts.shape[0])
+    cfg: Any = model.cfg  # a HookedTransformer's config (nn.Module types attributes loosely)
+    cache = TransformerLensKeyValueCache.init_cache(cfg, prompts.device, prompts.shape[0])
     ones = torch.ones_like(prompts)
     logits = model(prompts, past_kv_cache=cache, attention_mask=ones)
     next_id = logits[:, -1].argmax(-1)
@@ -68,17 +69,18 @@ def generate_solutions(
         by_length[len(ids)].append(i)
     device = next(model.parameters()).device
     out: list[Generated | None] = [None] * len(prompts)
+    cfg: Any = model.cfg  # a HookedTransformer's config (nn.Module types attributes loosely)
     was_training = model.training
     model.eval()
     for rows in by_length.values():
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
             batch = torch.tensor([prompts[i] for i in chunk], device=device)
-            room = min(max_new_tokens, model.cfg.n_ctx - batch.shape[1])  # rotary table length
+            room = min(max_new_tokens, cfg.n_ctx - batch.shape[1])  # rotary table length
             if room < 1:
                 raise ValueError(f"prompt of {batch.shape[1]} tokens leaves no room in n_ctx")
-            ids = _generate_batch(model, batch, vocab.eos_id, room).tolist()
-            for i, row in zip(chunk, ids, strict=True):
+            rows_out: list[list[int]] = _generate_batch(model, batch, vocab.eos_id, room).tolist()
+            for i, row in zip(chunk, rows_out, strict=True):
                 ended = vocab.eos_id in row
                 text = vocab.decode(row[: row.index(vocab.eos_id)] if ended else row)
                 out[i] = Generated(text, ended)

@@ -83,7 +83,7 @@ def _rng_tensors(info: DistInfo) -> dict[str, torch.Tensor]:
     local = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available() and info.device.type == "cuda":
         local["cuda"] = torch.cuda.get_rng_state(info.device)
-    gathered = [local]
+    gathered: list[Any] = [local]  # every rank's dict once gathered
     if info.distributed:
         gathered = [None] * info.world_size
         dist.all_gather_object(gathered, local)
@@ -200,7 +200,7 @@ def load_checkpoint(
     state = json.loads((path / STATE_FILE).read_text())
     if current_config is not None:
         _warn_on_changed_recipe(path, state.get("train_config", {}), current_config)
-    model_state = load_file(str(path / "model" / WEIGHTS_FILE))
+    model_state: dict[str, Any] = load_file(str(path / "model" / WEIGHTS_FILE))
     set_model_state_dict(
         model, model_state, options=StateDictOptions(full_state_dict=True, strict=True)
     )

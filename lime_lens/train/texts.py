@@ -39,6 +39,7 @@ def read_texts(
         if not path.is_file():
             raise ValueError(f"text_file {text_file!r} is not a file")
         return split_text(path.read_text(encoding="utf-8"), val_fraction)
+    assert hf_dataset is not None  # exactly one of the two, checked above
     return _hf_texts(hf_dataset, hf_config, hf_split, hf_val_split, hf_text_column, val_fraction)
 
 

@@ -196,7 +196,7 @@ def _prepare(
         model.to(info.device)
     wrapped = wrap_model(model, cfg.parallel, info)
     optimizer = torch.optim.AdamW(
-        param_groups(unwrap(wrapped), cfg), betas=tuple(cfg.betas), eps=cfg.eps
+        param_groups(unwrap(wrapped), cfg), betas=(cfg.betas[0], cfg.betas[1]), eps=cfg.eps
     )
     return wrapped, optimizer
 

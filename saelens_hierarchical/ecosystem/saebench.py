@@ -20,7 +20,7 @@ on the budget, so it is computed once and repeated on every budget's row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,6 +175,9 @@ def check_agreement(table: pd.DataFrame, atol: float = 1e-4) -> None:
     for name in AGREED:
         bench = torch.tensor(table[f"saebench_{name}"].to_numpy())
         lens = torch.tensor(table[f"saelens_{name}"].to_numpy())
-        torch.testing.assert_close(
-            bench, lens, atol=atol, rtol=0, msg=lambda m, n=name: f"{n} per budget: {m}"
-        )
+        torch.testing.assert_close(bench, lens, atol=atol, rtol=0, msg=_per_budget(name))
+
+
+def _per_budget(name: str) -> Callable[[str], str]:
+    """assert_close's message callback, naming the metric."""
+    return lambda m: f"{name} per budget: {m}"

@@ -18,6 +18,7 @@ import importlib.util
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from datasets import Dataset
@@ -70,7 +71,7 @@ def smollm2_gguf_path() -> Path:
 
 def load_smollm2(device: str = "cpu") -> HookedSAETransformer:
     """SmolLM2-135M-Instruct (Q4_1 dequantised to fp32) as a HookedSAETransformer, offline."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     gguf = smollm2_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -80,7 +81,7 @@ def load_smollm2(device: str = "cpu") -> HookedSAETransformer:
     # TransformerLens refuses a model carrying a gguf quantization_config: rebuild a clean one.
     del quantised.config.quantization_config
     quantised.config.architectures = ["LlamaForCausalLM"]  # the GGUF config leaves it empty
-    hf_model = LlamaForCausalLM(quantised.config)
+    hf_model = LlamaForCausalLM(cast(LlamaConfig, quantised.config))  # a Llama GGUF's config
     hf_model.load_state_dict(quantised.state_dict())
     with tempfile.TemporaryDirectory() as tmp:
         hf_model.config.save_pretrained(tmp)  # convert_hf_model_config reads a local config.json

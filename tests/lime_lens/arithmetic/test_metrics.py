@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -46,3 +47,10 @@ def test_answer_loss_is_the_mean_cross_entropy_of_answer_and_eos_tokens_only():
             if rows["answer_mask"][b, t]:
                 terms.append(F.cross_entropy(logits[b, t - 1], rows["tokens"][b, t]))
     torch.testing.assert_close(answer_loss(model, rows), torch.stack(terms).mean())
+
+
+def test_answer_loss_refuses_bare_token_rows_naming_the_mask():
+    vocab = CharVocab()
+    rows = vocab.encode_examples(list(TRUTH.items()), length=10)
+    with pytest.raises(TypeError, match="'answer_mask'"):
+        answer_loss(ScriptedModel(vocab, TRUTH), rows["tokens"])
