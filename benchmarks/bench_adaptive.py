@@ -57,6 +57,7 @@ def build() -> tuple[TopKSAE, torch.Tensor]:
 
 def variants(sae: TopKSAE, x: torch.Tensor) -> dict[str, Callable[[], object]]:
     threshold = calibrate(sae, x, K / 4, ThresholdRule)
+    assert isinstance(threshold, ThresholdRule)  # calibrate returns a rule of the type asked
     error = calibrate(sae, x, K / 4, ErrorRule)
     marginal = calibrate(sae, x, K / 4, MarginalRule)
     return {

@@ -33,6 +33,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
@@ -85,6 +86,7 @@ class HFLlama(torch.nn.Module):
 def build(variant: str, n_ctx: int, device: str) -> torch.nn.Module:
     s = SHAPE
     if variant == "hf-llama":
+        sdpa: dict[str, Any] = {"attn_implementation": "sdpa"}  # through **kwargs: no stub
         cfg = LlamaConfig(
             hidden_size=s["d_model"],
             intermediate_size=s["d_mlp"],
@@ -95,7 +97,7 @@ def build(variant: str, n_ctx: int, device: str) -> torch.nn.Module:
             max_position_embeddings=n_ctx,
             rms_norm_eps=1e-5,
             tie_word_embeddings=False,
-            attn_implementation="sdpa",
+            **sdpa,
         )
         torch.manual_seed(0)
         return HFLlama(cfg).to(device)

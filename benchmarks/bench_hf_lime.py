@@ -78,11 +78,12 @@ def build_models(shape: dict[str, int], device: str, dtype: torch.dtype) -> dict
     """The four variants: HF LIMe / Llama (sdpa) and a bridge around a copy of each."""
     fields = llama_config(shape)
     torch.manual_seed(0)
-    lime = LIMeForCausalLM(LIMeHFConfig(**fields, attn_implementation="sdpa"))
-    llama = LlamaForCausalLM(LlamaConfig(**fields, attn_implementation="sdpa"))
+    fields["attn_implementation"] = "sdpa"  # a config kwarg transformers takes through **kwargs
+    lime = LIMeForCausalLM(LIMeHFConfig(**fields))
+    llama = LlamaForCausalLM(LlamaConfig(**fields))
     shared = {k: v for k, v in lime.state_dict().items() if ".lime." not in k}
     llama.load_state_dict(shared)  # identical Llama weights; LIMe adds only its routes
-    models = {"hf_lime": lime, "hf_llama": llama}
+    models: dict[str, Any] = {"hf_lime": lime, "hf_llama": llama}
     tokenizer = embedded_tokenizer()
     for name in ("lime", "llama"):
         twin = copy.deepcopy(models[f"hf_{name}"])

@@ -43,7 +43,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from sae_lens.saes.sae import TrainingSAE, TrainStepInput
@@ -51,6 +51,7 @@ from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
 
 from saelens_hierarchical import HierarchicalTopKTrainingSAE, HierarchicalTopKTrainingSAEConfig
 from saelens_hierarchical.atomic_write import write_atomic
+from saelens_hierarchical.config import LossImpl
 
 D_IN, D_SAE, BATCH = 512, 8192, 4096
 VARIANTS = ("topk", "fused", "reference")  # run by default
@@ -65,7 +66,8 @@ def build(variant: str, k: int) -> tuple[TrainingSAE, torch.optim.Optimizer]:
     if variant == "topk":
         sae: TrainingSAE = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=D_IN, d_sae=D_SAE, k=k))
     else:
-        cfg = HierarchicalTopKTrainingSAEConfig(d_in=D_IN, d_sae=D_SAE, k=k, loss_impl=variant)
+        impl = cast(LossImpl, variant)  # a CHOICES entry; the config checks it again
+        cfg = HierarchicalTopKTrainingSAEConfig(d_in=D_IN, d_sae=D_SAE, k=k, loss_impl=impl)
         sae = HierarchicalTopKTrainingSAE(cfg)
     optimizer = torch.optim.Adam(sae.parameters(), lr=1e-4)
     for p in sae.parameters():  # allocate Adam state up front (a zero-gradient step is a no-op)

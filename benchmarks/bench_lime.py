@@ -63,7 +63,7 @@ VARIANTS = {
 
 
 def build(variant: str, n_kv_heads: int | None) -> HookedTransformer:
-    fields = dict(
+    fields: dict[str, Any] = dict(
         n_layers=N_LAYERS,
         d_model=D_MODEL,
         n_heads=N_HEADS,

@@ -29,7 +29,7 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from sae_lens.saes.sae import TrainingSAE, TrainStepInput
@@ -37,6 +37,7 @@ from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
 
 from saelens_hierarchical import HierarchicalTopKTrainingSAE, HierarchicalTopKTrainingSAEConfig
 from saelens_hierarchical.atomic_write import write_atomic
+from saelens_hierarchical.config import LossImpl
 
 D_IN, D_SAE, BATCH = 2304, 65536, 4096
 DEVICE = "cuda"  # tests/test_gpu_check.py builds and steps every variant on CPU at tiny sizes
@@ -46,11 +47,11 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 def build(variant: str, k: int, dtype: str) -> tuple[TrainingSAE, torch.optim.Optimizer]:
     torch.manual_seed(0)
-    common = dict(d_in=D_IN, d_sae=D_SAE, k=k, dtype=dtype, device=DEVICE)
+    common: dict[str, Any] = dict(d_in=D_IN, d_sae=D_SAE, k=k, dtype=dtype, device=DEVICE)
     if variant == "topk":
         sae: TrainingSAE = TopKTrainingSAE(TopKTrainingSAEConfig(**common))
     else:
-        impl = "triton" if variant.startswith("triton") else variant
+        impl = cast(LossImpl, "triton" if variant.startswith("triton") else variant)
         sae = HierarchicalTopKTrainingSAE(
             HierarchicalTopKTrainingSAEConfig(**common, loss_impl=impl)
         )

@@ -50,7 +50,10 @@ def loss_step(inputs: tuple, cfg: TileConfig) -> Callable[[], None]:
     leaves = [t for t in inputs if t.requires_grad]
 
     def run() -> None:  # autograd.grad: no .grad accumulation timed along
-        out = hierarchical_loss_triton(*inputs, weights, config=cfg, deterministic=False)
+        sae_in, b_dec, acts, indices, W_dec = inputs
+        out = hierarchical_loss_triton(
+            sae_in, b_dec, acts, indices, W_dec, weights, config=cfg, deterministic=False
+        )
         torch.autograd.grad(out.loss + out.sae_out.float().mean(), leaves)
 
     return run

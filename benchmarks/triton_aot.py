@@ -48,7 +48,7 @@ CUOBJDUMP = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuob
 DTYPES = {"fp32": "*fp32", "bf16": "*bf16", "fp16": "*fp16"}
 TORCH = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Per SM, both architectures (CUDA occupancy calculator, compute capability 8.0 and 9.0).
-SM = {
+SM: dict[int, dict[str, Any]] = {
     80: {"gpu": "A100 (sm_80)", "regs": 65536, "max_warps": 64, "max_blocks": 32, "smem": 164},
     90: {"gpu": "H100 (sm_90)", "regs": 65536, "max_warps": 64, "max_blocks": 32, "smem": 228},
 }
@@ -139,7 +139,7 @@ def resource_usage(cubin: bytes) -> dict[str, int]:
     return {key.lower(): int(fields[key]) for key in ("REG", "STACK", "SHARED", "LOCAL")}
 
 
-def occupancy(regs: int, warps: int, shared_bytes: int, cc: int) -> dict[str, float]:
+def occupancy(regs: int, warps: int, shared_bytes: int, cc: int) -> dict[str, Any]:
     """Theoretical resident blocks and warps per SM: the least of the register file (allocated
     per warp in 256-register units), the 64-warp and 32-block limits and shared memory."""
     sm = SM[cc]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from sae_lens.saes.sae import SAEConfig
 from sae_lens.saes.topk_sae import TopKSAEConfig, TopKTrainingSAEConfig
@@ -22,7 +22,9 @@ from typing_extensions import override
 
 ARCHITECTURE = "hierarchical_topk"
 MAX_K_METADATA_KEY = "hierarchical_max_k"
-LOSS_IMPLS = ("auto", "fused", "chunked", "reference", "triton")
+LossImpl = Literal["auto", "fused", "chunked", "reference", "triton"]
+"""The prefix-loss paths ``loss_impl`` names (see the field's docstring)."""
+LOSS_IMPLS: tuple[LossImpl, ...] = get_args(LossImpl)
 # These modes keep per-batch statistics that SAELens deletes after one de-normalisation, so
 # the K repeated prefix reconstructions (and SAELens's own AuxK) cannot be de-normalised.
 _INCOMPATIBLE_NORMALIZATIONS = ("layer_norm", "constant_norm_rescale")
@@ -49,7 +51,7 @@ class HierarchicalTopKTrainingSAEConfig(TopKTrainingSAEConfig):
     """Budgets whose explained variance is logged as ``metrics/explained_variance_k{j}`` on
     logging steps. None means k/8, k/4, k/2 and k (those that are >= 1)."""
 
-    loss_impl: Literal["auto", "fused", "chunked", "reference", "triton"] = "auto"
+    loss_impl: LossImpl = "auto"
     """``"reference"``: the readable cumsum formula, memory O(batch*k*d_in). ``"fused"``:
     the prefix walk, one latent per step, memory O(batch*d_in). ``"chunked"``: the walk
     4 latents per step (4x fewer, larger kernels for GPUs), memory O(4*batch*d_in).

@@ -17,8 +17,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from sae_lens.synthetic import SyntheticModel
@@ -61,7 +63,9 @@ def scaled_config(
     return replace(base, model=model, baselines=baselines)
 
 
-def curve_probe(model: SyntheticModel, every: int, curve: list[dict[str, float]], k: int) -> object:
+def curve_probe(
+    model: SyntheticModel, every: int, curve: list[dict[str, float]], k: int
+) -> Callable[[MultiSAETrainer], None]:
     """An ``on_batch`` probe: EV at K of the two K-SAEs on 4,096 fixed held-out samples."""
     with torch.random.fork_rng():
         torch.manual_seed(99)
@@ -95,7 +99,7 @@ def run_one(cfg: SyntheticComparisonConfig, every: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         paths = train_on_provider(
             cfg.baselines, stream, cfg.model.hidden_dim, HOOK, tmp, None, probe
-        )  # type: ignore[arg-type]
+        )
         train_s = time.time() - start
         table = sweep_synthetic(paths, model, cfg)
     return {
@@ -122,7 +126,7 @@ def main() -> None:
     parser.add_argument("--curve-every", type=int, default=25)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    record: dict[str, object] = {
+    record: dict[str, Any] = {
         "command": vars(args) | {"out": str(args.out)},
         "provenance": provenance(args.seeds),
         "runs": [],
@@ -132,7 +136,7 @@ def main() -> None:
         for ratio in args.ratios:
             cfg = scaled_config(ratio, seed, args.samples, args.n_features, args.d_in)
             cfg = replace(cfg, eval_samples=args.eval_samples)
-            record["runs"].append(run_one(cfg, args.curve_every))  # type: ignore[attr-defined]
+            record["runs"].append(run_one(cfg, args.curve_every))
             record["config"] = json.loads(json.dumps(asdict(cfg), default=str))
             record["wall_s"] = time.time() - started
             record["provenance"] = finish(record["provenance"])

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformer_lens import HookedTransformer
 
 from experiments.common import finish, provenance
 from experiments.lime_reproduction.reuse import reusable_run, stored_runs
@@ -83,7 +84,7 @@ def plan(depths: list[int], seeds: list[int]) -> list[tuple[str, int, int]]:
     return [(a, d, s) for d in depths for s in seeds for a in arches[d]]
 
 
-def heatmap_rows(model: torch.nn.Module) -> list[list[float | None]]:
+def heatmap_rows(model: HookedTransformer) -> list[list[float | None]]:
     """The per-layer routing heatmap M[l, j] as JSON rows (None where j > l)."""
     per_layer = routing_heatmaps_for(model).per_layer
     return [[None if math.isnan(v) else v for v in row] for row in per_layer.tolist()]

@@ -50,7 +50,7 @@ from lime_lens.train.tiny_recipe import (
 
 LM_ARCHES = ("lime-kv", "lime-residual-dynamic", "vanilla")
 ARITH_ARCHES = ("lime-kv", "vanilla")
-ARITH_TRAIN = dict(
+ARITH_TRAIN: dict[str, Any] = dict(
     max_steps=2000, batch_size=128, lr=5e-3, router_lr=5e-2, warmup_steps=100, eval_interval=0
 )
 """TrainConfig overrides for the arithmetic runs (both archs alike): answer-only loss, router

@@ -29,7 +29,7 @@ TINY_SHAPE = dict(
 """``lime_lens.train.architectures.ModelShape`` of the LIMe models (full multi-head attention, so
 the kv router mixes 4 KV heads per layer). The vanilla baseline's ``d_mlp`` is matched by
 :func:`matched_baseline_shape`."""
-TINY_TRAIN = dict(
+TINY_TRAIN: dict[str, Any] = dict(
     max_steps=500, batch_size=16, lr=1e-3, router_lr=1e-2, warmup_steps=50, eval_interval=250
 )
 """``lime_lens.train.TrainConfig`` overrides: the paper's optimiser (App. A), warmup scaled to 10%
