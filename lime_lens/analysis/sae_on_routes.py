@@ -76,9 +76,10 @@ def route_sae_runner_config(
     from saelens_hierarchical import HierarchicalTopKTrainingSAEConfig  # registers the architecture
     from saelens_hierarchical.activations import mixing_buffer_batches
 
+    lime_cfg: Any = model.cfg  # a LIMeConfig (HookedTransformer types it as its base config)
     kwargs: dict[str, Any] = dict(
         sae=HierarchicalTopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k),
-        model_name=f"lime-{getattr(model.cfg, 'lime_mode', '')}",  # a label only: the model is passed in
+        model_name=f"lime-{lime_cfg.lime_mode}",  # a label only: the model is passed in
         hook_name=hook_name,
         hook_head_index=hook_head_index,
         dataset_path="",
