@@ -235,11 +235,10 @@ def generation_agreement(
     tokens of the first that differs from its Hugging Face twin's in some row (None if none)."""
     out = {}
     for name in ("bridge_lime", "bridge_llama"):
+        hf_name = name.replace("bridge", "hf")
         mine = generate(name, models[name], prompt, new)[:, prompt.shape[1] :].cpu()
-        twin = generate(
-            name.replace("bridge", "hf"), models[name.replace("bridge", "hf")], prompt, new
-        )
-        differs = (mine != twin[:, prompt.shape[1] :].cpu()).any(dim=0).nonzero()
+        twin = generate(hf_name, models[hf_name], prompt, new)[:, prompt.shape[1] :].cpu()
+        differs = (mine != twin).any(dim=0).nonzero()
         out[name] = {
             "tokens_match_hf": not len(differs),
             "first_mismatch": int(differs[0]) if len(differs) else None,

@@ -32,14 +32,13 @@ def read_texts(
     """(train, validation) text of ``text_file`` or of the HF dataset ``hf_dataset`` (exactly one)."""
     if text_file is not None and hf_dataset is not None:
         raise ValueError("give either text_file or hf_dataset, not both")
-    if text_file is None and hf_dataset is None:
-        raise ValueError("give text_file or hf_dataset")
     if text_file is not None:
         path = Path(text_file)
         if not path.is_file():
             raise ValueError(f"text_file {text_file!r} is not a file")
         return split_text(path.read_text(encoding="utf-8"), val_fraction)
-    assert hf_dataset is not None  # exactly one of the two, checked above
+    if hf_dataset is None:
+        raise ValueError("give text_file or hf_dataset")
     return _hf_texts(hf_dataset, hf_config, hf_split, hf_val_split, hf_text_column, val_fraction)
 
 
