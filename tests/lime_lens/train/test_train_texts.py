@@ -2,7 +2,7 @@ import pytest
 
 from lime_lens.assets import load_corpus
 from lime_lens.train.cli import load_texts
-from lime_lens.train.texts import split_text
+from lime_lens.train.texts import read_texts, split_text
 
 
 def test_split_text_holds_out_the_last_lines():
@@ -23,6 +23,8 @@ def test_text_file_source_and_its_errors(tmp_path):
         load_texts(text_file=str(tmp_path / "missing.txt"))
     with pytest.raises(ValueError, match="not both"):
         load_texts(text_file=str(path), hf_dataset="x")
+    with pytest.raises(ValueError, match="give text_file or hf_dataset"):
+        read_texts()  # load_texts falls back to the embedded corpus; read_texts names both
 
 
 def test_hf_dataset_source_reads_the_text_column_of_a_local_dataset_folder(tmp_path):
